@@ -1,0 +1,452 @@
+"""Label spaces: canonical expression and compound names, the FACS table, named vocabularies.
+
+Shards are vocabulary-free (DESIGN.md decision 1): a record stores what its source says, in
+canonical units. A run chooses its vocabularies and projects records onto them at load time with
+:class:`LabelSpace`, which yields arrays plus per-sample masks.
+
+A record is a plain mapping with any of these label keys (absent means unlabelled):
+
+- ``va``: ``[valence, arousal]``, each in [-1, 1];
+- ``expr``: a canonical expression name (:data:`EXPRESSIONS`);
+- ``au``: ``{"<FACS number>": 0 or 1}`` for the AUs the source labels;
+- ``au_intensity``: ``{"<FACS number>": 0..5}`` where the source has intensities;
+- ``compound``: a canonical compound name (:data:`COMPOUNDS`);
+
+plus the provenance keys of :data:`RECORD_KEYS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "AU_VOCABULARIES",
+    "BASIC_EXPRESSIONS",
+    "COMPOUNDS",
+    "COMPOUND_COMPONENTS",
+    "COMPOUND_VOCABULARIES",
+    "EXPRESSIONS",
+    "EXPRESSION_VOCABULARIES",
+    "FACS",
+    "LABEL_KEYS",
+    "LabelSpace",
+    "RECORD_KEYS",
+    "au_name",
+    "check_au",
+    "check_compound",
+    "check_expression",
+    "resolve_aus",
+    "resolve_compounds",
+    "resolve_expressions",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Expressions
+# ---------------------------------------------------------------------------------------------
+
+#: Every canonical expression name a record may carry.
+EXPRESSIONS: tuple[str, ...] = (
+    "neutral",
+    "anger",
+    "disgust",
+    "fear",
+    "happiness",
+    "sadness",
+    "surprise",
+    "contempt",
+    "other",
+)
+
+#: The six basic emotions of the relatedness tables (no neutral, no contempt).
+BASIC_EXPRESSIONS: tuple[str, ...] = (
+    "anger",
+    "disgust",
+    "fear",
+    "happiness",
+    "sadness",
+    "surprise",
+)
+
+#: Named expression vocabularies. ``basic7`` is the ABAW order and the default.
+EXPRESSION_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "basic7": ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise"),
+    # ABAW3 onward: the seven plus "other" as class 7.
+    "abaw8": ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise", "other"),
+    # AffectNet's eight expression classes, in AffectNet's own order (codes 0-7).
+    "affectnet8": (
+        "neutral",
+        "happiness",
+        "sadness",
+        "surprise",
+        "fear",
+        "disgust",
+        "anger",
+        "contempt",
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Action units
+# ---------------------------------------------------------------------------------------------
+
+#: The FACS table: AU number -> name. Main action units, head and eye positions; it covers every
+#: AU that any supported dataset labels (BP4D and BP4D+ code up to the 40s and beyond).
+FACS: dict[int, str] = {
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    8: "lips toward each other",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    11: "nasolabial deepener",
+    12: "lip corner puller",
+    13: "sharp lip puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    16: "lower lip depressor",
+    17: "chin raiser",
+    18: "lip pucker",
+    19: "tongue show",
+    20: "lip stretcher",
+    21: "neck tightener",
+    22: "lip funneler",
+    23: "lip tightener",
+    24: "lip pressor",
+    25: "lips part",
+    26: "jaw drop",
+    27: "mouth stretch",
+    28: "lip suck",
+    29: "jaw thrust",
+    30: "jaw sideways",
+    31: "jaw clencher",
+    32: "lip bite",
+    33: "cheek blow",
+    34: "cheek puff",
+    35: "cheek suck",
+    36: "tongue bulge",
+    37: "lip wipe",
+    38: "nostril dilator",
+    39: "nostril compressor",
+    41: "lid droop",
+    42: "slit",
+    43: "eyes closed",
+    44: "squint",
+    45: "blink",
+    46: "wink",
+    51: "head turn left",
+    52: "head turn right",
+    53: "head up",
+    54: "head down",
+    55: "head tilt left",
+    56: "head tilt right",
+    57: "head forward",
+    58: "head back",
+    61: "eyes turn left",
+    62: "eyes turn right",
+    63: "eyes up",
+    64: "eyes down",
+}
+
+#: Named AU vocabularies (FACS numbers, in head order). ``fbn17`` is the default.
+AU_VOCABULARIES: dict[str, tuple[int, ...]] = {
+    # The AUs of the FaceBehaviorNet relatedness table (Table V): every entry has a head.
+    "fbn17": (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 15, 17, 20, 23, 24, 25, 26),
+    # The dataset-union alternative: DISFA ∪ BP4D bench ∪ EmotioNet ∪ Aff-Wild2 ABAW1.
+    "union17": (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26),
+    "abaw2020": (1, 2, 4, 6, 12, 15, 20, 25),
+    "abaw2021": (1, 2, 4, 6, 7, 10, 12, 15, 23, 24, 25, 26),
+    # Per-source protocols (reference/datasets.md §15).
+    "disfa12": (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26),
+    "disfa8": (1, 2, 4, 6, 9, 12, 25, 26),
+    "bp4d12": (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24),
+    "emotionet11": (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26),
+    "gft14": (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 15, 17, 23, 24),
+    "rafau13": (1, 2, 4, 5, 6, 9, 10, 12, 16, 17, 25, 26, 27),
+}
+AU_VOCABULARIES["abaw"] = AU_VOCABULARIES["abaw2021"]  # ABAW2 (2021) onward
+
+# ---------------------------------------------------------------------------------------------
+# Compound expressions
+# ---------------------------------------------------------------------------------------------
+
+#: Basic components of each compound category, read off its name the way the FaceBehaviorNet
+#: paper forms emo1 and emo2. ``awed``, ``appalled`` and ``hatred`` have none.
+COMPOUND_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "happily_sad": ("happiness", "sadness"),
+    "happily_surprised": ("happiness", "surprise"),
+    "happily_disgusted": ("happiness", "disgust"),
+    "sadly_fearful": ("sadness", "fear"),
+    "sadly_angry": ("sadness", "anger"),
+    "sadly_surprised": ("sadness", "surprise"),
+    "sadly_disgusted": ("sadness", "disgust"),
+    "fearfully_angry": ("fear", "anger"),
+    "fearfully_surprised": ("fear", "surprise"),
+    "fearfully_disgusted": ("fear", "disgust"),
+    "angrily_surprised": ("anger", "surprise"),
+    "disgustedly_surprised": ("disgust", "surprise"),
+    "happily_fearful": ("happiness", "fear"),
+    "angrily_disgusted": ("anger", "disgust"),
+    "awed": (),
+    "appalled": (),
+    "hatred": (),
+}
+
+#: Every canonical compound name a record may carry.
+COMPOUNDS: tuple[str, ...] = tuple(COMPOUND_COMPONENTS)
+
+#: Named compound vocabularies, each in its dataset's own class order.
+COMPOUND_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    # RAF-DB compound labels 1-11 -> indices 0-10.
+    "rafdb11": (
+        "happily_surprised",
+        "happily_disgusted",
+        "sadly_fearful",
+        "sadly_angry",
+        "sadly_surprised",
+        "sadly_disgusted",
+        "fearfully_angry",
+        "fearfully_surprised",
+        "angrily_surprised",
+        "angrily_disgusted",
+        "disgustedly_surprised",
+    ),
+    # ABAW6/7 compound-expression challenge, submission indices 0-6.
+    "abaw_compound7": (
+        "fearfully_surprised",
+        "happily_surprised",
+        "sadly_surprised",
+        "disgustedly_surprised",
+        "angrily_surprised",
+        "sadly_fearful",
+        "sadly_angry",
+    ),
+    # Every category of the prototypical-AU table: the 6 basic emotions and the 17 compounds.
+    "prototypical23": BASIC_EXPRESSIONS + COMPOUNDS,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+#: Label keys a record may carry (absent = unlabelled).
+LABEL_KEYS: tuple[str, ...] = ("va", "expr", "au", "au_intensity", "compound")
+#: Every key of a shard record's JSON.
+RECORD_KEYS: tuple[str, ...] = (
+    "dataset",
+    "split",
+    "subject",
+    "video",
+    "frame",
+    "source_path",
+    *LABEL_KEYS,
+    "landmarks",
+)
+
+
+def check_expression(name: str) -> str:
+    """Return ``name`` if it is a canonical expression name, else raise ``ValueError``."""
+    if name not in EXPRESSIONS:
+        raise ValueError(f"unknown expression {name!r}; canonical names are {list(EXPRESSIONS)}")
+    return name
+
+
+def check_compound(name: str) -> str:
+    """Return ``name`` if it is a canonical compound name or a basic emotion, else raise."""
+    if name not in COMPOUNDS and name not in BASIC_EXPRESSIONS:
+        raise ValueError(
+            f"unknown compound category {name!r}; canonical names are "
+            f"{list(BASIC_EXPRESSIONS + COMPOUNDS)}"
+        )
+    return name
+
+
+def check_au(au: int | str) -> int:
+    """Return the FACS number of ``au`` (``12``, ``"12"`` or ``"AU12"``), or raise ``ValueError``."""
+    text = str(au).strip()
+    if text.upper().startswith("AU"):
+        text = text[2:]
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"{au!r} is not an AU number (expected e.g. 12, '12' or 'AU12')") from None
+    if number not in FACS:
+        raise ValueError(f"AU{number} is not in the FACS table (holistic.schema.FACS)")
+    return number
+
+
+def au_name(au: int | str) -> str:
+    """FACS name of an AU, e.g. ``au_name(12) == "lip corner puller"``."""
+    return FACS[check_au(au)]
+
+
+def _resolve(kind: str, spec: str | Iterable, named: Mapping[str, tuple], check) -> tuple:
+    if isinstance(spec, str):
+        if spec not in named:
+            raise ValueError(f"unknown {kind} vocabulary {spec!r}; named ones are {sorted(named)}")
+        return named[spec]
+    items = tuple(check(item) for item in spec)
+    if not items:
+        raise ValueError(f"the {kind} vocabulary is empty")
+    if len(set(items)) != len(items):
+        raise ValueError(f"the {kind} vocabulary {list(items)} has duplicates")
+    return items
+
+
+def resolve_expressions(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """A named expression vocabulary (``"basic7"``) or an explicit list of canonical names."""
+    return _resolve("expression", spec, EXPRESSION_VOCABULARIES, check_expression)
+
+
+def resolve_aus(spec: str | Iterable[int | str]) -> tuple[int, ...]:
+    """A named AU vocabulary (``"fbn17"``) or an explicit list of FACS numbers."""
+    return _resolve("AU", spec, AU_VOCABULARIES, check_au)
+
+
+def resolve_compounds(spec: str | Iterable[str]) -> tuple[str, ...]:
+    """A named compound vocabulary (``"rafdb11"``) or an explicit list of category names."""
+    return _resolve("compound", spec, COMPOUND_VOCABULARIES, check_compound)
+
+
+# ---------------------------------------------------------------------------------------------
+# Projection onto a run's vocabularies
+# ---------------------------------------------------------------------------------------------
+
+
+def _where(record: Mapping[str, Any]) -> str:
+    parts = [
+        f"{key}={record[key]!r}" for key in ("dataset", "source_path", "frame") if key in record
+    ]
+    return f" (record {', '.join(parts)})" if parts else ""
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """The vocabularies of a run, and the projection of vocabulary-free records onto them.
+
+    Args:
+        expressions: expression vocabulary, a name from :data:`EXPRESSION_VOCABULARIES` or a list
+            of canonical names. Its order is the order of the expression head.
+        aus: AU vocabulary, a name from :data:`AU_VOCABULARIES` or a list of FACS numbers.
+        compounds: compound vocabulary (empty for runs without compound labels).
+
+    :meth:`project` turns one record into arrays with masks; a label the record lacks, or an
+    expression/compound outside the vocabulary (say ``contempt`` in a 7-class run), is masked out,
+    never mapped to a class. Malformed values raise ``ValueError`` naming the record.
+    """
+
+    expressions: tuple[str, ...] = EXPRESSION_VOCABULARIES["basic7"]
+    aus: tuple[int, ...] = AU_VOCABULARIES["fbn17"]
+    compounds: tuple[str, ...] = ()
+    _expr_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _au_index: dict[int, int] = field(init=False, repr=False, compare=False)
+    _compound_index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "expressions", resolve_expressions(self.expressions))
+        object.__setattr__(self, "aus", resolve_aus(self.aus))
+        compounds = resolve_compounds(self.compounds) if self.compounds else ()
+        object.__setattr__(self, "compounds", compounds)
+        object.__setattr__(self, "_expr_index", {n: i for i, n in enumerate(self.expressions)})
+        object.__setattr__(self, "_au_index", {a: i for i, a in enumerate(self.aus)})
+        object.__setattr__(self, "_compound_index", {n: i for i, n in enumerate(compounds)})
+
+    @property
+    def num_expressions(self) -> int:
+        return len(self.expressions)
+
+    @property
+    def num_aus(self) -> int:
+        return len(self.aus)
+
+    @property
+    def num_compounds(self) -> int:
+        return len(self.compounds)
+
+    def project(self, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Project one record onto the vocabularies.
+
+        Returns a dict of numpy arrays: ``va`` float32 [2] + ``va_mask`` bool [];
+        ``expr`` int64 [] + ``expr_mask``; ``au`` float32 [A] + ``au_mask`` bool [A];
+        ``au_intensity`` float32 [A] + ``au_intensity_mask``; ``compound`` int64 [] +
+        ``compound_mask`` (only when the space has compounds). Unlabelled entries hold 0.
+        """
+        out: dict[str, np.ndarray] = {}
+        va = np.zeros(2, np.float32)
+        va_mask = False
+        if record.get("va") is not None:
+            values = np.asarray(record["va"], dtype=np.float64)
+            if values.shape != (2,) or not np.all(np.isfinite(values)):
+                raise ValueError(
+                    f"va must be [valence, arousal], got {record['va']!r}{_where(record)}"
+                )
+            if np.any(np.abs(values) > 1.0):
+                raise ValueError(f"va must lie in [-1, 1], got {record['va']!r}{_where(record)}")
+            va, va_mask = values.astype(np.float32), True
+        out["va"], out["va_mask"] = va, np.bool_(va_mask)
+
+        out["expr"], out["expr_mask"] = self._project_class(
+            record, "expr", self._expr_index, check_expression
+        )
+        out["au"], out["au_mask"] = self._project_aus(record, "au", allowed={0, 1})
+        out["au_intensity"], out["au_intensity_mask"] = self._project_aus(
+            record, "au_intensity", allowed={0, 1, 2, 3, 4, 5}
+        )
+        if self.compounds:
+            out["compound"], out["compound_mask"] = self._project_class(
+                record, "compound", self._compound_index, check_compound
+            )
+        return out
+
+    def project_batch(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Project and stack records into torch tensors (a batch of labels with masks)."""
+        import torch
+
+        projected = [self.project(r) for r in records]
+        if not projected:
+            raise ValueError("project_batch needs at least one record")
+        return {
+            key: torch.from_numpy(np.stack([p[key] for p in projected])) for key in projected[0]
+        }
+
+    def _project_class(self, record, key, index, check) -> tuple[np.ndarray, np.ndarray]:
+        name = record.get(key)
+        if name is None:
+            return np.int64(0), np.bool_(False)
+        try:
+            check(name)
+        except ValueError as error:
+            raise ValueError(f"{error}{_where(record)}") from None
+        if name not in index:
+            return np.int64(0), np.bool_(False)
+        return np.int64(index[name]), np.bool_(True)
+
+    def _project_aus(self, record, key, allowed: set[int]) -> tuple[np.ndarray, np.ndarray]:
+        values = np.zeros(len(self.aus), np.float32)
+        mask = np.zeros(len(self.aus), bool)
+        labels = record.get(key)
+        if labels is None:
+            return values, mask
+        if not isinstance(labels, Mapping):
+            raise ValueError(
+                f"{key} must map FACS numbers to values, got {labels!r}{_where(record)}"
+            )
+        for au, value in labels.items():
+            try:
+                number = check_au(au)
+            except ValueError as error:
+                raise ValueError(f"{error}{_where(record)}") from None
+            if value not in allowed:
+                raise ValueError(
+                    f"{key}[{au!r}] must be one of {sorted(allowed)}, got {value!r}{_where(record)}"
+                )
+            position = self._au_index.get(number)
+            if position is not None:
+                values[position], mask[position] = value, True
+        return values, mask
