@@ -1,0 +1,41 @@
+"""Losses. Each returns a dict of named terms and takes masks (DESIGN.md decision 4)."""
+
+from holistic.losses.affect import AFFECT_TERMS, VABinWeights, affect_loss
+from holistic.losses.coupling import (
+    CoAnnotation,
+    co_annotate,
+    co_annotation_loss,
+    distribution_matching_loss,
+    distribution_matching_target,
+    soft_co_annotation_loss,
+    soft_co_annotation_targets,
+)
+from holistic.losses.multitask import Coupling, LossWeights, multitask_loss
+from holistic.losses.tasks import (
+    batch_ccc,
+    ccc_loss,
+    masked_bce,
+    masked_cross_entropy,
+    soft_cross_entropy,
+)
+
+__all__ = [
+    "AFFECT_TERMS",
+    "CoAnnotation",
+    "Coupling",
+    "LossWeights",
+    "VABinWeights",
+    "affect_loss",
+    "batch_ccc",
+    "ccc_loss",
+    "co_annotate",
+    "co_annotation_loss",
+    "distribution_matching_loss",
+    "distribution_matching_target",
+    "masked_bce",
+    "masked_cross_entropy",
+    "multitask_loss",
+    "soft_co_annotation_loss",
+    "soft_co_annotation_targets",
+    "soft_cross_entropy",
+]
