@@ -20,7 +20,13 @@ from holistic.schema import (
 
 def test_default_expression_vocabulary_is_the_abaw_order():
     assert EXPRESSION_VOCABULARIES["basic7"] == (
-        "neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise",
+        "neutral",
+        "anger",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
     )
     assert EXPRESSION_VOCABULARIES["abaw8"][-1] == "other"
     assert set(EXPRESSIONS) == {*EXPRESSION_VOCABULARIES["basic7"], "contempt", "other"}
@@ -51,7 +57,11 @@ def test_facs_table_covers_every_named_vocabulary():
 
 def test_compound_vocabularies():
     rafdb = COMPOUND_VOCABULARIES["rafdb11"]
-    assert len(rafdb) == 11 and rafdb[0] == "happily_surprised" and rafdb[-1] == "disgustedly_surprised"
+    assert (
+        len(rafdb) == 11
+        and rafdb[0] == "happily_surprised"
+        and rafdb[-1] == "disgustedly_surprised"
+    )
     assert COMPOUND_VOCABULARIES["abaw_compound7"][0] == "fearfully_surprised"
     assert len(COMPOUND_VOCABULARIES["prototypical23"]) == 23
     for name in rafdb:
