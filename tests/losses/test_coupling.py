@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-from conftest import AUS, EXPRESSIONS, au_index, expr_index
 
 from holistic.losses import (
     co_annotate,
@@ -12,6 +11,18 @@ from holistic.losses import (
     soft_co_annotation_loss,
     soft_co_annotation_targets,
 )
+from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES
+
+EXPRESSIONS = EXPRESSION_VOCABULARIES["basic7"]
+AUS = AU_VOCABULARIES["fbn17"]
+
+
+def expr_index(name: str) -> int:
+    return EXPRESSIONS.index(name)
+
+
+def au_index(au: int) -> int:
+    return AUS.index(au)
 
 
 def _au_labels(active, labelled=AUS):

@@ -1,10 +1,13 @@
 import pytest
 import torch
-from conftest import AUS, EXPRESSIONS
 
 import relatedness
 from holistic.losses import Coupling, LossWeights, multitask_loss
-from holistic.schema import LabelSpace
+from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES, LabelSpace
+
+EXPRESSIONS = EXPRESSION_VOCABULARIES["basic7"]
+AUS = AU_VOCABULARIES["fbn17"]
+
 
 RECORDS = [
     {"va": [0.3, 0.5], "expr": "happiness"},
