@@ -13,3 +13,53 @@ def cognitive():
     return relatedness.load_table("cognitive").au_given_expression(
         EXPRESSION_VOCABULARIES["basic7"], AU_VOCABULARIES["fbn17"], weighted=True
     )
+
+
+# --- a tiny source and federation for the data tests ---------------------------------------------
+
+
+def write_face(path, value: int, size: int = 32) -> None:
+    """A small, valid JPEG whose mean grey level encodes ``value`` (for checking decode)."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.full((size, size, 3), value, np.uint8)
+    image[: size // 4] = 255 - value  # not a flat image: JPEG round trips stay close
+    cv2.imwrite(str(path), image)
+
+
+def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
+    """An Adapter over ``records`` (each: key, split, labels, optional image_value/missing).
+
+    Images live under ``root/img/<key>.jpg``; a record with ``missing=True`` gets none and one
+    with ``broken=True`` gets a file that is not an image.
+    """
+    from holistic.data.adapters._base import Adapter, FaceHint, Reject, Sample
+
+    def scan(root, splits=None):
+        for number, record in enumerate(records, start=1):
+            if splits is not None and record["split"] not in splits:
+                continue
+            path = root / "img" / f"{record['key']}.jpg"
+            if not record.get("missing") and not path.exists():
+                if record.get("broken"):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(b"not a jpeg")
+                else:
+                    write_face(path, record.get("image_value", 10 * number % 250))
+            yield Sample(
+                dataset=name,
+                split=record["split"],
+                key=record["key"],
+                image=path,
+                source_path=f"img/{record['key']}.jpg",
+                labels=record["labels"],
+                face=FaceHint("aligned"),
+                origin=("labels.txt", number + 1),
+            )
+        for reject in rejects:
+            if splits is None or reject[0] in splits:
+                yield Reject(name, *reject)
+
+    return Adapter(name=name, version="1", scan=scan, conventions={"test": "tiny"})
