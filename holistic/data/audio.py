@@ -1,0 +1,301 @@
+"""Audio features aligned to video frames: log-mel spectrogram windows and eGeMAPS descriptors.
+
+Every feature is computed once for the whole recording and then sampled at the video frames'
+times (:func:`frame_times`), so a clip of any length costs one spectrogram and one openSMILE pass.
+
+* :func:`mel_windows`: for each frame, a window of log-mel spectrogram columns centred on the
+  frame's time, ``float32 [T, n_mels, W]`` in [-1, 1]. The defaults follow the FaceBehaviorNet
+  paper's audio pre-processing (spectrograms over 33 ms windows with 11 ms overlap, normalised to
+  [-1, 1]).
+* :func:`egemaps_frames`: openSMILE's 25 eGeMAPSv02 low-level descriptors (10 ms hop), the row
+  nearest each frame's time (or the mean over a span around it), ``float32 [T, 25]``.
+
+Signals are mono ``float32`` arrays. librosa and opensmile come with the ``audio`` extra
+(``pip install 'holistic[audio]'``) and are imported on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "EGEMAPS_HOP_S",
+    "egemaps_feature_names",
+    "egemaps_frames",
+    "frame_times",
+    "load_audio",
+    "mel_window_columns",
+    "mel_windows",
+]
+
+_AUDIO_EXTRA = "pip install 'holistic[audio]'"
+
+#: Hop of openSMILE's eGeMAPSv02 low-level descriptors, in seconds (their frames are 20 ms long;
+#: F0, jitter and shimmer look at 60 ms).
+EGEMAPS_HOP_S = 0.01
+_EGEMAPS_FRAME_S = 0.02
+_EGEMAPS_MIN_S = 0.06  # openSMILE returns one row of NaN for anything shorter
+_POWER_FLOOR = 1e-10  # power below this (-100 dB) counts as silence
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(
+            f"audio features need {name}, which is not installed: {_AUDIO_EXTRA}"
+        ) from error
+
+
+def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.ndarray, int]:
+    """Read an audio file as a mono ``float32`` signal, resampled to ``sample_rate``.
+
+    Files libsndfile reads (WAV, FLAC, OGG/Vorbis, ...) work. Audio inside video containers
+    (mp4, avi, m4a) needs ffmpeg, which holistic does not use: extract the track first, e.g.
+    ``ffmpeg -i clip.mp4 -vn -ac 1 -ar 16000 clip.wav``.
+
+    Args:
+        path: the audio file.
+        sample_rate: output rate in Hz; None keeps the file's own rate.
+
+    Returns:
+        ``(signal, sample_rate)``: ``float32 [N]`` in [-1, 1] (channels averaged) and its rate.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file libsndfile cannot decode (the message says what to do).
+    """
+    librosa = _import("librosa")
+    soundfile = _import("soundfile")  # a dependency of librosa
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    if sample_rate is not None and sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    try:
+        soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise ValueError(
+            f"{path}: cannot decode audio ({error}). WAV, FLAC and OGG files are read directly; "
+            "for audio inside a video (mp4, avi, m4a) extract it with ffmpeg first, e.g. "
+            f"`ffmpeg -i {path.name} -vn -ac 1 -ar 16000 {path.stem}.wav` (ffmpeg is not a "
+            "dependency of holistic)"
+        ) from error
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    signal = data.mean(axis=1)
+    if sample_rate is not None and sample_rate != rate:
+        signal = librosa.resample(signal, orig_sr=rate, target_sr=sample_rate)
+        rate = sample_rate
+    return np.ascontiguousarray(signal, dtype=np.float32), int(rate)
+
+
+def frame_times(
+    num_frames: int, fps: float, *, position: str = "start", offset_s: float = 0.0
+) -> np.ndarray:
+    """The time, in seconds, of each video frame.
+
+    Args:
+        num_frames: T, the number of frames (frame 0 is the first one of the video).
+        fps: frames per second.
+        position: ``"start"`` (default): when the frame starts being shown, ``i / fps`` (the
+            presentation timestamp video containers store); ``"centre"``: the middle of its
+            display interval, ``(i + 0.5) / fps``.
+        offset_s: added to every time (the audio's start relative to the video's).
+
+    Returns:
+        ``float64 [T]``.
+    """
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if position not in ("start", "centre"):
+        raise ValueError(f"position must be 'start' or 'centre', got {position!r}")
+    shift = 0.5 if position == "centre" else 0.0
+    return (np.arange(num_frames, dtype=np.float64) + shift) / fps + offset_s
+
+
+def _check_signal(signal: Any, sample_rate: int) -> np.ndarray:
+    array = np.asarray(signal)
+    if array.ndim != 1:
+        raise ValueError(
+            f"signal must be mono, shape [N], got {array.shape} (load_audio averages channels)"
+        )
+    if array.size == 0:
+        raise ValueError("signal is empty")
+    if not sample_rate > 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise ValueError("signal contains NaN or infinite samples")
+    return np.ascontiguousarray(array)
+
+
+def _check_times(times: Any) -> np.ndarray:
+    array = np.asarray(times, dtype=np.float64)
+    if array.ndim != 1 or not np.isfinite(array).all():
+        raise ValueError(f"times must be a finite 1-D array of seconds, got shape {array.shape}")
+    return array
+
+
+def mel_window_columns(sample_rate: int, window_s: float = 0.22, hop_s: float = 0.022) -> int:
+    """W, the number of spectrogram columns :func:`mel_windows` gives each frame (always odd)."""
+    hop = max(1, round(hop_s * sample_rate))
+    return 2 * max(0, round(window_s * sample_rate / (2 * hop))) + 1
+
+
+def mel_windows(
+    signal: np.ndarray,
+    sample_rate: int,
+    times: Any,
+    *,
+    window_s: float = 0.22,
+    win_s: float = 0.033,
+    hop_s: float = 0.022,
+    n_mels: int = 64,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    top_db: float = 80.0,
+) -> np.ndarray:
+    """A log-mel spectrogram window centred on each video frame's time.
+
+    The spectrogram is computed once: short-time Fourier transform with a Hann window of
+    ``win_s`` seconds every ``hop_s`` seconds (33 ms windows with 11 ms overlap by default, as in
+    the FaceBehaviorNet paper), column ``j`` centred at ``j * hop``; ``n_mels`` mel bands of the
+    power spectrum. Power is converted to dB relative to the loudest cell of the recording,
+    clipped at ``-top_db`` and mapped linearly onto [-1, 1] (so -1 is silence or anything
+    ``top_db`` below the recording's peak, +1 its peak). Each frame gets the W columns (see
+    :func:`mel_window_columns`: about ``window_s`` seconds, 11 columns by default) whose centre
+    column is the one nearest its time. Columns before the start or after the end of the
+    signal are -1 (silence), so frames at the edges, or past the end of the audio, still get W
+    columns.
+
+    Args:
+        signal: mono ``float32 [N]``.
+        sample_rate: its rate in Hz.
+        times: ``[T]`` frame times in seconds (:func:`frame_times`).
+        window_s: span of the window each frame gets, in seconds.
+        win_s: STFT window length in seconds.
+        hop_s: STFT hop in seconds.
+        n_mels: mel bands.
+        fmin, fmax: the mel filter bank's range in Hz (``fmax`` None: ``sample_rate / 2``).
+        top_db: dynamic range kept below the recording's peak.
+
+    Returns:
+        ``float32 [T, n_mels, W]`` in [-1, 1]; mel band 0 is the lowest frequency, column
+        ``W // 2`` is centred on the frame's time.
+    """
+    librosa = _import("librosa")
+    audio = _check_signal(signal, sample_rate)
+    moments = _check_times(times)
+    if not (win_s > 0 and hop_s > 0 and window_s >= 0):
+        raise ValueError(
+            f"win_s, hop_s must be positive and window_s >= 0, got {win_s}, {hop_s}, {window_s}"
+        )
+    if not top_db > 0:
+        raise ValueError(f"top_db must be positive, got {top_db}")
+    win_length = max(2, round(win_s * sample_rate))
+    hop = max(1, round(hop_s * sample_rate))
+    n_fft = 1 << (win_length - 1).bit_length()  # the next power of two
+    power = librosa.feature.melspectrogram(
+        y=audio,
+        sr=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop,
+        win_length=win_length,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+    )  # [n_mels, columns]
+    decibels = 10.0 * np.log10(np.maximum(power, _POWER_FLOOR))
+    peak = float(decibels.max())
+    if peak <= 10.0 * np.log10(_POWER_FLOOR):
+        scaled = np.full_like(decibels, -1.0)
+    else:
+        scaled = 2.0 * np.clip((decibels - peak) / top_db, -1.0, 0.0) + 1.0
+    columns = scaled.T.astype(np.float32)  # [columns, n_mels]
+
+    half = mel_window_columns(sample_rate, window_s, hop_s) // 2
+    centres = np.rint(moments * sample_rate / hop).astype(np.int64)
+    index = centres[:, None] + np.arange(-half, half + 1)[None, :]  # [T, W]
+    inside = (index >= 0) & (index < len(columns))
+    windows = columns[np.clip(index, 0, len(columns) - 1)]  # [T, W, n_mels]
+    windows[~inside] = -1.0
+    return np.ascontiguousarray(windows.transpose(0, 2, 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _smile() -> Any:
+    opensmile = _import("opensmile")
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02,
+        feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
+    )
+
+
+def egemaps_feature_names() -> list[str]:
+    """The 25 eGeMAPSv02 low-level descriptor names, in the column order of
+    :func:`egemaps_frames` (``Loudness_sma3`` first)."""
+    return list(_smile().feature_names)
+
+
+def egemaps_frames(
+    signal: np.ndarray, sample_rate: int, times: Any, *, span_s: float | None = None
+) -> np.ndarray:
+    """openSMILE eGeMAPSv02 low-level descriptors sampled at each video frame's time.
+
+    openSMILE computes the 25 descriptors every 10 ms over 20 ms frames; row ``k`` is taken to
+    sit at the centre of its frame, ``k * 0.01 + 0.01`` s. With ``span_s`` None each video frame
+    gets the row nearest its time; otherwise the mean of the rows within ``span_s / 2`` of it
+    (the nearest row when none is). Times before the first row or after the last one get the
+    first or last row. Values are openSMILE's raw units (loudness in sones, F0 in semitones from
+    27.5 Hz, 0 where unvoiced, ...): normalise them with statistics of the training data.
+
+    Args:
+        signal: mono ``float32 [N]``, at least 60 ms long.
+        sample_rate: its rate in Hz (16 kHz is what eGeMAPS is usually run at).
+        times: ``[T]`` frame times in seconds (:func:`frame_times`).
+        span_s: averaging span in seconds (e.g. ``1 / fps``), or None for the nearest row.
+
+    Returns:
+        ``float32 [T, 25]``, columns as :func:`egemaps_feature_names`.
+    """
+    audio = _check_signal(signal, sample_rate)
+    moments = _check_times(times)
+    if span_s is not None and not span_s > 0:
+        raise ValueError(f"span_s must be positive or None, got {span_s}")
+    if len(audio) < _EGEMAPS_MIN_S * sample_rate:
+        raise ValueError(
+            f"signal of {len(audio) / sample_rate * 1000:.1f} ms is too short for eGeMAPS "
+            f"(at least {_EGEMAPS_MIN_S * 1000:.0f} ms)"
+        )
+    table = _smile().process_signal(audio, sample_rate)
+    rows = table.to_numpy(dtype=np.float32)
+    if len(rows) == 0 or np.isnan(rows).all():
+        raise ValueError(f"openSMILE returned no descriptors for a {len(audio)}-sample signal")
+    rows = np.nan_to_num(rows, nan=0.0)
+    starts = table.index.get_level_values("start").total_seconds().to_numpy()
+    centres = starts + _EGEMAPS_FRAME_S / 2
+    # Nearest row: the closer of the neighbours on each side of each time.
+    right = np.clip(np.searchsorted(centres, moments), 0, len(centres) - 1)
+    left = np.clip(right - 1, 0, len(centres) - 1)
+    closer_left = np.abs(moments - centres[left]) <= np.abs(centres[right] - moments)
+    nearest = np.where(closer_left, left, right)
+    if span_s is None:
+        return np.ascontiguousarray(rows[nearest])
+    low = np.searchsorted(centres, moments - span_s / 2, side="left")
+    high = np.searchsorted(centres, moments + span_s / 2, side="right")
+    sums = np.concatenate([np.zeros((1, rows.shape[1])), np.cumsum(rows, axis=0, dtype=np.float64)])
+    counts = (high - low)[:, None]
+    means = (sums[high] - sums[low]) / np.maximum(counts, 1)
+    return np.where(counts > 0, means, rows[nearest]).astype(np.float32)
