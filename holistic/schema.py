@@ -17,11 +17,15 @@ plus the provenance keys of :data:`RECORD_KEYS`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+_OCCURRENCE = frozenset({0, 1})
+_INTENSITY = frozenset({0, 1, 2, 3, 4, 5})
 
 __all__ = [
     "AU_VOCABULARIES",
@@ -347,6 +351,7 @@ class LabelSpace:
     _expr_index: dict[str, int] = field(init=False, repr=False, compare=False)
     _au_index: dict[int, int] = field(init=False, repr=False, compare=False)
     _compound_index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _au_key_cache: dict[Any, int | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "expressions", resolve_expressions(self.expressions))
@@ -356,6 +361,7 @@ class LabelSpace:
         object.__setattr__(self, "_expr_index", {n: i for i, n in enumerate(self.expressions)})
         object.__setattr__(self, "_au_index", {a: i for i, a in enumerate(self.aus)})
         object.__setattr__(self, "_compound_index", {n: i for i, n in enumerate(compounds)})
+        object.__setattr__(self, "_au_key_cache", {})
 
     @property
     def num_expressions(self) -> int:
@@ -377,76 +383,96 @@ class LabelSpace:
         ``au_intensity`` float32 [A] + ``au_intensity_mask``; ``compound`` int64 [] +
         ``compound_mask`` (only when the space has compounds). Unlabelled entries hold 0.
         """
-        out: dict[str, np.ndarray] = {}
-        va = np.zeros(2, np.float32)
-        va_mask = False
-        if record.get("va") is not None:
-            values = np.asarray(record["va"], dtype=np.float64)
-            if values.shape != (2,) or not np.all(np.isfinite(values)):
-                raise ValueError(
-                    f"va must be [valence, arousal], got {record['va']!r}{_where(record)}"
-                )
-            if np.any(np.abs(values) > 1.0):
-                raise ValueError(f"va must lie in [-1, 1], got {record['va']!r}{_where(record)}")
-            va, va_mask = values.astype(np.float32), True
-        out["va"], out["va_mask"] = va, np.bool_(va_mask)
-
-        out["expr"], out["expr_mask"] = self._project_class(
-            record, "expr", self._expr_index, check_expression
-        )
-        out["au"], out["au_mask"] = self._project_aus(record, "au", allowed={0, 1})
-        out["au_intensity"], out["au_intensity_mask"] = self._project_aus(
-            record, "au_intensity", allowed={0, 1, 2, 3, 4, 5}
-        )
-        if self.compounds:
-            out["compound"], out["compound_mask"] = self._project_class(
-                record, "compound", self._compound_index, check_compound
-            )
-        return out
+        return {key: value[0] for key, value in self.project_arrays([record]).items()}
 
     def project_batch(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Project and stack records into torch tensors (a batch of labels with masks)."""
         import torch
 
-        projected = [self.project(r) for r in records]
-        if not projected:
-            raise ValueError("project_batch needs at least one record")
-        return {
-            key: torch.from_numpy(np.stack([p[key] for p in projected])) for key in projected[0]
-        }
+        return {key: torch.from_numpy(v) for key, v in self.project_arrays(records).items()}
 
-    def _project_class(self, record, key, index, check) -> tuple[np.ndarray, np.ndarray]:
+    def project_arrays(self, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """Project records into stacked numpy arrays (the keys of :meth:`project`, batched)."""
+        n, num_aus = len(records), len(self.aus)
+        if n == 0:
+            raise ValueError("projection needs at least one record")
+        out = {
+            "va": np.zeros((n, 2), np.float32),
+            "va_mask": np.zeros(n, bool),
+            "expr": np.zeros(n, np.int64),
+            "expr_mask": np.zeros(n, bool),
+            "au": np.zeros((n, num_aus), np.float32),
+            "au_mask": np.zeros((n, num_aus), bool),
+            "au_intensity": np.zeros((n, num_aus), np.float32),
+            "au_intensity_mask": np.zeros((n, num_aus), bool),
+        }
+        if self.compounds:
+            out["compound"] = np.zeros(n, np.int64)
+            out["compound_mask"] = np.zeros(n, bool)
+        for i, record in enumerate(records):
+            self._fill(out, i, record)
+        return out
+
+    def _fill(self, out: dict[str, np.ndarray], i: int, record: Mapping[str, Any]) -> None:
+        va = record.get("va")
+        if va is not None:
+            try:
+                valence, arousal = (float(v) for v in va)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"va must be [valence, arousal], got {va!r}{_where(record)}"
+                ) from None
+            if not (math.isfinite(valence) and math.isfinite(arousal)):
+                raise ValueError(f"va must be finite, got {va!r}{_where(record)}")
+            if abs(valence) > 1.0 or abs(arousal) > 1.0:
+                raise ValueError(f"va must lie in [-1, 1], got {va!r}{_where(record)}")
+            out["va"][i] = (valence, arousal)
+            out["va_mask"][i] = True
+        self._fill_class(out, "expr", i, record, self._expr_index, check_expression)
+        if self.compounds:
+            self._fill_class(out, "compound", i, record, self._compound_index, check_compound)
+        self._fill_aus(out, "au", i, record, _OCCURRENCE)
+        self._fill_aus(out, "au_intensity", i, record, _INTENSITY)
+
+    def _fill_class(self, out, key: str, i: int, record, index, check) -> None:
         name = record.get(key)
         if name is None:
-            return np.int64(0), np.bool_(False)
-        try:
-            check(name)
-        except ValueError as error:
-            raise ValueError(f"{error}{_where(record)}") from None
-        if name not in index:
-            return np.int64(0), np.bool_(False)
-        return np.int64(index[name]), np.bool_(True)
+            return
+        position = index.get(name)
+        if position is None:  # outside the vocabulary (masked) or not a canonical name (error)
+            try:
+                check(name)
+            except ValueError as error:
+                raise ValueError(f"{error}{_where(record)}") from None
+            return
+        out[key][i] = position
+        out[f"{key}_mask"][i] = True
 
-    def _project_aus(self, record, key, allowed: set[int]) -> tuple[np.ndarray, np.ndarray]:
-        values = np.zeros(len(self.aus), np.float32)
-        mask = np.zeros(len(self.aus), bool)
+    def _fill_aus(self, out, key: str, i: int, record, allowed: frozenset[int]) -> None:
         labels = record.get(key)
         if labels is None:
-            return values, mask
+            return
         if not isinstance(labels, Mapping):
             raise ValueError(
                 f"{key} must map FACS numbers to values, got {labels!r}{_where(record)}"
             )
+        values, mask = out[key], out[f"{key}_mask"]
         for au, value in labels.items():
-            try:
-                number = check_au(au)
-            except ValueError as error:
-                raise ValueError(f"{error}{_where(record)}") from None
+            position = self._au_position(au, record)
             if value not in allowed:
                 raise ValueError(
                     f"{key}[{au!r}] must be one of {sorted(allowed)}, got {value!r}{_where(record)}"
                 )
-            position = self._au_index.get(number)
             if position is not None:
-                values[position], mask[position] = value, True
-        return values, mask
+                values[i, position] = value
+                mask[i, position] = True
+
+    def _au_position(self, au: int | str, record) -> int | None:
+        """Head position of a record's AU key; None when the AU is outside the vocabulary."""
+        cache = self._au_key_cache
+        if au not in cache:
+            try:
+                cache[au] = self._au_index.get(check_au(au))
+            except ValueError as error:
+                raise ValueError(f"{error}{_where(record)}") from None
+        return cache[au]

@@ -1,0 +1,125 @@
+"""The ``holistic`` command line: ``holistic federate SOURCE ROOT --out OUT`` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"holistic: --option expects key=value, got {pair!r}")
+        options[key.strip().replace("-", "_")] = value
+    return options
+
+
+def _check_options(adapter, options: dict[str, str]) -> None:
+    parameters = inspect.signature(adapter.scan).parameters
+    accepted = [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise SystemExit(
+            f"holistic: the {adapter.name} source has no option(s) {unknown}; "
+            f"it accepts {accepted or 'none'}"
+        )
+
+
+def _federate(args: argparse.Namespace) -> int:
+    from holistic.data.adapters import ADAPTERS
+    from holistic.data.adapters._base import ScanError
+    from holistic.data.shards import federate
+
+    adapter = ADAPTERS[args.source]
+    options = _parse_options(args.option)
+    if args.images is not None:
+        options["images"] = args.images
+    _check_options(adapter, options)
+    try:
+        result = federate(
+            adapter,
+            args.root,
+            args.out,
+            splits=args.split or None,
+            options=options,
+            size=args.size,
+            shard_size=args.shard_size,
+            quality=args.quality,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+    except ScanError as error:
+        print(f"holistic federate: {error}", file=sys.stderr)
+        return 2
+    print(_summary(result, Path(args.out)))
+    return 0
+
+
+def _summary(result, out: Path) -> str:
+    lines = [
+        f"{result.dataset}: {result.shards_written} shard(s) written, "
+        f"{result.shards_skipped} already done, {result.seconds:.1f} s"
+    ]
+    for split, entry in result.entry["splits"].items():
+        tasks = ", ".join(f"{task} {count}" for task, count in sorted(entry["tasks"].items()))
+        rejects = ", ".join(f"{reason} {n}" for reason, n in sorted(entry["rejects"].items()))
+        lines.append(
+            f"  {split}: {entry['samples']} samples in {len(entry['shards'])} shard(s)"
+            f" [{tasks or 'no labels'}]; rejects: {rejects or 'none'}"
+        )
+    lines.append(f"manifest: {out / 'manifest.json'}   rejects: {out / 'rejects.jsonl'}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from holistic.data.adapters import ADAPTERS
+
+    parser = argparse.ArgumentParser(
+        prog="holistic", description="Multi-task facial affect analysis."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    federate = commands.add_parser(
+        "federate",
+        help="convert a dataset in its native layout into WebDataset shards + manifest",
+        description="Convert a dataset in its native layout into WebDataset shards, "
+        "OUT/manifest.json and OUT/rejects.jsonl. Re-running skips finished shards.",
+    )
+    federate.add_argument("source", choices=sorted(ADAPTERS), help="the source's native format")
+    federate.add_argument("root", type=Path, help="the dataset's root folder")
+    federate.add_argument("--out", type=Path, required=True, help="the federation folder")
+    federate.add_argument("--split", action="append", help="convert only this split (repeatable)")
+    federate.add_argument("--images", type=Path, help="image folder, if not the default")
+    federate.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a source-specific option (repeatable; see docs/datasets/)",
+    )
+    federate.add_argument("--size", type=int, default=112, help="face crop size in pixels")
+    federate.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
+    federate.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    federate.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="writer processes"
+    )
+    federate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    federate.set_defaults(run=_federate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

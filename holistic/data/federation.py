@@ -1,0 +1,502 @@
+"""Streaming the federation: per-task-set WebDataset pipelines and the aligned mixer.
+
+A federation is a folder (or URL prefix) holding tar shards and ``manifest.json``. Training
+streams it as three *task sets*, as FaceBehaviorNet does: the VA-Set (samples with a VA label),
+the AU-Set (samples with AU labels) and the EXPR-Set (samples with an expression label). A sample
+labelled for several tasks serves each of those sets and always carries all its labels.
+
+Each step the :class:`AlignedMixer` yields one batch concatenating ``batch_sizes[task]`` samples of
+each set (the paper's 401 VA + 247 AU + 103 EXPR), sized by default in proportion to the set
+sizes read from the manifest so that every set finishes an epoch together.
+
+Distribution (DESIGN.md decision 6): the mixer is an ``IterableDataset`` that splits itself
+explicitly by rank and by DataLoader worker; it is *not* passed to ``accelerator.prepare``. Every
+rank and worker yields the same number of steps, and no sample is read by two ranks or workers
+within an epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data
+
+from holistic.schema import LabelSpace
+
+__all__ = [
+    "TASK_SETS",
+    "AlignedMixer",
+    "Federation",
+    "ShardRef",
+    "aligned_batch_sizes",
+    "decode_sample",
+    "eval_batches",
+    "sample_stream",
+]
+
+#: Task sets of the aligned mixer and the record key that puts a sample in each.
+TASK_SETS: dict[str, str] = {"va": "va", "au": "au", "expr": "expr"}
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """One shard of the federation: where it is, whose it is and how much it holds."""
+
+    url: str
+    dataset: str
+    split: str
+    samples: int
+    tasks: Mapping[str, int]
+
+
+class Federation:
+    """A federation of shards, local or remote, described by its ``manifest.json``.
+
+    Args:
+        location: a local folder, an ``http(s)://`` prefix, or a template with ``{name}`` that
+            webdataset opens, e.g. ``"pipe:aws s3 cp s3://bucket/fed/{name} -"``.
+    """
+
+    def __init__(self, location: str, manifest: Mapping[str, Any] | None = None) -> None:
+        self.location = str(location)
+        self.manifest = dict(manifest) if manifest is not None else self._read_manifest()
+
+    def url(self, name: str) -> str:
+        if "{name}" in self.location:
+            return self.location.replace("{name}", name)
+        return f"{self.location.rstrip('/')}/{name}"
+
+    def _read_manifest(self) -> dict[str, Any]:
+        import webdataset as wds
+
+        url = self.url("manifest.json")
+        try:
+            with wds.gopen(url, "rb") as stream:
+                manifest = json.loads(stream.read())
+        except (OSError, ValueError) as error:
+            raise FileNotFoundError(
+                f"cannot read the federation manifest {url}: {error}. Convert a source first "
+                f"with `holistic federate SOURCE ROOT --out DIR`"
+            ) from error
+        if "datasets" not in manifest:
+            raise ValueError(f"{url} is not a holistic federation manifest")
+        return manifest
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(self.manifest["datasets"])
+
+    def shards(
+        self,
+        split: str = "train",
+        task: str | None = None,
+        datasets: Sequence[str] | None = None,
+    ) -> list[ShardRef]:
+        """Shards of ``split`` (optionally only those with ``task`` labels, from ``datasets``)."""
+        unknown = sorted(set(datasets or ()) - set(self.datasets))
+        if unknown:
+            raise ValueError(f"datasets {unknown} are not in the federation ({self.datasets})")
+        refs = []
+        for dataset, entry in self.manifest["datasets"].items():
+            if datasets is not None and dataset not in datasets:
+                continue
+            split_entry = entry["splits"].get(split)
+            if split_entry is None:
+                continue
+            for shard in split_entry["shards"]:
+                tasks = shard["tasks"]
+                if task is not None and not tasks.get(task):
+                    continue
+                refs.append(
+                    ShardRef(self.url(shard["name"]), dataset, split, shard["samples"], tasks)
+                )
+        return refs
+
+    def set_size(self, task: str, split: str = "train", datasets=None) -> int:
+        """Samples with a ``task`` label in ``split`` (the size of that task set)."""
+        return sum(ref.tasks.get(task, 0) for ref in self.shards(split, task, datasets))
+
+    def check_serves(self, label_space: LabelSpace, split: str = "train") -> None:
+        """Raise if a vocabulary cannot be served: no sample of the split has any of its labels.
+
+        Expressions: at least one sample's expression is in the vocabulary; AUs: every AU of the
+        vocabulary is labelled somewhere (an AU no dataset annotates can only learn through
+        coupling, so it is reported rather than silently trained on nothing).
+        """
+        expr_seen: set[str] = set()
+        aus_seen: set[int] = set()
+        for entry in self.manifest["datasets"].values():
+            split_entry = entry["splits"].get(split, {})
+            expr_seen |= set(split_entry.get("classes", {}).get("expr", {}))
+            aus_seen |= {int(au) for au in split_entry.get("aus", {})}
+        if expr_seen and not expr_seen & set(label_space.expressions):
+            raise ValueError(
+                f"no {split} sample has an expression of the vocabulary "
+                f"{list(label_space.expressions)}; the shards have {sorted(expr_seen)}"
+            )
+        missing = [au for au in label_space.aus if au not in aus_seen]
+        if aus_seen and missing:
+            raise ValueError(
+                f"AUs {missing} of the vocabulary are labelled by no {split} sample of the "
+                f"federation (it labels {sorted(aus_seen)}); choose another AU vocabulary or add "
+                f"a source that labels them"
+            )
+
+
+def aligned_batch_sizes(
+    federation: Federation,
+    total: int,
+    split: str = "train",
+    tasks: Sequence[str] = ("va", "au", "expr"),
+    datasets: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Per-set batch sizes proportional to the set sizes, summing to ``total``.
+
+    With the paper's federation (VA-Set : AU-Set : EXPR-Set) and ``total=751`` this gives its
+    401 / 247 / 103. Every set gets at least 1 sample; a set with no samples is an error.
+    """
+    sizes = {task: federation.set_size(task, split, datasets) for task in tasks}
+    empty = [task for task, size in sizes.items() if size == 0]
+    if empty:
+        raise ValueError(f"the {split} federation has no samples for task set(s) {empty}")
+    if total < len(tasks):
+        raise ValueError(f"a total batch of {total} cannot hold {len(tasks)} sets")
+    grand = sum(sizes.values())
+    raw = {task: total * size / grand for task, size in sizes.items()}
+    batch = {task: max(1, math.floor(value)) for task, value in raw.items()}
+    # Largest remainders get the samples rounding left over.
+    for task in sorted(raw, key=lambda t: raw[t] - math.floor(raw[t]), reverse=True):
+        if sum(batch.values()) >= total:
+            break
+        batch[task] += 1
+    while sum(batch.values()) > total:  # only when a minimum of 1 pushed us over
+        largest = max(batch, key=batch.get)
+        batch[largest] -= 1
+    return batch
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------------
+
+
+def _imread_rgb_flag() -> int:
+    import cv2
+
+    return getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
+
+
+_IMREAD_RGB = _imread_rgb_flag()
+
+
+def decode_sample(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw tar sample (``jpg`` and ``json`` bytes) -> ``{"image": RGB uint8, "record": dict}``."""
+    import cv2
+
+    record = raw.get("record") or json.loads(raw["json"])
+    rgb = cv2.imdecode(np.frombuffer(raw["jpg"], np.uint8), _IMREAD_RGB)
+    if rgb is None:
+        raise ValueError(f"sample {raw.get('__key__')} of {raw.get('__url__')}: bad JPEG")
+    if _IMREAD_RGB == cv2.IMREAD_COLOR:  # OpenCV < 4.10: decode as BGR, then swap
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
+    return {"key": raw["__key__"], "image": rgb, "record": record}
+
+
+def _has_task(raw: dict[str, Any], task: str) -> bool:
+    # Look at the tiny JSON before the image, so off-task samples are never decoded: a
+    # substring test first (most off-task samples fail it), then the parsed record (kept).
+    if f'"{task}":'.encode() not in raw["json"]:
+        return False
+    raw["record"] = json.loads(raw["json"])
+    return task in raw["record"]
+
+
+def _tar_samples(urls: Sequence[str]) -> Iterator[dict[str, Any]]:
+    from holistic.data.tario import iter_samples
+
+    for url in urls:
+        yield from iter_samples(url)
+
+
+def sample_stream(
+    shards: Sequence[ShardRef],
+    *,
+    task: str | None,
+    part: int,
+    parts: int,
+    seed: int | str,
+    shuffle_buffer: int = 1000,
+    repeat: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """The samples of one dataset's shards that belong to ``part`` of ``parts``, decoded.
+
+    The stages, in order:
+
+    1. shards: the shard list, reshuffled every epoch with ``(seed, epoch)`` so all parts agree;
+    2. split by part (``part = rank * workers + worker``): whole shards when there are at least
+       as many shards as parts, otherwise every ``parts``-th sample, so parts never overlap;
+    3. read tar members, keep samples labelled for ``task`` (JSON only: cheap);
+    4. shuffle buffer (seeded per part and epoch);
+    5. decode the JPEG.
+
+    With ``repeat=True`` the stream restarts at the next epoch forever; the caller decides the
+    epoch length (equal for every part).
+    """
+    if not 0 <= part < parts:
+        raise ValueError(f"part {part} outside [0, {parts})")
+    urls = [ref.url for ref in shards]
+    if not urls:
+        raise ValueError(f"no shards to stream for task {task!r}")
+    by_shard = len(urls) >= parts
+    epoch = 0
+    while True:
+        order = list(urls)
+        random.Random(f"{seed}-{epoch}").shuffle(order)  # 1. same order on every part
+        if by_shard:  # 2. node + worker split, by shard
+            mine = order[part::parts]
+            raw = _tar_samples(mine)
+        else:  # 2. too few shards: split by sample position instead
+            raw = (s for i, s in enumerate(_tar_samples(order)) if i % parts == part)
+        if task is not None:  # 3. this set's samples only
+            raw = (s for s in raw if _has_task(s, task))
+        rng = random.Random(f"{seed}-{epoch}-{part}")
+        yielded = False
+        for item in _shuffled(raw, shuffle_buffer, rng):  # 4. shuffle buffer
+            yielded = True
+            yield decode_sample(item)  # 5. decode
+        if not repeat:
+            return
+        if not yielded:
+            raise ValueError(
+                f"part {part}/{parts} got no {task or 'any'} sample from {len(urls)} shard(s); "
+                f"use fewer processes/workers or more, smaller shards"
+            )
+        epoch += 1
+
+
+def _shuffled(items, buffer: int, rng: random.Random):
+    if buffer <= 1:
+        yield from items
+        return
+    pool: list = []
+    for item in items:
+        if len(pool) < buffer:
+            pool.append(item)
+            continue
+        index = rng.randrange(len(pool))
+        yield pool[index]
+        pool[index] = item
+    rng.shuffle(pool)
+    yield from pool
+
+
+def _weighted_mix(streams: Mapping[str, Iterator], weights: Mapping[str, float], rng):
+    names = list(streams)
+    cumulative = np.cumsum([weights[name] for name in names], dtype=np.float64)
+    cumulative /= cumulative[-1]
+    while True:
+        name = names[int(np.searchsorted(cumulative, rng.random(), side="right"))]
+        yield next(streams[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# The aligned mixer
+# ---------------------------------------------------------------------------------------------
+
+
+def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, set_index: int):
+    from holistic.data.transforms import to_model_input
+
+    batch = label_space.project_arrays([item["record"] for item in items])
+    batch["image"] = np.stack([to_model_input(item["image"], transform) for item in items])
+    batch["set"] = np.full(len(items), set_index, np.int64)
+    batch["dataset"] = [item["record"]["dataset"] for item in items]
+    batch["key"] = [item["key"] for item in items]
+    return batch
+
+
+def _concat(batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from holistic.data.transforms import normalise_batch
+
+    out: dict[str, Any] = {}
+    for key in batches[0]:
+        values = [batch[key] for batch in batches]
+        if isinstance(values[0], list):
+            out[key] = [v for value in values for v in value]
+        elif key == "image":
+            out[key] = normalise_batch(np.concatenate(values))
+        else:
+            out[key] = torch.from_numpy(np.concatenate(values))
+    return out
+
+
+class AlignedMixer(torch.utils.data.IterableDataset):
+    """One step = one concatenated batch of each task set's samples (``torch`` IterableDataset).
+
+    Args:
+        federation: the shards and manifest.
+        label_space: the run's vocabularies; every sample is projected onto them with masks.
+        batch_sizes: samples per set and step, e.g. ``{"va": 401, "au": 247, "expr": 103}``
+            (see :func:`aligned_batch_sizes`); sets with size 0 are left out.
+        transform: albumentations transform (``holistic.data.transforms``).
+        steps: steps per epoch *per rank*; default: the longest set's samples / its batch size,
+            divided by ``world_size`` (so all sets finish an epoch together, as in the paper).
+        split: the federation split to stream.
+        dataset_weights: per-set (or shared) source weights, ``{"va": {"affwild2": 2, ...}}`` or
+            ``{"affwild2": 2, ...}``; default: each source in proportion to its labelled samples
+            (uniform over samples).
+        rank, world_size: this process's rank and the number of processes (from Accelerate:
+            ``accelerator.process_index`` and ``accelerator.num_processes``).
+        seed: everything random derives from it, the epoch, the rank and the worker.
+        shuffle_buffer: samples held by each shuffle buffer.
+
+    Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
+    and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
+    ``dataset`` and ``key``. Use it in ``DataLoader(mixer, batch_size=None, num_workers=k)``.
+    """
+
+    def __init__(
+        self,
+        federation: Federation,
+        label_space: LabelSpace,
+        batch_sizes: Mapping[str, int],
+        transform: Callable,
+        *,
+        steps: int | None = None,
+        split: str = "train",
+        dataset_weights: Mapping[str, Any] | None = None,
+        datasets: Sequence[str] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        shuffle_buffer: int = 1000,
+    ) -> None:
+        unknown = sorted(set(batch_sizes) - set(TASK_SETS))
+        if unknown:
+            raise ValueError(f"unknown task set(s) {unknown}; known: {list(TASK_SETS)}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside [0, {world_size})")
+        self.federation = federation
+        self.label_space = label_space
+        self.batch_sizes = {task: int(size) for task, size in batch_sizes.items() if size > 0}
+        self.sets = tuple(self.batch_sizes)
+        self.transform = transform
+        self.split = split
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.shuffle_buffer = shuffle_buffer
+        self.shards = {
+            task: federation.shards(split, TASK_SETS[task], datasets) for task in self.sets
+        }
+        for task, refs in self.shards.items():
+            if not refs:
+                raise ValueError(f"the {split} federation has no shards for the {task} set")
+        self.weights = {task: self._weights(task, dataset_weights) for task in self.sets}
+        if steps is None:
+            per_epoch = max(
+                math.ceil(federation.set_size(TASK_SETS[t], split, datasets) / b)
+                for t, b in self.batch_sizes.items()
+            )
+            steps = max(1, per_epoch // world_size)
+        self.steps = int(steps)
+        self.epoch = 0
+
+    def _weights(self, task: str, given: Mapping[str, Any] | None) -> dict[str, float]:
+        counts: dict[str, int] = {}
+        for ref in self.shards[task]:
+            counts[ref.dataset] = counts.get(ref.dataset, 0) + ref.tasks.get(TASK_SETS[task], 0)
+        if not given:
+            return {name: float(count) for name, count in counts.items()}
+        chosen = given.get(task, given) if isinstance(given.get(task), Mapping) else given
+        unknown = sorted(set(chosen) - set(counts))
+        if unknown:
+            raise ValueError(f"weights for {unknown}, which have no {task} shards ({counts})")
+        weights = {name: float(chosen.get(name, 0.0)) for name in counts}
+        if sum(weights.values()) <= 0 or min(weights.values()) < 0:
+            raise ValueError(f"{task} source weights must be >= 0 and not all 0: {weights}")
+        return {name: w for name, w in weights.items() if w > 0}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed for a new epoch (call before iterating again)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _steps_for(self, worker: int, workers: int) -> int:
+        return self.steps // workers + (1 if worker < self.steps % workers else 0)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        part, parts = self.rank * workers + worker, self.world_size * workers
+        seed = f"{self.seed}-{self.epoch}"
+        rng = random.Random(f"{seed}-{part}-mix")
+        streams = {}
+        for task in self.sets:
+            per_source = {
+                dataset: sample_stream(
+                    [r for r in self.shards[task] if r.dataset == dataset],
+                    task=TASK_SETS[task],
+                    part=part,
+                    parts=parts,
+                    seed=f"{seed}-{task}-{dataset}",
+                    shuffle_buffer=self.shuffle_buffer,
+                )
+                for dataset in self.weights[task]
+            }
+            streams[task] = _weighted_mix(per_source, self.weights[task], rng)
+        for _ in range(self._steps_for(worker, workers)):
+            parts_of_batch = [
+                _collate(
+                    [next(streams[task]) for _ in range(size)],
+                    self.label_space,
+                    self.transform,
+                    self.sets.index(task),
+                )
+                for task, size in self.batch_sizes.items()
+            ]
+            yield _concat(parts_of_batch)
+
+    def loader(self, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` over this mixer (``batch_size=None``: batches are built here)."""
+        return torch.utils.data.DataLoader(self, batch_size=None, num_workers=num_workers, **kwargs)
+
+
+def eval_batches(
+    federation: Federation,
+    label_space: LabelSpace,
+    transform: Callable,
+    *,
+    split: str = "validation",
+    datasets: Sequence[str] | None = None,
+    batch_size: int = 256,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[dict[str, Any]]:
+    """Every sample of ``split`` exactly once (this rank's share), in fixed order, batched.
+
+    Ranks take disjoint shards (or every ``world_size``-th sample when shards are fewer than
+    ranks); gather predictions across ranks for pooled metrics.
+    """
+    refs = federation.shards(split, None, datasets)
+    if not refs:
+        raise ValueError(f"the federation has no {split} shards")
+    stream = sample_stream(
+        refs, task=None, part=rank, parts=world_size, seed=0, shuffle_buffer=0, repeat=False
+    )
+    # The shard order of sample_stream is shuffled by seed 0, identically on every rank.
+    items: list[dict[str, Any]] = []
+    for item in stream:
+        items.append(item)
+        if len(items) == batch_size:
+            yield _concat([_collate(items, label_space, transform, 0)])
+            items = []
+    if items:
+        yield _concat([_collate(items, label_space, transform, 0)])
