@@ -55,6 +55,8 @@ def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
                 image=path,
                 source_path=f"img/{record['key']}.jpg",
                 labels=record["labels"],
+                video=record.get("video"),
+                frame=record.get("frame"),
                 face=FaceHint("aligned"),
                 origin=("labels.txt", number + 1),
             )
