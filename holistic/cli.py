@@ -54,6 +54,8 @@ def _federate(args: argparse.Namespace) -> int:
             shard_size=args.shard_size,
             quality=args.quality,
             workers=args.workers,
+            align_boxes=not args.no_align_boxes,
+            audio=not args.no_audio,
             progress=not args.no_progress,
         )
     except ScanError as error:
@@ -110,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     federate.add_argument("--quality", type=int, default=95, help="JPEG quality")
     federate.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="writer processes"
+    )
+    federate.add_argument(
+        "--no-align-boxes",
+        action="store_true",
+        help="crop face boxes square instead of aligning them with dlib's 5-point model",
+    )
+    federate.add_argument(
+        "--no-audio", action="store_true", help="do not store per-frame audio features"
     )
     federate.add_argument("--no-progress", action="store_true", help="no progress bar")
     federate.set_defaults(run=_federate)

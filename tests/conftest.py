@@ -57,6 +57,8 @@ def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
                 labels=record["labels"],
                 video=record.get("video"),
                 frame=record.get("frame"),
+                audio=record.get("audio"),
+                audio_time=record.get("audio_time"),
                 face=FaceHint("aligned"),
                 origin=("labels.txt", number + 1),
             )

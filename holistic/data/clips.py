@@ -99,7 +99,9 @@ class ClipLoader(torch.utils.data.IterableDataset):
     hashes to it. Every reader yields the same number of batches.
 
     Batches: ``image`` float32 [B, T, 3, H, W] in [-1, 1], the projected labels [B, T, ...]
-    with masks, and the lists ``dataset``, ``video`` and ``frames`` (first frame number).
+    with masks, the per-frame audio features ``mel`` [B, T, n_mels, W] and ``egemaps``
+    [B, T, 25] when the source has audio, and the lists ``dataset``, ``video`` and ``frames``
+    (first frame number).
     """
 
     def __init__(
@@ -171,12 +173,15 @@ class ClipLoader(torch.utils.data.IterableDataset):
             epoch += 1
 
     def _clip(self, window: list[dict[str, Any]]) -> dict[str, Any]:
-        frames = [decode_sample(raw)["image"] for raw in window]
-        images = np.stack(frames)
+        decoded = [decode_sample(raw) for raw in window]
+        images = np.stack([item["image"] for item in decoded])
         if self.transform is not None:
             images = np.asarray(self.transform(images=images)["images"])
         labels = self.label_space.project_arrays([raw["record"] for raw in window])
         labels["image"] = images
+        if all("audio" in item for item in decoded):  # audio-visual sources: [T, ...] features
+            for name in decoded[0]["audio"]:
+                labels[name] = np.stack([item["audio"][name] for item in decoded])
         return labels
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -197,7 +197,8 @@ _IMREAD_RGB = _imread_rgb_flag()
 
 
 def decode_sample(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A raw tar sample (``jpg`` and ``json`` bytes) -> ``{"image": RGB uint8, "record": dict}``."""
+    """A raw tar sample -> ``{"key", "image": RGB uint8 HxWx3, "record": dict}``, plus
+    ``"audio": {"mel": ..., "egemaps": ...}`` when the shard stored audio features."""
     import cv2
 
     record = raw.get("record") or json.loads(raw["json"])
@@ -206,7 +207,16 @@ def decode_sample(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"sample {raw.get('__key__')} of {raw.get('__url__')}: bad JPEG")
     if _IMREAD_RGB == cv2.IMREAD_COLOR:  # OpenCV < 4.10: decode as BGR, then swap
         rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
-    return {"key": raw["__key__"], "image": rgb, "record": record}
+    item = {"key": raw["__key__"], "image": rgb, "record": record}
+    if "audio_features" in record:  # per-frame audio features stored as <name>.npy members
+        item["audio"] = {name: _load_npy(raw[f"{name}.npy"]) for name in record["audio_features"]}
+    return item
+
+
+def _load_npy(payload: bytes) -> np.ndarray:
+    import io
+
+    return np.load(io.BytesIO(payload), allow_pickle=False)
 
 
 def _has_task(raw: dict[str, Any], task: str) -> bool:

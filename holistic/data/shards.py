@@ -75,6 +75,7 @@ class _ShardJob:
     size: int
     quality: int
     align_boxes: bool
+    audio: bool = True
 
 
 _DETECTOR: Any = None
@@ -149,6 +150,7 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
 
     stats = _ShardStats()
     rejects: list[dict[str, Any]] = []
+    audio = _audio_features(job.samples) if job.audio else {}
     tmp = job.path.with_name(job.path.name + ".tmp")
     # Integer mtime and USTAR: no PAX headers (half the tar parsing when streaming) and
     # byte-identical shards when the same source is converted again.
@@ -179,7 +181,11 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
             if not ok:  # pragma: no cover - cv2 encodes any uint8 image
                 raise RuntimeError(f"JPEG encoding failed for {sample.image}")
             record = _record(sample, face.landmarks)
-            sink.write({"__key__": sample.key, "jpg": jpeg.tobytes(), "json": record})
+            members = {"__key__": sample.key, "jpg": jpeg.tobytes()}
+            if sample.key in audio:
+                record["audio_features"] = sorted(audio[sample.key])
+                members |= {f"{name}.npy": _npy(a) for name, a in audio[sample.key].items()}
+            sink.write({**members, "json": record})
             stats.add(record)
     os.replace(tmp, job.path)
     sidecar = {
@@ -189,11 +195,44 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
         "size": job.size,
         "quality": job.quality,
         "align_boxes": job.align_boxes,
+        "audio": job.audio,
         **stats.to_json(),
         "rejects": rejects,
     }
     job.path.with_name(job.path.name + ".json").write_text(json.dumps(sidecar))
     return sidecar
+
+
+def _npy(array: Any) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _audio_features(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
+    """Per-frame audio features of the samples that have audio: ``{key: {"mel": [n_mels, W]
+    float16, "egemaps": [25] float32}}``. Each audio file is read and analysed once per shard."""
+    by_file: dict[Path, list[Sample]] = {}
+    for sample in samples:
+        if sample.audio is not None and sample.audio_time is not None:
+            by_file.setdefault(Path(sample.audio), []).append(sample)
+    if not by_file:
+        return {}
+    from holistic.data.audio import egemaps_frames, load_audio, mel_windows
+
+    features: dict[str, dict[str, Any]] = {}
+    for path, group in by_file.items():
+        signal, rate = load_audio(path)
+        times = [sample.audio_time for sample in group]
+        mel = mel_windows(signal, rate, times).astype("float16")
+        egemaps = egemaps_frames(signal, rate, times)
+        for i, sample in enumerate(group):
+            features[sample.key] = {"mel": mel[i], "egemaps": egemaps[i]}
+    return features
 
 
 @dataclass
@@ -209,6 +248,8 @@ class _ShardStats:
         for task in LABEL_TASKS:
             if task in record:
                 self.tasks[task] += 1
+        if "audio_features" in record:
+            self.tasks["audio"] += 1
         for task in ("expr", "compound"):
             if task in record:
                 self.classes.setdefault(task, Counter())[record[task]] += 1
@@ -260,6 +301,7 @@ def _done(job: _ShardJob) -> dict[str, Any] | None:
         and stats.get("size") == job.size
         and stats.get("quality") == job.quality
         and stats.get("align_boxes") == job.align_boxes
+        and stats.get("audio") == job.audio
     )
     return stats if same else None
 
@@ -321,6 +363,7 @@ def federate(
     quality: int = 95,
     workers: int = 1,
     align_boxes: bool = True,
+    audio: bool = True,
     progress: bool = True,
 ) -> FederateResult:
     """Convert the source at ``root`` with ``adapter`` into shards in ``out``.
@@ -337,6 +380,8 @@ def federate(
         workers: processes that write shards (1: in this process).
         align_boxes: align faces given by a box (AffectNet, ExpW) with dlib's 5-point model
             predicted inside the box; False, or without the ``faces`` extra: a square crop.
+        audio: store per-frame audio features (``mel.npy``, ``egemaps.npy``) for samples whose
+            source has audio (needs the ``audio`` extra).
         progress: show a progress bar.
 
     Returns:
@@ -370,7 +415,7 @@ def federate(
     try:
         for split, index, samples in cutter.shards(events):
             path = out / shard_name(samples[0].dataset, split, index)
-            job = _ShardJob(path, samples, size, quality, align_boxes)
+            job = _ShardJob(path, samples, size, quality, align_boxes, audio)
             finished = _done(job)
             if finished is not None:
                 sidecars.append(finished)

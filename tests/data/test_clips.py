@@ -1,5 +1,6 @@
 import random
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_adapter
@@ -97,3 +98,28 @@ def test_task_filter_and_reader_split(videos):
         assert len(batches) == 3
         seen.append({(b["video"][0], b["frames"][0]) for b in batches})
     assert not seen[0] & seen[1]
+
+
+def test_audio_features_travel_with_the_frames(tmp_path):
+    import soundfile
+
+    rate, fps = 16000, 10
+    t = np.arange(3 * rate) / rate
+    # A 220 Hz tone whose loudness ramps up over 3 s: arousal-like energy rising with time.
+    soundfile.write(tmp_path / "v.wav", (0.02 + 0.3 * t / 3) * np.sin(2 * np.pi * 220 * t), rate)
+    records = [
+        {"key": f"v-{f:03d}", "split": "train", "video": "v", "frame": f,
+         "labels": {"va": [0.0, 0.0]}, "audio": tmp_path / "v.wav", "audio_time": f / fps}
+        for f in range(30)
+    ]  # fmt: skip
+    root = tmp_path / "src"
+    root.mkdir()
+    result = federate(tiny_adapter("av", records), root, tmp_path / "out", shard_size=30, size=32,
+                      progress=False)  # fmt: skip
+    assert result.entry["splits"]["train"]["tasks"]["audio"] == 30
+    loader = ClipLoader(Federation(str(tmp_path / "out")), LabelSpace(), 10, 2, None, steps=1)
+    batch = next(iter(loader))
+    assert batch["mel"].shape[:3] == (2, 10, 64) and batch["egemaps"].shape == (2, 10, 25)
+    # Within each clip, later frames are louder: the mel energy rises with the frame time.
+    energy = batch["mel"].float().mean(dim=(2, 3))
+    assert bool((energy[:, -1] > energy[:, 0]).all())

@@ -109,6 +109,9 @@ class Sample:
             when the writer has to reject it (missing image, no face).
         extra: JSON-serialisable provenance kept in the shard (e.g. AFEW-VA's native integer
             VA under ``"native_va"``).
+        audio: the audio file of the sample's video (WAV/FLAC), when the source has audio;
+            the writer stores per-frame features from it (``audio`` extra).
+        audio_time: the frame's time in ``audio``, in seconds.
     """
 
     dataset: str
@@ -123,6 +126,8 @@ class Sample:
     face: FaceHint = field(default_factory=FaceHint)
     origin: tuple[str, int | None] = ("", None)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    audio: Path | None = None
+    audio_time: float | None = None
 
 
 @dataclass(frozen=True)
