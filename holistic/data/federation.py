@@ -249,34 +249,39 @@ def sample_stream(
 
     The stages, in order:
 
-    1. shards: the shard list, reshuffled every epoch with ``(seed, epoch)`` so all parts agree;
+    1. shards: the shard list shuffled with ``seed``, identically on every part;
     2. split by part (``part = rank * workers + worker``): whole shards when there are at least
-       as many shards as parts, otherwise every ``parts``-th sample, so parts never overlap;
+       as many shards as parts, otherwise every ``parts``-th sample. The assignment is fixed
+       for the whole stream, so two parts never read the same sample, even when one part
+       consumes more than its share and wraps around;
     3. read tar members, keep samples labelled for ``task`` (JSON only: cheap);
-    4. shuffle buffer (seeded per part and epoch);
+    4. shuffle buffer (seeded per part and pass);
     5. decode the JPEG.
 
-    With ``repeat=True`` the stream restarts at the next epoch forever; the caller decides the
-    epoch length (equal for every part).
+    With ``repeat=True`` the part's own shards are read again, in a new order, forever; the
+    caller decides the epoch length (equal for every part). Vary ``seed`` per epoch to give
+    each part other shards in the next epoch.
     """
     if not 0 <= part < parts:
         raise ValueError(f"part {part} outside [0, {parts})")
     urls = [ref.url for ref in shards]
     if not urls:
         raise ValueError(f"no shards to stream for task {task!r}")
-    by_shard = len(urls) >= parts
-    epoch = 0
+    order = list(urls)
+    random.Random(f"{seed}").shuffle(order)  # 1. the same order on every part
+    by_shard = len(order) >= parts
+    mine = order[part::parts] if by_shard else order  # 2. node + worker split, by shard
+    passes = 0
     while True:
-        order = list(urls)
-        random.Random(f"{seed}-{epoch}").shuffle(order)  # 1. same order on every part
-        if by_shard:  # 2. node + worker split, by shard
-            mine = order[part::parts]
-            raw = _tar_samples(mine)
-        else:  # 2. too few shards: split by sample position instead
-            raw = (s for i, s in enumerate(_tar_samples(order)) if i % parts == part)
+        rng = random.Random(f"{seed}-{part}-{passes}")
+        if by_shard:
+            shuffled = list(mine)
+            rng.shuffle(shuffled)
+            raw = _tar_samples(shuffled)
+        else:  # 2. too few shards: split by sample position in the fixed order instead
+            raw = (s for i, s in enumerate(_tar_samples(mine)) if i % parts == part)
         if task is not None:  # 3. this set's samples only
             raw = (s for s in raw if _has_task(s, task))
-        rng = random.Random(f"{seed}-{epoch}-{part}")
         yielded = False
         for item in _shuffled(raw, shuffle_buffer, rng):  # 4. shuffle buffer
             yielded = True
@@ -288,7 +293,7 @@ def sample_stream(
                 f"part {part}/{parts} got no {task or 'any'} sample from {len(urls)} shard(s); "
                 f"use fewer processes/workers or more, smaller shards"
             )
-        epoch += 1
+        passes += 1
 
 
 def _shuffled(items, buffer: int, rng: random.Random):
