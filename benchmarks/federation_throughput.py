@@ -3,8 +3,9 @@
 Prints, for 112 px faces:
 
 - raw decode: ``cv2.imdecode`` of the shard JPEG bytes held in memory (the reference rate);
-- streaming without augmentation: shard read + JSON + decode + projection + aligned mixing +
-  resize/normalise, as the ratio to raw decode (target >= 0.5);
+- streaming without augmentation: shard read + JSON + decode + projection + aligned mixing,
+  uint8 out, as the ratio to raw decode (target >= 0.5), and the same with the float32
+  normalisation to [-1, 1] done in the loader;
 - streaming with the default train augmentation (target >= 1,500 samples/s/core);
 - conversion of pre-aligned images with ``federate`` (target >= 500 images/s/core);
 - peak Python memory while streaming a federation of few vs many shards (must not grow).
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from holistic.data.adapters._base import Adapter, FaceHint, Sample
 from holistic.data.federation import AlignedMixer, Federation
@@ -103,7 +105,9 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def _stream(federation: Federation, transform, steps: int) -> tuple[int, float]:
+def _stream(
+    federation: Federation, transform, steps: int, normalise: bool = True
+) -> tuple[int, float]:
     mixer = AlignedMixer(
         federation,
         LabelSpace(aus=[1, 2, 4, 6, 12, 25]),
@@ -111,6 +115,7 @@ def _stream(federation: Federation, transform, steps: int) -> tuple[int, float]:
         transform,
         steps=steps,
         shuffle_buffer=256,
+        normalise=normalise,
     )
     start = time.perf_counter()
     seen = sum(len(batch["key"]) for batch in mixer)
@@ -128,8 +133,10 @@ def _peak_stream_memory(federation: Federation, steps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements")
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    torch.set_num_threads(1)  # as in a DataLoader worker: one core each
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -152,25 +159,42 @@ def main() -> None:
                 payloads += [
                     tar.extractfile(m).read() for m in tar.getmembers() if m.name.endswith(".jpg")
                 ]
-        start = time.perf_counter()
-        for payload in payloads:
-            cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
-        decode = _rate(len(payloads), time.perf_counter() - start)
+
+        def raw_decode() -> float:
+            start = time.perf_counter()
+            for payload in payloads:
+                cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+            return _rate(len(payloads), time.perf_counter() - start)
 
         federation = Federation(str(few_shards))
         steps = max(1, args.images // 64)
         _stream(federation, build_train_transform(112), 2)  # warm-up: imports, first opens
-        plain = _rate(*_stream(federation, build_eval_transform(112), steps))
-        augmented = _rate(*_stream(federation, build_train_transform(112), steps))
+        # Interleave the measurements and keep medians: the machine's speed drifts between runs.
+        runs = {"decode": [], "plain": [], "augmented": [], "float": []}
+        for _ in range(args.repeats):
+            runs["decode"].append(raw_decode())
+            runs["plain"].append(
+                _rate(*_stream(federation, build_eval_transform(112), steps, normalise=False))
+            )
+            runs["float"].append(_rate(*_stream(federation, build_eval_transform(112), steps)))
+            runs["augmented"].append(_rate(*_stream(federation, build_train_transform(112), steps)))
+        decode, plain, augmented, floats = (float(np.median(v)) for v in runs.values())
+        ratios = [p / d for p, d in zip(runs["plain"], runs["decode"], strict=True)]
+        float_ratios = [p / d for p, d in zip(runs["float"], runs["decode"], strict=True)]
         peak_few = _peak_stream_memory(federation, steps)
         peak_many = _peak_stream_memory(Federation(str(tmp / "fed_many")), steps)
         few_count = len(list(few_shards.glob("*.tar")))
 
-    print(f"images: {args.images} at 112 px, one process, one core")
+    print(f"images: {args.images} at 112 px, one process, one core; medians of {args.repeats}")
     print(f"raw cv2 decode of the shard JPEGs        {decode:9.0f} img/s")
     print(
-        f"streaming, no augmentation                {plain:9.0f} samples/s   "
-        f"ratio to raw decode {plain / decode:.2f} (target >= 0.50)"
+        f"streaming, no augmentation (uint8 out)    {plain:9.0f} samples/s   "
+        f"ratio to raw decode {np.median(ratios):.2f} (target >= 0.50; per run "
+        f"{', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+    print(
+        f"  the same, pixels normalised to float32  {floats:9.0f} samples/s   "
+        f"ratio to raw decode {np.median(float_ratios):.2f}"
     )
     print(
         f"streaming, default train augmentation     {augmented:9.0f} samples/s   "

@@ -337,8 +337,8 @@ def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, se
     return batch
 
 
-def _concat(batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    from holistic.data.transforms import normalise_batch
+def _concat(batches: Sequence[dict[str, Any]], normalise: bool = True) -> dict[str, Any]:
+    from holistic.data.transforms import channels_first, normalise_batch
 
     out: dict[str, Any] = {}
     for key in batches[0]:
@@ -346,7 +346,8 @@ def _concat(batches: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(values[0], list):
             out[key] = [v for value in values for v in value]
         elif key == "image":
-            out[key] = normalise_batch(np.concatenate(values))
+            images = np.concatenate(values)
+            out[key] = normalise_batch(images) if normalise else channels_first(images)
         else:
             out[key] = torch.from_numpy(np.concatenate(values))
     return out
@@ -371,6 +372,9 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             ``accelerator.process_index`` and ``accelerator.num_processes``).
         seed: everything random derives from it, the epoch, the rank and the worker.
         shuffle_buffer: samples held by each shuffle buffer.
+        normalise: yield float32 images in [-1, 1]; False yields uint8 [B, 3, H, W] to move to
+            the accelerator as is and normalise there (``holistic.data.transforms.normalise``),
+            which moves four times fewer bytes and frees the loader workers.
 
     Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
     and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
@@ -392,6 +396,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         world_size: int = 1,
         seed: int = 0,
         shuffle_buffer: int = 1000,
+        normalise: bool = True,
     ) -> None:
         unknown = sorted(set(batch_sizes) - set(TASK_SETS))
         if unknown:
@@ -406,6 +411,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         self.split = split
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.shuffle_buffer = shuffle_buffer
+        self.normalise = normalise
         self.shards = {
             task: federation.shards(split, TASK_SETS[task], datasets) for task in self.sets
         }
@@ -477,7 +483,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
                 )
                 for task, size in self.batch_sizes.items()
             ]
-            yield _concat(parts_of_batch)
+            yield _concat(parts_of_batch, self.normalise)
 
     def loader(self, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` over this mixer (``batch_size=None``: batches are built here)."""

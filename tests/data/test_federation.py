@@ -99,6 +99,17 @@ def test_mixer_batches_have_each_sets_samples_and_labels(federation):
     assert {d for d in batch["dataset"][4:7]} == {"au"}
 
 
+def test_mixer_can_leave_normalisation_to_the_accelerator(federation):
+    from holistic.data.transforms import normalise
+
+    common = dict(batch_sizes={"va": 4, "au": 3, "expr": 6}, transform=None, seed=1)
+    raw = next(iter(AlignedMixer(federation, SPACE, normalise=False, **common)))
+    scaled = next(iter(AlignedMixer(federation, SPACE, **common)))
+    assert raw["image"].dtype == torch.uint8 and raw["image"].shape == (13, 3, 32, 32)
+    assert raw["key"] == scaled["key"]
+    assert torch.allclose(normalise(raw["image"]), scaled["image"])
+
+
 def test_mixer_is_reproducible_and_reshuffles_per_epoch(federation):
     def keys(seed, epoch):
         mixer = AlignedMixer(
