@@ -67,3 +67,64 @@ def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
                 yield Reject(name, *reject)
 
     return Adapter(name=name, version="1", scan=scan, conventions={"test": "tiny"})
+
+
+# --- tiny native trees for the adapter tests -----------------------------------------------------
+
+
+def write_image(path, value: int = 0):
+    """An 8 x 8 image of grey level ``value`` at ``path`` (parents created); returns ``path``."""
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((8, 8, 3), value, np.uint8))
+    return path
+
+
+def write_file(path, text: str, *, bom: bool = False):
+    """``text`` as UTF-8 bytes, line ends as given (parents created); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    return path
+
+
+def write_lines(path, lines, *, newline: str = "\n", bom: bool = False):
+    """``lines`` joined and ended by ``newline`` (``"\\r\\n"`` for CRLF); returns ``path``."""
+    return write_file(path, newline.join(lines) + newline, bom=bom)
+
+
+def split_items(items) -> tuple[list, list]:
+    """An adapter's output as (samples, rejects); every item must be one or the other."""
+    from holistic.data.adapters._base import Reject, Sample
+
+    items = list(items)
+    samples = [item for item in items if isinstance(item, Sample)]
+    rejects = [item for item in items if isinstance(item, Reject)]
+    assert len(samples) + len(rejects) == len(items)
+    return samples, rejects
+
+
+def reject_tuples(rejects) -> list[tuple]:
+    """(split, file, line, reason, task, key) of each reject, for exact comparisons."""
+    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
+
+
+def summary(item) -> tuple:
+    """A sample as ("sample", split, key, source_path, labels, face mode, face box, origin,
+    extra), a reject as ("reject", split, file, line, reason, task, key)."""
+    from holistic.data.adapters._base import Sample
+
+    if isinstance(item, Sample):
+        return (
+            "sample",
+            item.split,
+            item.key,
+            item.source_path,
+            dict(item.labels),
+            item.face.mode,
+            item.face.box,
+            item.origin,
+            dict(item.extra),
+        )
+    return ("reject", *reject_tuples([item])[0])

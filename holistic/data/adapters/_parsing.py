@@ -1,23 +1,60 @@
 """Small parsing helpers every adapter uses (reference/datasets.md §0: parse positionally, check
-headers loosely, tolerate BOMs, CRLF and spaces after commas)."""
+headers loosely, tolerate BOMs, CRLF and spaces after commas), and the parsing of options.
+
+Options reach ``scan`` as Python values (from the library and the tests) or as strings (from
+``--option key=value`` on the command line), so every option parser here takes both, and a bad
+value raises :class:`ScanError` naming the source, the option and the value.
+
+Path options (``--images``, ``file=``, ``url_map=``, ``folds=``, ``cache=``, ...) follow one rule
+for every adapter, :func:`option_path`: ``~`` is expanded; an absolute path is used as it is; a
+relative path is taken from the current working directory, as the shell gives it, and when
+nothing exists there but the path exists under ROOT, from ROOT instead. A path that exists in
+neither place is reported as the working-directory path. Globs (:func:`option_glob`) follow the
+same rule.
+"""
 
 from __future__ import annotations
 
+import glob
 import math
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from holistic.data.adapters._base import FaceHint, ScanError
+from holistic.schema import BASIC_EXPRESSIONS, COMPOUNDS, EXPRESSIONS
+
 __all__ = [
+    "EXPRESSION_ALIASES",
     "SPLIT_NAMES",
     "canonical_split",
+    "check_dataset_name",
+    "compound_from_name",
+    "expression_from_name",
+    "face_option",
     "normalise_header",
+    "option_error",
+    "option_float",
+    "option_glob",
+    "option_int",
+    "option_path",
+    "parse_bool",
     "parse_float",
     "parse_int",
     "read_lines",
     "relative",
+    "select_splits",
     "split_fields",
+    "split_name",
+    "split_option",
+    "unique_key",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines and fields
+# ---------------------------------------------------------------------------------------------
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -56,6 +93,18 @@ def parse_int(text: str) -> int | None:
     return int(value)
 
 
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a POSIX string (the form stored in shards and rejects)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+# ---------------------------------------------------------------------------------------------
+
 #: Native split folder/file names -> canonical split names.
 SPLIT_NAMES: dict[str, str] = {
     "train": "train",
@@ -77,9 +126,214 @@ def canonical_split(name: str) -> str | None:
     return SPLIT_NAMES.get(name.strip().lower().replace(" ", "_"))
 
 
-def relative(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` as a POSIX string (the form stored in shards and rejects)."""
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def split_name(text: str) -> str:
+    """The canonical name of a split alias (``"Val"`` -> ``"validation"``), else ``text`` itself
+    (stripped) when it is made of letters, digits, ``_`` and ``-`` (``"fold1"``); ``""`` when
+    it is unusable (empty, or other characters: it names shard files)."""
+    name = canonical_split(text) or text.strip()
+    return name if _SPLIT_NAME.match(name) else ""
+
+
+def split_option(value: str, source: str) -> str:
+    """:func:`split_name` of the ``split`` option; ScanError when it is unusable."""
+    name = split_name(str(value))
+    if not name:
+        raise option_error(
+            source, "split", value, "a split name like train, validation, test or fold1"
+        )
+    return name
+
+
+def select_splits(splits: Sequence[str] | None, available: Sequence[str], source: str) -> set[str]:
+    """The requested ``splits`` (all ``available`` ones for None); ScanError naming the
+    unknown ones and the available ones."""
+    if splits is None:
+        return set(available)
+    unknown = sorted(set(splits) - set(available))
+    if unknown:
+        raise ScanError(f"{source} has no split(s) {unknown}; available: {list(available)}")
+    return set(splits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def option_error(source: str, option: str, value: object, expected: str) -> ScanError:
+    """The ScanError for a bad option value: ``"<source> option <option>=<value>: expected
+    <expected>"``."""
+    return ScanError(f"{source} option {option}={value!r}: expected {expected}")
+
+
+def parse_bool(value: bool | str, option: str, source: str) -> bool:
+    """A boolean option: a bool, or ``true``/``false``, ``1``/``0``, ``yes``/``no``,
+    ``on``/``off`` in any case and with spaces around.
+
+    Raises:
+        ScanError: any other value; the message names the source, the option and the value.
+    """
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ScanError(
+        f"{source} option {option} must be true or false (or 1/0, yes/no, on/off); "
+        f"got {option}={value!r}"
+    )
+
+
+def option_int(
+    value: int | str,
+    option: str,
+    source: str,
+    *,
+    allowed: Callable[[int], bool],
+    expected: str,
+) -> int:
+    """An integer option (``3``, ``"3"``, ``"3.0"``) for which ``allowed`` holds.
+
+    Raises:
+        ScanError: not an integer, or not allowed (the message says ``expected``).
+    """
+    number = parse_int(str(value).strip())
+    if number is None or not allowed(number):
+        raise option_error(source, option, value, expected)
+    return number
+
+
+def option_float(
+    value: float | str,
+    option: str,
+    source: str,
+    *,
+    allowed: Callable[[float], bool],
+    expected: str,
+) -> float:
+    """A finite number option (``2.5``, ``"10"``) for which ``allowed`` holds.
+
+    Raises:
+        ScanError: not a finite number, or not allowed (the message says ``expected``).
+    """
+    number = parse_float(str(value).strip())
+    if number is None or not allowed(number):
+        raise option_error(source, option, value, expected)
+    return number
+
+
+def face_option(value: str, source: str) -> FaceHint:
+    """The ``face`` option of sources that hold either face crops or whole photos:
+    ``aligned`` or ``detect``."""
+    if value not in ("aligned", "detect"):
+        raise option_error(source, "face", value, "aligned or detect")
+    return FaceHint(value)
+
+
+_DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def check_dataset_name(value: str, source: str, option: str = "name") -> str:
+    """A dataset name for samples and rejects: lowercase letters, digits, ``_`` and ``-``,
+    starting with a letter or digit (it names the shard files ``<name>-<split>-000000.tar``).
+
+    Raises:
+        ScanError: any other value.
+    """
+    if not isinstance(value, str) or not _DATASET_NAME.match(value):
+        raise option_error(
+            source,
+            option,
+            value,
+            "a dataset name of lowercase letters, digits, _ and - (starting with a letter or "
+            "digit), e.g. myfaces; it names the shard files <name>-<split>-000000.tar",
+        )
+    return value
+
+
+def option_path(root: Path, value: str | Path) -> Path:
+    """A path option, resolved by the rule of the module docstring.
+
+    Absolute (after ``~`` expansion): as it is. Relative: from the working directory when it
+    exists there (made absolute, ``..`` folded as the shell does); else from ``root`` when it
+    exists there (returned as ``root / value``); else the working-directory path, for the
+    caller's error message.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    if not path.exists() and (root / path).exists():
+        return root / path
+    return Path(os.path.abspath(path))
+
+
+def option_glob(root: Path, pattern: str) -> list[Path]:
+    """The files a glob option matches (``**`` recursive), by the rule of :func:`option_path`:
+    an absolute pattern as it is; a relative one from the working directory when it matches
+    there, else from ``root``. Sorted; folders are left out."""
+
+    def matching_files(pattern: str) -> list[Path]:
+        return sorted(
+            Path(match) for match in glob.glob(pattern, recursive=True) if Path(match).is_file()
+        )
+
+    expanded = str(Path(pattern).expanduser())
+    if Path(expanded).is_absolute():
+        return matching_files(expanded)
+    found = matching_files(pattern)
+    if found:
+        return [path.absolute() for path in found]
+    return matching_files(f"{glob.escape(str(root))}/{pattern}")
+
+
+def unique_key(key: str, used: set[str]) -> str:
+    """``key``, or ``key-2``, ``key-3``, ... when it is already in ``used``; the result is added
+    to ``used``."""
+    candidate, n = key, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{key}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+# ---------------------------------------------------------------------------------------------
+# Expression and compound names
+# ---------------------------------------------------------------------------------------------
+
+#: Everyday spellings of expression names -> canonical names (the canonical names map to
+#: themselves). Used for class names (``csv``, ``hf``) and header names (Aff-Wild2 EXPR files).
+EXPRESSION_ALIASES: dict[str, str] = {
+    **{name: name for name in EXPRESSIONS},
+    "happy": "happiness",
+    "angry": "anger",
+    "sad": "sadness",
+    "surprised": "surprise",
+    "fearful": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "disgusted": "disgust",
+    "contemptuous": "contempt",
+    "others": "other",
+}
+
+
+def expression_from_name(text: str) -> str | None:
+    """The canonical expression for ``"Happy"``, ``"happiness"``, ``" Angry "``; else None."""
+    return EXPRESSION_ALIASES.get(text.strip().lower().replace(" ", "_"))
+
+
+def compound_from_name(text: str) -> str | None:
+    """The canonical compound category for ``"Happily Surprised"``, ``"happily-surprised"``,
+    ``"happily_surprised"`` (or a basic emotion, as ``holistic.schema.check_compound`` allows);
+    else None."""
+    name = re.sub(r"[\s-]+", "_", text.strip().lower())
+    return name if name in COMPOUNDS or name in BASIC_EXPRESSIONS else None

@@ -55,14 +55,14 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
-from holistic.data.adapters._parsing import relative
+from holistic.data.adapters._files import list_dirs, list_frames
+from holistic.data.adapters._parsing import option_int, relative
 
 __all__ = ["ADAPTER", "assign_folds", "scan"]
 
 DATASET = "afewva"
 SCALE = 10
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")  # preference order when a frame has two files
-_SKIP_DIRS = ("__MACOSX",)
 _NUMBER = re.compile(r"[0-9]+")
 
 
@@ -86,7 +86,13 @@ def scan(
             or an unknown split name. Raised before the first item is yielded.
     """
     root = Path(os.path.abspath(root))
-    count = _as_folds(folds)
+    count = option_int(
+        folds,
+        "folds",
+        DATASET,
+        allowed=lambda number: number == 0 or number >= 2,
+        expected="0 (no folds) or an integer >= 2",
+    )
     clips = _find_clips(root)
     split_of = assign_folds([name for name, _, _ in clips], count)
     available = list(dict.fromkeys(split_of.values()))
@@ -102,17 +108,6 @@ def scan(
 # ---------------------------------------------------------------------------------------------
 # Clips and folds
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_folds(value: int | str) -> int:
-    number = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        number = int(value.strip())
-    if number is None or number < 0 or number == 1:
-        raise ScanError(f"afewva option folds={value!r}: expected 0 (no folds) or an integer >= 2")
-    return number
 
 
 def assign_folds(clips: Sequence[str], folds: int) -> dict[str, str]:
@@ -139,14 +134,6 @@ def assign_folds(clips: Sequence[str], folds: int) -> dict[str, str]:
     return split_of
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(
-        child
-        for child in folder.iterdir()
-        if child.is_dir() and not child.name.startswith(".") and child.name not in _SKIP_DIRS
-    )
-
-
 def _holds_clip_files(folder: Path) -> bool:
     return any(
         child.is_file() and child.suffix.lower() in (".json", *FRAME_SUFFIXES)
@@ -158,9 +145,9 @@ def _find_clips(root: Path) -> list[tuple[str, Path, Path]]:
     """(clip name, folder, JSON file), sorted by clip name, from ``ROOT/<clip>`` and
     ``ROOT/<part>/<clip>``; every clip folder is checked here, before anything is yielded."""
     clips: dict[str, Path] = {}
-    for child in _subdirs(root):
-        is_part = not _holds_clip_files(child) and bool(_subdirs(child))
-        for folder in _subdirs(child) if is_part else [child]:
+    for child in list_dirs(root):
+        is_part = not _holds_clip_files(child) and bool(list_dirs(child))
+        for folder in list_dirs(child) if is_part else [child]:
             if folder.name in clips:
                 raise ScanError(
                     f"{root}: two clip folders named {folder.name!r} "
@@ -178,22 +165,6 @@ def _find_clips(root: Path) -> list[tuple[str, Path, Path]]:
 # ---------------------------------------------------------------------------------------------
 # One clip
 # ---------------------------------------------------------------------------------------------
-
-
-def _frame_images(folder: Path) -> tuple[dict[int, Path], list[Path], list[tuple[Path, Path]]]:
-    """Frame number -> image; images whose stem is no frame number; (extra, kept) duplicates."""
-    by_frame: dict[int, Path] = {}
-    unnamed: list[Path] = []
-    duplicates: list[tuple[Path, Path]] = []
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
-    for path in sorted(files, key=lambda p: (FRAME_SUFFIXES.index(p.suffix.lower()), p.name)):
-        if not _NUMBER.fullmatch(path.stem):
-            unnamed.append(path)
-        elif int(path.stem) in by_frame:
-            duplicates.append((path, by_frame[int(path.stem)]))
-        else:
-            by_frame[int(path.stem)] = path
-    return by_frame, sorted(unnamed), sorted(duplicates)
 
 
 def _json_file(folder: Path, root: Path) -> Path:
@@ -223,15 +194,16 @@ def _scan_clip(
     root: Path, clip: str, folder: Path, json_path: Path, split: str
 ) -> Iterator[Sample | Reject]:
     json_rel = relative(json_path, root)
-    images, unnamed, duplicates = _frame_images(folder)
+    frames = list_frames(folder, FRAME_SUFFIXES)
+    images = frames.by_number
 
     def reject(reason: str, detail: str, file: str = json_rel, key: str | None = None) -> Reject:
         return Reject(DATASET, split, file, None, reason, detail, None, key)
 
-    for extra_image, kept in duplicates:
+    for extra_image, kept in frames.duplicates:
         detail = f"a second image for frame {kept.stem}; {kept.name} is used"
         yield reject(DUPLICATE, detail, relative(extra_image, root))
-    for path in unnamed:
+    for path in frames.unnumbered:
         yield reject(
             NO_LABEL, f"{path.name} is not a frame image (NNNNN.png)", relative(path, root)
         )

@@ -49,8 +49,10 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
+from holistic.data.adapters._files import find_folder, list_images
 from holistic.data.adapters._parsing import (
     normalise_header,
+    parse_bool,
     parse_float,
     parse_int,
     read_lines,
@@ -93,7 +95,6 @@ HEADER = (
 )
 #: Loose names accepted for the three label columns (after ``normalise_header``).
 _LABEL_HEADERS = ({"expression", "expr", "emotion", "label"}, {"valence"}, {"arousal"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 
 
 def scan(
@@ -108,7 +109,8 @@ def scan(
     Args:
         root: the AffectNet root holding ``training.csv`` / ``validation.csv``.
         splits: ``"train"``, ``"validation"`` or both (None: every CSV present).
-        images: the image folder (default ``ROOT/Manually_Annotated_Images``, any case).
+        images: the image folder (default ``ROOT/Manually_Annotated_Images``, any case; a
+            relative path is taken from the working directory, else from ROOT).
         none_as_other: map expression code 8 (None) to ``other`` instead of rejecting it;
             ``"true"``/``"false"`` strings are accepted (``--option none_as_other=true``).
 
@@ -118,13 +120,13 @@ def scan(
             item is yielded.
     """
     root = Path(os.path.abspath(root))
-    as_other = _as_bool(none_as_other, "none_as_other")
+    as_other = parse_bool(none_as_other, "none_as_other", DATASET)
     label_files = _find_label_files(root)
     wanted = _select_splits(label_files, splits)
     for split in wanted:  # every header is checked before the first item is yielded
         _check_header(label_files[split])
-    image_dir = _find_image_dir(root, images)
-    existing = _list_images(image_dir)
+    image_dir = find_folder(root, images, (IMAGE_DIR,), "AffectNet's image folder")
+    existing = set(list_images(image_dir, recursive=True))
     labelled: set[str] = set()
     for split in wanted:
         yield from _scan_file(
@@ -140,17 +142,6 @@ def scan(
 # ---------------------------------------------------------------------------------------------
 # The tree
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_bool(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ScanError(f"affectnet option {name}={value!r}: expected true or false")
 
 
 def _find_label_files(root: Path) -> dict[str, Path]:
@@ -182,30 +173,6 @@ def _select_splits(label_files: dict[str, Path], splits: Sequence[str] | None) -
             f"affectnet: unknown or absent split(s) {unknown}; available: {list(label_files)}"
         )
     return [s for s in label_files if s in splits]
-
-
-def _find_image_dir(root: Path, images: str | Path | None) -> Path:
-    if images is not None:
-        image_dir = Path(os.path.abspath(Path(images).expanduser()))
-        if not image_dir.is_dir():
-            raise ScanError(f"{image_dir}: not a directory; expected AffectNet's image folder")
-        return image_dir
-    for child in sorted(root.iterdir()):
-        if child.is_dir() and child.name.lower() == IMAGE_DIR.lower():
-            return child
-    raise ScanError(f"{root}: no {IMAGE_DIR}/ folder; expected it at the root, or pass images=DIR")
-
-
-def _list_images(image_dir: Path) -> set[str]:
-    """Every image file under ``image_dir``, as POSIX paths relative to it."""
-    found: set[str] = set()
-    for folder, dirs, files in os.walk(image_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        base = Path(folder)
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.add((base / name).relative_to(image_dir).as_posix())
-    return found
 
 
 # ---------------------------------------------------------------------------------------------

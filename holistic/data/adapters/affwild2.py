@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -51,9 +50,12 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
+from holistic.data.adapters._files import list_dirs, list_files, list_frames, list_images
 from holistic.data.adapters._parsing import (
     canonical_split,
+    expression_from_name,
     normalise_header,
+    option_path,
     parse_float,
     parse_int,
     read_lines,
@@ -92,7 +94,6 @@ EXPECTED_AUS: dict[str, tuple[int, ...]] = {
     "mtl": AU_VOCABULARIES["abaw2021"],
 }
 
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 _SIDE = re.compile(r"^(?P<source>.+)_(left|right)$")
 # Folder and file names, compared after _norm (lower case, spaces and dashes -> "_").
 _SET_TASK = re.compile(r"^(va|expr|au)_set$")
@@ -103,15 +104,6 @@ _SAW_FILE = re.compile(r"^(?P<split>train|training|validation|valid|val)_set_ann
 
 _VA_HEADERS = (["valence", "arousal"], ["v", "a"])
 _EXPR_WORDS = frozenset({"expression", "expr", "exp", "emotion", "label", "class"})
-_EXPR_SYNONYMS = {
-    "angry": "anger",
-    "disgusted": "disgust",
-    "fearful": "fear",
-    "happy": "happiness",
-    "sad": "sadness",
-    "surprised": "surprise",
-    "others": "other",
-}
 _IMAGE_WORDS = frozenset({"image", "imagepath", "img", "path", "name", "file", "filename"})
 _AU_FIELD = re.compile(r"^au0*(\d+)$")
 
@@ -150,19 +142,9 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip()).lower()
 
 
-def _subdirs(folder: Path) -> list[Path]:
-    with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
-
-
-def _files(folder: Path) -> list[Path]:
-    with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries if e.is_file() and not e.name.startswith("."))
-
-
 def _set_edition(task_dirs: dict[str, Path]) -> str:
     """ABAW1 names its split folders ``Training_Set``, ABAW2 ``Train_Set``."""
-    names = {_norm(d.name) for folder in task_dirs.values() for d in _subdirs(folder)}
+    names = {_norm(d.name) for folder in task_dirs.values() for d in list_dirs(folder)}
     if "training_set" in names:
         return "abaw1"
     if "train_set" in names:
@@ -178,7 +160,7 @@ def _layouts_in(folder: Path, root: Path) -> list[_Layout]:
     mtl: list[_Layout] = []
     if folder == root and _MTL_DIR.match(_norm(folder.name)):  # ROOT is MTL_Challenge itself
         mtl += _mtl_layout(folder, _MTL_FILE, root)
-    for child in _subdirs(folder):
+    for child in list_dirs(folder):
         name = _norm(child.name)
         if match := _SET_TASK.match(name):
             sets[match.group(1)] = child
@@ -197,7 +179,7 @@ def _layouts_in(folder: Path, root: Path) -> list[_Layout]:
 
 def _mtl_layout(folder: Path, pattern: re.Pattern[str], root: Path) -> list[_Layout]:
     files: dict[str, Path] = {}
-    for path in _files(folder):
+    for path in list_files(folder):
         match = pattern.match(_norm(path.name))
         if match:
             files[canonical_split(match.group("split")) or match.group("split")] = path
@@ -210,7 +192,7 @@ def _mtl_layout(folder: Path, pattern: re.Pattern[str], root: Path) -> list[_Lay
 def _find_layouts(root: Path, image_root: Path) -> list[_Layout]:
     """Layouts whose task folders / list files lie at depth <= 2 under ``root``."""
     skip = (image_root, root / "cropped_aligned")  # image folders: thousands of video folders
-    folders = [root] + [d for d in _subdirs(root) if d not in skip]
+    folders = [root] + [d for d in list_dirs(root) if d not in skip]
     return [layout for folder in folders for layout in _layouts_in(folder, root)]
 
 
@@ -261,7 +243,7 @@ def _image_root(root: Path, images: str | Path | None) -> Path:
                 "cropped_aligned/<video>/<frame:05d>.jpg under ROOT, or pass --images DIR"
             )
         return folder
-    folder = Path(images).absolute()
+    folder = option_path(root, images)
     if not folder.is_dir():
         raise ScanError(f"{folder} (--images): not a directory; expected <video>/<frame>.jpg")
     return folder
@@ -296,7 +278,7 @@ def _va_header(fields: list[str], edition: str, rel: str) -> None:
 
 
 def _expr_header(fields: list[str], edition: str, rel: str) -> tuple[str, ...]:
-    names = [_EXPR_SYNONYMS.get(name, name) for name in normalise_header(fields)]
+    names = [expression_from_name(name) or name for name in normalise_header(fields)]
     if len(names) == 1 and names[0] in _EXPR_WORDS:
         return EXPR_CLASSES[edition]
     eight = EXPRESSION_VOCABULARIES["abaw8"]
@@ -465,13 +447,6 @@ def _source_video(video: str) -> str:
     return match.group("source") if match else video
 
 
-def _image_names(folder: Path) -> list[str]:
-    """Image file names in one video folder (empty when the folder does not exist)."""
-    if not folder.is_dir():
-        return []
-    return [p.name for p in _files(folder) if p.suffix.lower() in _IMAGE_SUFFIXES]
-
-
 def _emit(
     ctx: _Context,
     split: str,
@@ -536,7 +511,7 @@ class _TaskFile:
 
 def _split_folders(task_dir: Path, root: Path) -> dict[str, Path]:
     folders: dict[str, Path] = {}
-    for folder in _subdirs(task_dir):
+    for folder in list_dirs(task_dir):
         split = canonical_split(folder.name)
         if split is None:
             continue
@@ -565,7 +540,7 @@ def _task_plan(
         videos: dict[str, list[_TaskFile]] = {}
         for task in TASKS:
             folder = per_task.get(task, {}).get(split)
-            for path in _files(folder) if folder else []:
+            for path in list_files(folder) if folder else []:
                 if path.suffix.lower() != ".txt":
                     continue
                 rel = relative(path, ctx.root)
@@ -600,31 +575,26 @@ def _scan_video(
     ctx: _Context, split: str, video: str, files: list[_TaskFile]
 ) -> Iterator[Sample | Reject]:
     folder = ctx.image_root / video
-    by_frame: dict[int, str] = {}
-    unnumbered: list[str] = []
-    for name in _image_names(folder):
-        stem = Path(name).stem
-        if stem.isdigit():
-            by_frame.setdefault(int(stem), name)
-        else:
-            unnumbered.append(name)
+    frames = list_frames(folder)
     streams = [_read_parts(file) for file in files]
     merged = heapq.merge(*streams, key=lambda part: (part.frame, _TASK_ORDER[part.task]))
     labelled: set[int] = set()
     for frame, group in itertools.groupby(merged, key=lambda part: part.frame):
         labelled.add(frame)
-        name = by_frame.get(frame)
-        image = folder / (name or f"{frame:05d}.jpg")
-        yield from _emit(ctx, split, video, frame, list(group), image, name is not None)
+        found = frames.by_number.get(frame)
+        image = found or folder / f"{frame:05d}.jpg"
+        yield from _emit(ctx, split, video, frame, list(group), image, found is not None)
     files_text = ", ".join(file.rel for file in files)
-    for frame in sorted(set(by_frame) - labelled):
-        rel = relative(folder / by_frame[frame], ctx.root)
+    for frame in sorted(set(frames.by_number) - labelled):
+        rel = relative(frames.by_number[frame], ctx.root)
         detail = f"frame {frame} has no line in the {split} files of {video} ({files_text})"
         yield Reject(DATASET, split, rel, None, NO_LABEL, detail, key=safe_key(video, frame))
-    for name in unnumbered:
-        rel = relative(folder / name, ctx.root)
-        detail = f"image name {name!r} is not a frame number, so no label line can name it"
-        yield Reject(DATASET, split, rel, None, NO_LABEL, detail)
+    for path in frames.unnumbered:
+        detail = f"image name {path.name!r} is not a frame number, so no label line can name it"
+        yield Reject(DATASET, split, relative(path, ctx.root), None, NO_LABEL, detail)
+    for path, kept in frames.duplicates:
+        detail = f"a second image for frame {int(path.stem)}; {kept.name} is used"
+        yield Reject(DATASET, split, relative(path, ctx.root), None, DUPLICATE, detail)
 
 
 def _scan_tasks(ctx: _Context, plan: list[tuple[str, str, list[_TaskFile]]]) -> Iterator:
@@ -682,7 +652,7 @@ def _scan_mtl_file(
         seen[fields[0]] = number
         image = ctx.image_root / image_path
         if listing[0] != image.parent:  # the list is grouped by video: one listing per video
-            listing = (image.parent, frozenset(_image_names(image.parent)))
+            listing = (image.parent, frozenset(list_images(image.parent)))
         parts = _mtl_parts(fields, rel, number, frame, aus)
         yield from _emit(ctx, split, video, frame, parts, image, image.name in listing[1])
 

@@ -15,9 +15,8 @@ AU-coded: frames without a row are unlabelled, not negative. BP4D+ is read with 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from holistic.data.adapters._base import (
@@ -25,7 +24,6 @@ from holistic.data.adapters._base import (
     INVALID_MARKER,
     MALFORMED_ROW,
     MISSING_IMAGE,
-    NO_LABEL,
     OUT_OF_RANGE,
     Adapter,
     FaceHint,
@@ -34,14 +32,18 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
+from holistic.data.adapters._files import Frames, list_frames, unclaimed_frames
 from holistic.data.adapters._parsing import (
-    canonical_split,
     normalise_header,
+    option_path,
+    parse_bool,
     parse_float,
     parse_int,
     read_lines,
     relative,
+    select_splits,
     split_fields,
+    split_name,
 )
 from holistic.schema import check_au
 
@@ -54,25 +56,12 @@ BENCHMARK_AUS: tuple[int, ...] = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
 VARIANTS: dict[str, str] = {"bp4d": "bp4d", "bp4d+": "bp4dplus", "bp4dplus": "bp4dplus"}
 NOT_CODED = 9
 UNASSIGNED = "unassigned"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 _FRAME_HEADERS = ("0", "frame")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 # ---------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------
-
-
-def _parse_bool(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ScanError(f"bp4d option {name} must be true or false, got {value!r}")
 
 
 def _parse_variant(value: str) -> str:
@@ -87,10 +76,8 @@ def _fold_name(text: str) -> str | None:
     number = parse_int(text)
     if number is not None:
         return f"fold{number}"
-    canonical = canonical_split(text)
-    if canonical is not None:
-        return canonical
-    return text if _SAFE_NAME.match(text) and text != UNASSIGNED else None
+    name = split_name(text)
+    return name if name and name != UNASSIGNED else None
 
 
 def load_folds(path: str | Path) -> dict[str, str]:
@@ -124,39 +111,6 @@ def load_folds(path: str | Path) -> dict[str, str]:
     if not subjects:
         raise ScanError(f"{path}: the bp4d folds file lists no subject")
     return subjects
-
-
-# ---------------------------------------------------------------------------------------------
-# Images
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Frames:
-    """The image files of one video folder, by frame number."""
-
-    exists: bool
-    by_number: dict[int, Path] = field(default_factory=dict)
-    unnumbered: list[Path] = field(default_factory=list)  # stems that are not integers
-    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (extra, kept)
-
-
-def _list_frames(folder: Path) -> _Frames:
-    """Image files of ``folder`` keyed by the integer of their stem (any zero padding)."""
-    if not folder.is_dir():
-        return _Frames(exists=False)
-    frames = _Frames(exists=True)
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        number = int(path.stem) if path.stem.isdigit() else None
-        if number is None:
-            frames.unnumbered.append(path)
-        elif number in frames.by_number:
-            frames.duplicates.append((path, frames.by_number[number]))
-        else:
-            frames.by_number[number] = path
-    return frames
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,9 +206,11 @@ def scan(
         splits: split names to keep; None keeps all. Without ``folds`` the only split is
             ``train``; with it, the file's fold names and ``unassigned``.
         images: the folder holding ``<subject>/<task>/<frame>.jpg`` (default ``ROOT/images``;
-            a relative path is taken as given, i.e. from the current directory).
-        folds: path of a ``subject,fold`` file (see :func:`load_folds`); subjects it does not
-            list go to split ``unassigned``. Default: none, everything ``train``.
+            a relative path is taken from the working directory, else from ROOT: see
+            ``_parsing.option_path``).
+        folds: path of a ``subject,fold`` file (see :func:`load_folds`; resolved like
+            ``images``); subjects it does not list go to split ``unassigned``. Default: none,
+            everything ``train``.
         variant: ``bp4d`` (default) or ``bp4d+``: only the dataset name written into samples
             changes (``bp4d`` / ``bp4dplus``).
         aligned: true when the frames are already aligned face crops (FaceHint "aligned");
@@ -278,12 +234,12 @@ def scan(
     context = _Context(
         dataset=_parse_variant(variant),
         root=root,
-        image_root=Path(images) if images is not None else root / "images",
-        face=FaceHint("aligned") if _parse_bool("aligned", aligned) else FaceHint("detect"),
+        image_root=option_path(root, images) if images is not None else root / "images",
+        face=FaceHint("aligned") if parse_bool(aligned, "aligned", "bp4d") else FaceHint("detect"),
     )
-    subject_folds = load_folds(folds) if folds is not None else {}
+    subject_folds = load_folds(option_path(root, folds)) if folds is not None else {}
     available = (*sorted(set(subject_folds.values())), UNASSIGNED) if subject_folds else ("train",)
-    wanted = _check_splits(splits, available)
+    wanted = select_splits(splits, available, "bp4d")
     label_dir = root.joinpath(*LABEL_DIR)
     if not label_dir.is_dir():
         assumed = "; BP4D+ is assumed to share it" if context.dataset == "bp4dplus" else ""
@@ -301,7 +257,7 @@ def scan(
         split = subject_folds.get(video.subject, UNASSIGNED) if subject_folds else "train"
         if split not in wanted:
             continue
-        frames = _list_frames(context.image_root / video.subject / video.task)
+        frames = list_frames(context.image_root / video.subject / video.task)
         claimed: set[int] = set()
         if video in label_files:
             yield from _scan_file(context, video, split, label_files[video], frames, claimed)
@@ -310,15 +266,6 @@ def scan(
 
 def _order(video: _Video) -> tuple[str, str]:
     return video.subject, video.task
-
-
-def _check_splits(splits: Sequence[str] | None, available: tuple[str, ...]) -> set[str]:
-    if splits is None:
-        return set(available)
-    unknown = sorted(set(splits) - set(available))
-    if unknown:
-        raise ScanError(f"bp4d has no split(s) {unknown}; available: {list(available)}")
-    return set(splits)
 
 
 @dataclass
@@ -390,7 +337,7 @@ def _scan_file(
     video: _Video,
     split: str,
     path: Path,
-    frames: _Frames,
+    frames: Frames,
     claimed: set[int],
 ) -> Iterator[Sample | Reject]:
     where = relative(path, context.root)
@@ -489,22 +436,13 @@ def _row_labels(
 
 
 def _unlabelled(
-    context: _Context, frames: _Frames, split: str, claimed: set[int]
+    context: _Context, frames: Frames, split: str, claimed: set[int]
 ) -> Iterator[Reject]:
     """NO_LABEL for images without a label row; DUPLICATE for images repeating a number."""
-    for number, path in sorted(frames.by_number.items()):
-        if number not in claimed:
-            yield _image_reject(context, split, path, NO_LABEL, f"no label row for frame {number}")
-    for path in frames.unnumbered:
-        yield _image_reject(context, split, path, NO_LABEL, "the file name is not a frame number")
-    for path, kept in frames.duplicates:
-        yield _image_reject(
-            context, split, path, DUPLICATE, f"repeats the frame number of {kept.name}"
-        )
-
-
-def _image_reject(context: _Context, split: str, path: Path, reason: str, detail: str) -> Reject:
-    return Reject(context.dataset, split, relative(path, context.root), None, reason, detail)
+    for path, reason, detail in unclaimed_frames(
+        frames, claimed, "no label row for frame {number}"
+    ):
+        yield Reject(context.dataset, split, relative(path, context.root), None, reason, detail)
 
 
 ADAPTER = Adapter(

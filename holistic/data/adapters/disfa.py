@@ -26,7 +26,6 @@ from holistic.data.adapters._base import (
     DUPLICATE,
     MALFORMED_ROW,
     MISSING_IMAGE,
-    NO_LABEL,
     OUT_OF_RANGE,
     Adapter,
     FaceHint,
@@ -35,11 +34,15 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
+from holistic.data.adapters._files import Frames, list_frames, unclaimed_frames
 from holistic.data.adapters._parsing import (
+    option_path,
+    parse_bool,
     parse_float,
     parse_int,
     read_lines,
     relative,
+    select_splits,
     split_fields,
 )
 from holistic.schema import FACS
@@ -63,7 +66,6 @@ UNASSIGNED = "unassigned"
 
 #: View option name -> image folder prefix (the folder is prefix + subject).
 VIEW_PREFIXES: dict[str, str] = {"left": "LeftVideo", "right": "RightVideo"}
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 _AU_FILE = re.compile(r"^(?P<subject>.+)_au(?P<au>\d+)\.txt$", re.IGNORECASE)
 
@@ -71,17 +73,6 @@ _AU_FILE = re.compile(r"^(?P<subject>.+)_au(?P<au>\d+)\.txt$", re.IGNORECASE)
 # ---------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------
-
-
-def _parse_bool(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ScanError(f"disfa option {name} must be true or false, got {value!r}")
 
 
 def _parse_views(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -253,35 +244,7 @@ def _read_subject(subject_dir: Path, root: Path) -> _SubjectLabels:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Frames:
-    """The image files of one video folder, by frame number."""
-
-    exists: bool
-    by_number: dict[int, Path] = field(default_factory=dict)
-    unnumbered: list[Path] = field(default_factory=list)  # stems that are not integers
-    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (extra, kept)
-
-
-def _list_frames(folder: Path) -> _Frames:
-    """Image files of ``folder`` keyed by the integer of their stem (any zero padding)."""
-    if not folder.is_dir():
-        return _Frames(exists=False)
-    frames = _Frames(exists=True)
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        number = int(path.stem) if path.stem.isdigit() else None
-        if number is None:
-            frames.unnumbered.append(path)
-        elif number in frames.by_number:
-            frames.duplicates.append((path, frames.by_number[number]))
-        else:
-            frames.by_number[number] = path
-    return frames
-
-
-def _resolve_base(option: int | None, first_label: int | None, frames: _Frames) -> tuple[int, str]:
+def _resolve_base(option: int | None, first_label: int | None, frames: Frames) -> tuple[int, str]:
     """The frame base of a video's images and how it was chosen (``extra["frame_base_rule"]``).
 
     Image number = label frame - 1 + base. ``auto``: base 1 when the first image number equals
@@ -331,8 +294,8 @@ def scan(
         splits: split names to keep (``fold1``, ``fold2``, ``fold3``, ``unassigned`` with
             ``folds=me-graphau``; ``train`` with ``folds=none``); None keeps all.
         images: the folder holding ``LeftVideo<subject>/`` and ``RightVideo<subject>/``
-            (default ``ROOT/images``; a relative path is taken as given, i.e. from the
-            current directory).
+            (default ``ROOT/images``; a relative path is taken from the working directory,
+            else from ROOT: see ``_parsing.option_path``).
         views: ``left``, ``right`` or ``left,right`` (default).
         frame_base: ``auto`` (default), ``0`` or ``1``: image number = label frame - 1 + base.
             ``auto`` decides per video: 1 if the first image number equals the first label
@@ -357,15 +320,15 @@ def scan(
             image folder exists for a requested view, an option or split name is invalid.
     """
     subject_splits, available = _fold_map(folds)
-    wanted = _check_splits(splits, available)
-    image_root = Path(images) if images is not None else root / "images"
+    wanted = select_splits(splits, available, "disfa")
+    image_root = option_path(root, images) if images is not None else root / "images"
     settings = _Settings(
         root=root,
         image_root=image_root,
         views=_parse_views(views),
         frame_base=_parse_frame_base(frame_base),
         threshold=_parse_threshold(occurrence_threshold),
-        face=FaceHint("aligned") if _parse_bool("aligned", aligned) else FaceHint("detect"),
+        face=FaceHint("aligned") if parse_bool(aligned, "aligned", "disfa") else FaceHint("detect"),
     )
     label_root = root / LABEL_DIR
     if not label_root.is_dir():
@@ -388,16 +351,7 @@ def scan(
         else:
             for view in settings.views:
                 folder = image_root / f"{VIEW_PREFIXES[view]}{subject}"
-                yield from _unlabelled(settings, _list_frames(folder), split, set())
-
-
-def _check_splits(splits: Sequence[str] | None, available: tuple[str, ...]) -> set[str]:
-    if splits is None:
-        return set(available)
-    unknown = sorted(set(splits) - set(available))
-    if unknown:
-        raise ScanError(f"disfa has no split(s) {unknown}; available: {list(available)}")
-    return set(splits)
+                yield from _unlabelled(settings, list_frames(folder), split, set())
 
 
 def _image_subjects(image_root: Path, views: tuple[str, ...]) -> set[str]:
@@ -428,7 +382,7 @@ def _scan_subject(
     first_label = min(labels.origins) if labels.origins else None
     for view in settings.views:
         video = f"{VIEW_PREFIXES[view]}{subject}"
-        frames = _list_frames(settings.image_root / video)
+        frames = list_frames(settings.image_root / video)
         base, rule = _resolve_base(settings.frame_base, first_label, frames)
         claimed = {frame - 1 + base for frame in labels.origins}
         for frame in sorted(labels.intensities):
@@ -486,24 +440,12 @@ def _missing_detail(settings: _Settings, video: str, frame: int, base: int, exis
 
 
 def _unlabelled(
-    settings: _Settings, frames: _Frames, split: str, claimed: set[int]
+    settings: _Settings, frames: Frames, split: str, claimed: set[int]
 ) -> Iterator[Reject]:
     """NO_LABEL for images no label line maps to; DUPLICATE for images repeating a number."""
-    for number, path in sorted(frames.by_number.items()):
-        if number not in claimed:
-            yield _image_reject(
-                settings, split, path, NO_LABEL, f"no label line maps to image {number}"
-            )
-    for path in frames.unnumbered:
-        yield _image_reject(settings, split, path, NO_LABEL, "the file name is not a frame number")
-    for path, kept in frames.duplicates:
-        yield _image_reject(
-            settings, split, path, DUPLICATE, f"repeats the frame number of {kept.name}"
-        )
-
-
-def _image_reject(settings: _Settings, split: str, path: Path, reason: str, detail: str) -> Reject:
-    return Reject(DATASET, split, relative(path, settings.root), None, reason, detail)
+    no_label = "no label line maps to image {number}"
+    for path, reason, detail in unclaimed_frames(frames, claimed, no_label):
+        yield Reject(DATASET, split, relative(path, settings.root), None, reason, detail)
 
 
 def _reject(split: str, problem: _Problem, task: str | None) -> Reject:

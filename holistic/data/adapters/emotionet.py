@@ -37,7 +37,6 @@ expression categories) is not read.
 from __future__ import annotations
 
 import csv
-import glob
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -60,7 +59,18 @@ from ._base import (
     ScanError,
     safe_key,
 )
-from ._parsing import canonical_split, normalise_header, parse_int, read_lines, relative
+from ._files import list_images
+from ._parsing import (
+    normalise_header,
+    option_glob,
+    option_path,
+    parse_bool,
+    parse_int,
+    read_lines,
+    relative,
+    split_option,
+    unique_key,
+)
 
 __all__ = ["ADAPTER", "CHALLENGE_AUS", "scan"]
 
@@ -68,7 +78,6 @@ __all__ = ["ADAPTER", "CHALLENGE_AUS", "scan"]
 CHALLENGE_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26)
 #: Values meaning "not annotated": 999 (challenge files), -1 (Kollias re-partition).
 MARKERS: frozenset[int] = frozenset({999, -1})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 _AU_HEADER = re.compile(r"^au(\d+)$")
 #: Whole-row reject reason when several kinds of bad value occur: the most severe first.
 _SEVERITY = (MALFORMED_ROW, OUT_OF_RANGE, INVALID_MARKER)
@@ -100,14 +109,14 @@ def scan(
     Args:
         root: the EmotioNet folder (``labels/`` and ``images/`` under it by default).
         splits: None, or a list that must contain only ``split``.
-        labels: a label file, a folder or a glob (relative to ``root`` or absolute); default
-            every ``*.txt`` / ``*.csv`` under ``root/labels/``.
+        labels: a label file, a folder or a glob (absolute, or relative to the working
+            directory, else to ``root``: see ``_parsing.option_path``); default every ``*.txt``
+            / ``*.csv`` under ``root/labels/``.
         url_map: a CSV/TSV of ``url, path`` rows (path relative to ``root``; an optional header
             row starting with ``url``) mapping image URLs to local files. The table itself is
             found like ``images``.
         images: the folder holding images named by URL basename (default ``root/images``;
-            absolute, relative to ``root``, or to the working directory); unused with
-            ``url_map``.
+            found like ``labels``); unused with ``url_map``.
         split: the split every row goes to (default ``"train"``; run once per split file).
         aligned: ``true`` when the local images are already aligned face crops (face hint
             ``aligned``); default ``detect`` (EmotioNet images are raw photos).
@@ -117,19 +126,18 @@ def scan(
             unknown split or a bad option value.
     """
     split_name = _check_split(split, splits)
-    face = FaceHint("aligned" if _parse_bool("aligned", aligned) else "detect")
+    face = FaceHint("aligned" if parse_bool(aligned, "aligned", "emotionet") else "detect")
     mapping = _load_url_map(root, url_map) if url_map is not None else None
     files = _label_files(root, labels, mapping)
     layouts = [_layout(path) for path in files]
     if mapping is None:
-        image_dir = _option_path(root, images) if images is not None else root / "images"
+        image_dir = option_path(root, images) if images is not None else root / "images"
         if not image_dir.is_dir():
             raise ScanError(
                 f"{image_dir}: image folder not found; expected the downloaded images named by "
                 "their URL's basename there, or options images=DIR or url_map=FILE"
             )
-        on_disk = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        resolver = _BasenameImages(image_dir, on_disk)
+        resolver = _BasenameImages(image_dir, list_images(image_dir))
     else:
         resolver = _MappedImages(root, mapping)
     if splits is not None and split_name not in splits:
@@ -202,7 +210,7 @@ class _Rows:
             )
             return
         self.seen[image] = (file, line)
-        key = _unique_key(safe_key(self.resolver.key_of(image)), self.keys)
+        key = unique_key(safe_key(self.resolver.key_of(image)), self.keys)
         extra = {"url": url}
         if layout.kind == "challenge":
             extra["field2"] = fields[1]
@@ -240,14 +248,13 @@ def _label_files(root: Path, labels: str | None, mapping: _UrlMap | None) -> lis
             p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".csv")
         ]
     else:
-        target = root / labels
+        target = option_path(root, labels)
         if target.is_dir():
             found = [p for p in target.iterdir() if p.suffix.lower() in (".txt", ".csv")]
         elif target.is_file():
             found = [target]
         else:
-            pattern = labels if Path(labels).is_absolute() else f"{glob.escape(str(root))}/{labels}"
-            found = [Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()]
+            found = option_glob(root, labels)
     if mapping is not None:
         found = [p for p in found if p.resolve() != mapping.path.resolve()]
     if not found:
@@ -377,7 +384,7 @@ class _UrlMap:
 
 
 def _load_url_map(root: Path, url_map: str) -> _UrlMap:
-    path = _option_path(root, url_map)
+    path = option_path(root, url_map)
     if not path.is_file():
         raise ScanError(f"{path}: url_map file not found; expected rows 'url,path'")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
@@ -476,9 +483,7 @@ class _MappedImages:
 
 
 def _check_split(split: str, splits: Sequence[str] | None) -> str:
-    name = canonical_split(split) or split.strip()
-    if not name or safe_key(name) != name:
-        raise ScanError(f"option split={split!r}: expected a split name like train or test")
+    name = split_option(split, "emotionet")
     unknown = sorted(set(splits or ()) - {name})
     if unknown:
         raise ScanError(
@@ -486,38 +491,6 @@ def _check_split(split: str, splits: Sequence[str] | None) -> str:
             "(option split names the split of the label files)"
         )
     return name
-
-
-def _parse_bool(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ScanError(f"option {name}={value!r}: expected true or false")
-
-
-def _option_path(root: Path, value: str | Path) -> Path:
-    """A path option: absolute; else relative to ROOT when it exists there; else relative to the
-    working directory (where a command-line user typed it); else ROOT-relative (for the error)."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if (root / path).exists() or not path.exists():
-        return root / path
-    return path.absolute()
-
-
-def _unique_key(key: str, used: set[str]) -> str:
-    """``key``, or ``key-2``, ``key-3``, ... when another image already has it."""
-    candidate, n = key, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{key}-{n}"
-    used.add(candidate)
-    return candidate
 
 
 ADAPTER = Adapter(

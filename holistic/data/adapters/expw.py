@@ -3,8 +3,8 @@
 Reads ``ROOT/label/label.lst``, one face per line, space separated:
 ``image_name face_id top left right bottom confidence expression``
 (reference/datasets.md §11). Images are looked up in the image folder: ``images=DIR``, else the
-first of ``ROOT/image/origin``, ``ROOT/image``, ``ROOT/images``, ``ROOT/origin`` that exists (the
-release's folder name is unverified; a public loader reads ``image/origin``).
+first of ``ROOT/image/origin``, ``ROOT/image``, ``ROOT/images``, ``ROOT/origin`` that exists, in
+any letter case (the release's folder name is unverified; a public loader reads ``image/origin``).
 
 Mapping:
 
@@ -42,6 +42,7 @@ from holistic.data.adapters._base import (
     ScanError,
     safe_key,
 )
+from holistic.data.adapters._files import find_folder, list_images
 from holistic.data.adapters._parsing import (
     normalise_header,
     parse_float,
@@ -70,7 +71,6 @@ LABEL_FILE = "label/label.lst"
 #: Image folders tried in order when ``images`` is not given.
 IMAGE_DIRS = ("image/origin", "image", "images", "origin")
 FIELDS = ("image_name", "face_id", "top", "left", "right", "bottom", "confidence", "expression")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 
 
 def scan(
@@ -99,40 +99,14 @@ def scan(
     label_file = root / LABEL_FILE
     if not label_file.is_file():
         raise ScanError(f"{label_file}: not found; expected ExpW's labels at ROOT/{LABEL_FILE}")
-    image_dir = _find_image_dir(root, images)
-    existing = _list_images(image_dir)
+    image_dir = find_folder(root, images, IMAGE_DIRS, "ExpW's image folder")
+    # ExpW's folder is flat; sub-folders such as a loader's cropped_faces/ are not the source.
+    existing = set(list_images(image_dir))
     labelled: set[str] = set()
     yield from _scan_labels(root, label_file, image_dir, existing, labelled)
     for name in sorted(existing - labelled):
         detail = f"image {name} is named by no line of {LABEL_FILE}"
         yield Reject(DATASET, SPLIT, relative(image_dir / name, root), None, NO_LABEL, detail)
-
-
-def _find_image_dir(root: Path, images: str | Path | None) -> Path:
-    if images is not None:
-        image_dir = Path(os.path.abspath(Path(images).expanduser()))
-        if not image_dir.is_dir():
-            raise ScanError(f"{image_dir}: not a directory; expected ExpW's image folder")
-        return image_dir
-    for name in IMAGE_DIRS:
-        if (root / name).is_dir():
-            return root / name
-    raise ScanError(
-        f"{root}: no ExpW image folder; expected one of {[d + '/' for d in IMAGE_DIRS]} "
-        "at the root, or pass images=DIR"
-    )
-
-
-def _list_images(image_dir: Path) -> set[str]:
-    """The image files directly in ``image_dir`` (ExpW's folder is flat; sub-folders such as
-    a loader's ``cropped_faces/`` are not part of the source)."""
-    return {
-        entry.name
-        for entry in os.scandir(image_dir)
-        if entry.is_file()
-        and not entry.name.startswith(".")
-        and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
-    }
 
 
 def _is_header(fields: list[str]) -> bool:

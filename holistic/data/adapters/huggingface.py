@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from holistic.schema import COMPOUNDS, FACS
+from holistic.schema import FACS
 
 from ._base import (
     INVALID_MARKER,
@@ -66,12 +66,23 @@ from ._base import (
     ScanError,
     safe_key,
 )
-from ._parsing import canonical_split, parse_float, relative
-from .table import expression_from_name
+from ._parsing import (
+    canonical_split,
+    check_dataset_name,
+    compound_from_name,
+    expression_from_name,
+    face_option,
+    option_float,
+    option_path,
+    relative,
+    split_option,
+)
 
 __all__ = ["ADAPTER", "scan"]
 
 log = logging.getLogger(__name__)
+
+SOURCE = "hf"
 
 #: Whole-row reject reason when a row has several bad values: the most severe first.
 _SEVERITY = (MALFORMED_ROW, OUT_OF_RANGE, INVALID_MARKER)
@@ -95,6 +106,7 @@ class _Label:
 
 @dataclass
 class _Config:
+    dataset: str  # the dataset name written into samples and rejects
     image_column: str
     image_is_path: bool
     label_column: str | None
@@ -122,6 +134,7 @@ def scan(
     split: str = "train",
     cache: str | Path | None = None,
     face: str = "aligned",
+    name: str = SOURCE,
 ) -> Iterator[Sample | Reject]:
     """Scan a Hugging Face dataset saved on disk, or an image folder, without decoding images.
 
@@ -137,8 +150,12 @@ def scan(
         va_scale: native valence/arousal are divided by it before the [-1, 1] check.
         split: the split of a single saved ``Dataset`` (a DatasetDict names its own).
         cache: folder for files the adapter must write (image bytes without a file; the image
-            folder's arrow cache); default a temporary folder / the HF cache.
+            folder's arrow cache); default a temporary folder / the HF cache. A relative path is
+            taken from the working directory, else from ROOT (``_parsing.option_path``).
         face: ``aligned`` (the images are face crops; default) or ``detect``.
+        name: the dataset name written into samples and rejects (default ``hf``): lowercase
+            letters, digits, ``_`` and ``-``. It names the shard files
+            (``<name>-<split>-000000.tar``), so several datasets can share one federation.
 
     Raises:
         ScanError: neither layout, a missing column, an unknown class name, a bad option.
@@ -147,10 +164,12 @@ def scan(
         import datasets
     except ImportError as error:  # pragma: no cover - datasets is a core dependency
         raise ScanError("the hf source needs the datasets package: pip install datasets") from error
-    if face not in ("aligned", "detect"):
-        raise ScanError(f"option face={face!r}: expected aligned or detect")
-    scale = _positive_float("va_scale", va_scale)
-    cache_dir = Path(cache) if cache is not None else None
+    dataset = check_dataset_name(name, SOURCE)
+    hint = face_option(face, SOURCE)
+    scale = option_float(
+        va_scale, "va_scale", SOURCE, allowed=lambda x: x > 0, expected="a positive number"
+    )
+    cache_dir = option_path(root, cache) if cache is not None else None
     if cache_dir is not None and cache_dir.resolve().is_relative_to(root.resolve()):
         raise ScanError(f"option cache={cache!r}: the cache must not lie inside ROOT ({root})")
     parts, folder = _load(datasets, root, split, cache_dir)
@@ -161,6 +180,7 @@ def scan(
         parts = {name: part for name, part in parts.items() if name in splits}
     features = next(iter(parts.values()))[1].features if parts else {}
     config = _Config(
+        dataset=dataset,
         image_column=image_column,
         image_is_path=_check_image_column(root, features, image_column),
         label_column=None,
@@ -169,7 +189,7 @@ def scan(
         va_columns=_va_columns(root, features, valence_column, arousal_column),
         va_scale=scale,
         au_columns=_au_columns(root, features, au_columns),
-        face=FaceHint(face),
+        face=hint,
         cache=cache_dir,
         folder=folder,
     )
@@ -218,7 +238,7 @@ def _example(
         origin = (source, index + 1)
 
     def reject(reason: str, detail: str, task: str | None = None, sample_key=None) -> Reject:
-        return Reject("hf", split, origin[0], origin[1], reason, detail, task, sample_key)
+        return Reject(config.dataset, split, origin[0], origin[1], reason, detail, task, sample_key)
 
     labels, extra, problems = _labels(example, config)
     if not labels:
@@ -241,7 +261,7 @@ def _example(
     if path_text:
         extra["hf_path"] = path_text
     yield Sample(
-        dataset="hf",
+        dataset=config.dataset,
         split=split,
         key=key,
         image=image,
@@ -280,10 +300,7 @@ def _load(datasets: Any, root: Path, split: str, cache: Path | None) -> tuple[di
         if isinstance(loaded, datasets.DatasetDict):
             named = {key: (key, part) for key, part in loaded.items()}
         else:
-            name = canonical_split(split) or split
-            if safe_key(name) != name:
-                raise ScanError(f"option split={split!r}: expected a split name like train")
-            return {name: (".", loaded)}, False
+            return {split_option(split, SOURCE): (".", loaded)}, False
         folder = False
     else:
         if not any(root.iterdir()):
@@ -456,10 +473,8 @@ def _meaning(name: str) -> _Label | None:
     expression = expression_from_name(name)
     if expression is not None:
         return _Label("expr", expression)
-    compound = re.sub(r"[\s-]+", "_", name.strip().lower())
-    if compound in COMPOUNDS:
-        return _Label("compound", compound)
-    return None
+    compound = compound_from_name(name)  # a basic emotion is an expression, found above
+    return _Label("compound", compound) if compound is not None else None
 
 
 def _parse_label_map(spec: str | Mapping[str, str] | None) -> dict[str, _Label]:
@@ -592,13 +607,6 @@ def _write_bytes(config: _Config, split: str, key: str, name: str | None, data: 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-def _positive_float(name: str, value: float | str) -> float:
-    number = parse_float(str(value))
-    if number is None or number <= 0:
-        raise ScanError(f"option {name}={value!r}: expected a positive number")
-    return number
 
 
 ADAPTER = Adapter(

@@ -48,7 +48,8 @@ from ._base import (
     ScanError,
     safe_key,
 )
-from ._parsing import parse_int, read_lines, relative, split_fields
+from ._files import list_images
+from ._parsing import face_option, option_path, parse_int, read_lines, relative, split_fields
 
 __all__ = ["ADAPTER", "BASIC_CLASSES", "COMPOUND_ADAPTER", "scan", "scan_compound"]
 
@@ -66,7 +67,6 @@ BASIC_CLASSES: tuple[str, ...] = (
 #: Label file names: the native misspelling first, then the corrected one.
 LABEL_FILES: tuple[str, ...] = ("list_patition_label.txt", "list_partition_label.txt")
 SPLITS: tuple[str, ...] = ("train", "test")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,10 @@ def scan(
     Args:
         root: the RAF-DB folder holding ``basic/`` (or the ``basic`` folder itself).
         splits: ``"train"`` and/or ``"test"``; None for both.
-        images: another image folder (absolute, relative to ``root``, or to the working directory)
-            instead of
-            ``basic/Image/aligned``; in it an image is looked up under its label-file name
-            (``train_00001.jpg``) first, then under the aligned name (``train_00001_aligned.jpg``).
+        images: another image folder instead of ``basic/Image/aligned`` (absolute, or relative
+            to the working directory, else to ``root``: see ``_parsing.option_path``); in it an
+            image is looked up under its label-file name (``train_00001.jpg``) first, then under
+            the aligned name (``train_00001_aligned.jpg``).
         face: ``"aligned"`` (default; the crops are aligned) or ``"detect"`` (e.g. with
             ``images`` pointing at ``Image/original``).
 
@@ -132,21 +132,20 @@ def _scan_part(
 ) -> Iterator[Sample | Reject]:
     # Everything that can raise ScanError is checked before the first item is yielded.
     wanted = _check_splits(splits)
-    if face not in ("aligned", "detect"):
-        raise ScanError(f"option face={face!r}: expected 'aligned' or 'detect'")
+    hint = face_option(face, part.dataset)
     part_dir = _find_part_dir(part, root)
     label_file = _find_label_file(part_dir)
     if images is None:
         image_dir, by_label_name = part_dir / "Image" / "aligned", False
     else:
-        image_dir, by_label_name = _option_path(root, images), True
+        image_dir, by_label_name = option_path(root, images), True
     if not image_dir.is_dir():
         raise ScanError(
             f"{image_dir}: image folder not found; expected RAF-DB's aligned crops "
             f"({part.folder}/Image/aligned/<name>_aligned.jpg) or an 'images' folder option"
         )
-    on_disk = sorted(p.name for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return _rows(part, root, wanted, label_file, image_dir, by_label_name, on_disk, face)
+    on_disk = list_images(image_dir)
+    return _rows(part, root, wanted, label_file, image_dir, by_label_name, on_disk, hint)
 
 
 def _rows(
@@ -157,13 +156,12 @@ def _rows(
     image_dir: Path,
     by_label_name: bool,
     on_disk: list[str],
-    face: str,
+    hint: FaceHint,
 ) -> Iterator[Sample | Reject]:
     existing = set(on_disk)
     claimed: set[str] = set()  # image names some label line refers to
     seen: dict[str, tuple[int, int]] = {}  # label-file name -> (line, label)
     file_rel = relative(label_file, root)
-    hint = FaceHint(face)
 
     for line, text in read_lines(label_file):
         fields = split_fields(text, None)
@@ -281,17 +279,6 @@ def _image_names(name: str, by_label_name: bool) -> list[str]:
     the label-file name first."""
     aligned = f"{Path(name).stem}_aligned{Path(name).suffix}"
     return [name, aligned] if by_label_name else [aligned]
-
-
-def _option_path(root: Path, value: str | Path) -> Path:
-    """A path option: absolute; else relative to ROOT when it exists there; else relative to the
-    working directory (where a command-line user typed it); else ROOT-relative (for the error)."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if (root / path).exists() or not path.exists():
-        return root / path
-    return path.absolute()
 
 
 def _split_of(name: str) -> str | None:

@@ -44,13 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from holistic.schema import (
-    BASIC_EXPRESSIONS,
-    COMPOUNDS,
-    EXPRESSION_VOCABULARIES,
-    EXPRESSIONS,
-    FACS,
-)
+from holistic.schema import EXPRESSION_VOCABULARIES, EXPRESSIONS, FACS
 
 from ._base import (
     DUPLICATE,
@@ -66,24 +60,31 @@ from ._base import (
     ScanError,
     safe_key,
 )
-from ._parsing import canonical_split, normalise_header, parse_float, parse_int, relative
+from ._parsing import (
+    EXPRESSION_ALIASES,
+    check_dataset_name,
+    compound_from_name,
+    expression_from_name,
+    face_option,
+    normalise_header,
+    option_error,
+    option_float,
+    option_int,
+    option_path,
+    parse_bool,
+    parse_float,
+    parse_int,
+    relative,
+    split_name,
+    split_option,
+    unique_key,
+)
 
+# EXPRESSION_ALIASES and expression_from_name live in _parsing (the hf adapter and the Aff-Wild2
+# headers use them too); they stay importable from here, where users first met them.
 __all__ = ["ADAPTER", "EXPRESSION_ALIASES", "expression_from_name", "scan"]
 
-#: Everyday spellings of expression names -> canonical names (the canonical names map to
-#: themselves). Shared with the ``hf`` adapter.
-EXPRESSION_ALIASES: dict[str, str] = {
-    **{name: name for name in EXPRESSIONS},
-    "happy": "happiness",
-    "angry": "anger",
-    "sad": "sadness",
-    "surprised": "surprise",
-    "fearful": "fear",
-    "afraid": "fear",
-    "scared": "fear",
-    "disgusted": "disgust",
-    "contemptuous": "contempt",
-}
+SOURCE = "csv"
 
 #: Header name (normalised: lower case, no spaces/underscores) -> column role.
 ROLES: dict[str, str] = {
@@ -106,16 +107,6 @@ _AU_HEADER = re.compile(r"^au(\d+)$")
 _SEVERITY = (MALFORMED_ROW, OUT_OF_RANGE, INVALID_MARKER)
 
 
-def expression_from_name(text: str) -> str | None:
-    """The canonical expression for ``"Happy"``, ``"happiness"``, ``" Angry "``; else None."""
-    return EXPRESSION_ALIASES.get(text.strip().lower().replace(" ", "_"))
-
-
-def _compound_from_name(text: str) -> str | None:
-    name = re.sub(r"[\s-]+", "_", text.strip().lower())
-    return name if name in COMPOUNDS or name in BASIC_EXPRESSIONS else None
-
-
 @dataclass(frozen=True)
 class _Columns:
     """Field index of each role in the header (None = absent); AU number -> field index."""
@@ -135,6 +126,7 @@ class _Columns:
 
 @dataclass(frozen=True)
 class _Options:
+    dataset: str
     split: str
     va_scale: float
     classes: tuple[str, ...] | None
@@ -166,6 +158,7 @@ def scan(
     markers: str | None = None,
     face: str = "aligned",
     ignore_unknown: bool | str = False,
+    name: str = SOURCE,
 ) -> Iterator[Sample | Reject]:
     """Scan a CSV/TSV label table and yield one :class:`Sample` per valid row.
 
@@ -173,9 +166,9 @@ def scan(
         root: the folder holding the table (and, by default, the images).
         splits: splits to keep; None for all. A split the table (or option ``split``) does not
             have raises :class:`ScanError`.
-        file: the table (absolute, relative to ``root``, or to the working directory); default
-            the single ``*.csv`` / ``*.tsv`` in ``root``. ``.tsv`` / ``.tab`` files are
-            tab-separated.
+        file: the table (absolute, or relative to the working directory, else to ``root``: see
+            ``_parsing.option_path``); default the single ``*.csv`` / ``*.tsv`` in ``root``.
+            ``.tsv`` / ``.tab`` files are tab-separated.
         images: the folder image paths are relative to (default ``root``; found like
             ``file``).
         split: the split of rows without a ``split`` column or with an empty split cell.
@@ -189,23 +182,37 @@ def scan(
             before any scaling: such a cell -> ``invalid_marker`` for its task.
         face: ``aligned`` (the images are face crops; default) or ``detect``.
         ignore_unknown: ``true`` to skip unknown columns instead of raising.
+        name: the dataset name written into samples and rejects (default ``csv``): lowercase
+            letters, digits, ``_`` and ``-``. It names the shard files
+            (``<name>-<split>-000000.tar``), so several tables can share one federation.
 
     Raises:
         ScanError: no table or several, an unusable header, or a bad option value.
     """
     table = _find_table(root, file)
     options = _Options(
-        split=_split_name(split, f"option split={split!r}"),
-        va_scale=_positive_float("va_scale", va_scale),
+        dataset=check_dataset_name(name, SOURCE),
+        split=split_option(split, SOURCE),
+        va_scale=option_float(
+            va_scale, "va_scale", SOURCE, allowed=lambda x: x > 0, expected="a positive number"
+        ),
         classes=_expression_classes(expression_classes),
-        base=_base(expression_base),
+        base=option_int(
+            expression_base,
+            "expression_base",
+            SOURCE,
+            allowed=lambda n: n in (0, 1),
+            expected="0 or 1",
+        ),
         markers=_markers(markers),
-        face=_face(face),
+        face=face_option(face, SOURCE),
     )
     delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
     header_line, header = _read_header(table, delimiter)
-    columns = _columns(table, header_line, header, _parse_bool("ignore_unknown", ignore_unknown))
-    image_dir = _option_path(root, images) if images is not None else root
+    columns = _columns(
+        table, header_line, header, parse_bool(ignore_unknown, "ignore_unknown", SOURCE)
+    )
+    image_dir = option_path(root, images) if images is not None else root
     if not image_dir.is_dir():
         raise ScanError(f"option images={images!r}: {image_dir} is not a folder")
     wanted = None
@@ -255,7 +262,7 @@ class _Rows:
         columns, options = self.columns, self.options
 
         def reject(split: str, reason: str, detail: str, task=None, key=None) -> Reject:
-            return Reject("csv", split, self.file, line, reason, detail, task, key)
+            return Reject(options.dataset, split, self.file, line, reason, detail, task, key)
 
         if len(fields) != columns.n_fields:
             detail = f"expected {columns.n_fields} fields like the header, found {len(fields)}"
@@ -263,7 +270,7 @@ class _Rows:
             return
         split = options.split
         if columns.split is not None and fields[columns.split]:
-            split = _split_name(fields[columns.split])
+            split = split_name(fields[columns.split])
             if not split:
                 detail = f"split {fields[columns.split]!r} is not a usable split name"
                 yield reject("", MALFORMED_ROW, detail)
@@ -305,9 +312,9 @@ class _Rows:
             return
         self.seen[split, image] = line
         name = relative(image.with_suffix(""), self.image_dir)
-        key = _unique_key(safe_key(name), self.keys.setdefault(split, set()))
+        key = unique_key(safe_key(name), self.keys.setdefault(split, set()))
         yield Sample(
-            dataset="csv",
+            dataset=options.dataset,
             split=split,
             key=key,
             image=image,
@@ -356,7 +363,7 @@ def _labels(
             labels["au"] = au
     if columns.compound is not None and fields[columns.compound]:
         text = fields[columns.compound]
-        compound = _compound_from_name(text)
+        compound = compound_from_name(text)
         if compound is None:
             problems.add(
                 "compound",
@@ -472,7 +479,7 @@ def _cell(fields: list[str], index: int | None) -> str | None:
 
 def _find_table(root: Path, file: str | None) -> Path:
     if file is not None:
-        table = _option_path(root, file)
+        table = option_path(root, file)
         if not table.is_file():
             raise ScanError(f"option file={file!r}: {table} is not a file")
         return table
@@ -562,7 +569,7 @@ def _available_splits(table: Path, delimiter: str, columns: _Columns, default: s
     available = set()
     for _, fields in _data_rows(table, delimiter):
         if len(fields) == columns.n_fields:
-            available.add(_split_name(fields[columns.split]) if fields[columns.split] else default)
+            available.add(split_name(fields[columns.split]) if fields[columns.split] else default)
     available.discard("")
     return available
 
@@ -570,23 +577,6 @@ def _available_splits(table: Path, delimiter: str, columns: _Columns, default: s
 # ---------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------
-
-
-def _split_name(text: str, option: str | None = None) -> str:
-    """Canonical split name, or the name itself when it is key-safe; "" when unusable."""
-    name = canonical_split(text) or text.strip()
-    if name and safe_key(name) == name:
-        return name
-    if option is not None:
-        raise ScanError(f"{option}: expected a split name like train, validation or test")
-    return ""
-
-
-def _positive_float(name: str, value: float | str) -> float:
-    number = parse_float(str(value))
-    if number is None or number <= 0:
-        raise ScanError(f"option {name}={value!r}: expected a positive number")
-    return number
 
 
 def _expression_classes(value: str | None) -> tuple[str, ...] | None:
@@ -606,58 +596,13 @@ def _expression_classes(value: str | None) -> tuple[str, ...] | None:
     return tuple(c for c in canonical if c is not None)
 
 
-def _base(value: int | str) -> int:
-    base = parse_int(str(value))
-    if base not in (0, 1):
-        raise ScanError(f"option expression_base={value!r}: expected 0 or 1")
-    return base
-
-
 def _markers(value: str | None) -> frozenset[float]:
     if value is None:
         return frozenset()
     numbers = [parse_float(part) for part in str(value).split(",")]
     if any(number is None for number in numbers):
-        raise ScanError(f"option markers={value!r}: expected a comma list of numbers")
+        raise option_error(SOURCE, "markers", value, "a comma list of numbers")
     return frozenset(n for n in numbers if n is not None)
-
-
-def _face(value: str) -> FaceHint:
-    if value not in ("aligned", "detect"):
-        raise ScanError(f"option face={value!r}: expected aligned or detect")
-    return FaceHint(value)
-
-
-def _parse_bool(name: str, value: bool | str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ScanError(f"option {name}={value!r}: expected true or false")
-
-
-def _option_path(root: Path, value: str | Path) -> Path:
-    """A path option: absolute; else relative to ROOT when it exists there; else relative to the
-    working directory (where a command-line user typed it); else ROOT-relative (for the error)."""
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    if (root / path).exists() or not path.exists():
-        return root / path
-    return path.absolute()
-
-
-def _unique_key(key: str, used: set[str]) -> str:
-    """``key``, or ``key-2``, ``key-3``, ... when another image already has it."""
-    candidate, n = key, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{key}-{n}"
-    used.add(candidate)
-    return candidate
 
 
 ADAPTER = Adapter(

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from conftest import summary, write_image
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -22,11 +22,6 @@ from holistic.data.adapters.afewva import ADAPTER, assign_folds, scan
 LANDMARKS = (np.arange(136, dtype=np.float64).reshape(68, 2) * 1.5).tolist()
 
 
-def _image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
-
-
 def _frame(valence=0, arousal=0, landmarks=LANDMARKS) -> dict:
     entry = {"valence": valence, "arousal": arousal}
     if landmarks is not None:
@@ -41,25 +36,17 @@ def _clip(folder: Path, frames: dict, images: list[str], *, actor: str | None = 
         document["actor"] = actor
     (folder / f"{folder.name}.json").write_text(json.dumps(document))
     for name in images:
-        _image(folder / name)
+        write_image(folder / name)
 
 
 def _summary(item: Sample | Reject) -> tuple:
+    """conftest's ``summary``, with the clip provenance (subject, video, frame) of a sample in
+    place of its face box (always None here: AFEW-VA faces come from landmarks)."""
+    row = summary(item)
     if isinstance(item, Sample):
-        return (
-            "sample",
-            item.split,
-            item.key,
-            item.source_path,
-            dict(item.labels),
-            item.subject,
-            item.video,
-            item.frame,
-            item.face.mode,
-            item.origin,
-            dict(item.extra),
-        )
-    return ("reject", item.split, item.file, item.line, item.reason, item.task, item.key)
+        mode, _box = row[5:7]
+        row = (*row[:5], item.subject, item.video, item.frame, mode, *row[7:])
+    return row
 
 
 @pytest.fixture
@@ -85,8 +72,8 @@ def tree(tmp_path: Path) -> Path:
     folder = tmp_path / "01" / "002"
     folder.mkdir(parents=True)
     (folder / "002.json").write_text('{"frames": {"00000": ')  # truncated
-    _image(folder / "00000.png")
-    _image(folder / "00001.png")
+    write_image(folder / "00000.png")
+    write_image(folder / "00001.png")
     _clip(tmp_path / "003", {"00000": _frame(-5, 7)}, ["00000.jpg"], actor="Jane Doe")
     (tmp_path / "README.md").write_text("not a clip")
     return tmp_path
@@ -151,7 +138,7 @@ def test_json_without_frames_object(tmp_path: Path) -> None:
     folder = tmp_path / "001"
     folder.mkdir()
     (folder / "annotations.json").write_text(json.dumps({"frames": [1, 2]}))
-    _image(folder / "00000.png")
+    write_image(folder / "00000.png")
     assert [_summary(item) for item in scan(tmp_path)] == [
         ("reject", "train", "001/annotations.json", None, MALFORMED_ROW, None, None),
         ("reject", "train", "001/00000.png", None, NO_LABEL, None, None),
@@ -210,7 +197,7 @@ def test_tree_errors(tmp_path: Path) -> None:
     with pytest.raises(ScanError, match="no AFEW-VA clip folder"):
         list(scan(tmp_path))
     folder = tmp_path / "001"
-    _image(folder / "00000.png")
+    write_image(folder / "00000.png")
     with pytest.raises(ScanError, match=r"^001: expected exactly one \.json .* found 0$"):
         list(scan(tmp_path))
     (folder / "a.json").write_text("{}")

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from conftest import summary, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -26,33 +26,6 @@ HEADER = (
 LANDMARKS = np.arange(136, dtype=np.float64).reshape(68, 2) + 0.5
 LM = ";".join(f"{value:g}" for value in LANDMARKS.ravel())
 IMAGES = "Manually_Annotated_Images"
-
-
-def _image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
-
-
-def _write(path: Path, lines: list[str], *, bom: bool = False, crlf: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = ("\r\n" if crlf else "\n").join(lines) + "\n"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
-
-
-def _summary(item: Sample | Reject) -> tuple:
-    if isinstance(item, Sample):
-        return (
-            "sample",
-            item.split,
-            item.key,
-            item.source_path,
-            dict(item.labels),
-            item.face.mode,
-            item.face.box,
-            item.origin,
-            dict(item.extra),
-        )
-    return ("reject", item.split, item.file, item.line, item.reason, item.task, item.key)
 
 
 TRAIN_ROWS = [
@@ -84,12 +57,12 @@ TRAIN_IMAGES = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m"]
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "AffectNet"
-    _write(root / "training.csv", TRAIN_ROWS, bom=True, crlf=True)
-    _write(root / "Validation.CSV", VALIDATION_ROWS)
+    write_lines(root / "training.csv", TRAIN_ROWS, newline="\r\n", bom=True)
+    write_lines(root / "Validation.CSV", VALIDATION_ROWS)
     for name in TRAIN_IMAGES:
-        _image(root / IMAGES / "1" / f"{name}.jpg")
-    _image(root / IMAGES / "2" / "v.png")
-    _image(root / IMAGES / "2" / "orphan.png")
+        write_image(root / IMAGES / "1" / f"{name}.jpg")
+    write_image(root / IMAGES / "2" / "v.png")
+    write_image(root / IMAGES / "2" / "orphan.png")
     (root / IMAGES / "2" / "notes.txt").write_text("not an image")
     return root
 
@@ -137,7 +110,7 @@ def _expected(none_label: dict) -> list[tuple]:
 
 def test_every_row_becomes_samples_and_rejects(tree: Path) -> None:
     results = list(scan(tree))
-    assert [_summary(item) for item in results] == _expected({})
+    assert [summary(item) for item in results] == _expected({})
     samples = {item.key: item for item in results if isinstance(item, Sample)}
     np.testing.assert_array_equal(samples["1-a"].face.landmarks, LANDMARKS)
     assert samples["1-a"].image == tree / IMAGES / "1" / "a.jpg"
@@ -162,12 +135,12 @@ def test_reject_details_name_the_cause(tree: Path) -> None:
 @pytest.mark.parametrize("value", [True, "true", "1", "Yes"])
 def test_none_as_other_maps_code_8_to_other(tree: Path, value) -> None:
     results = list(scan(tree, none_as_other=value))
-    assert [_summary(item) for item in results] == _expected({"expr": "other"})
+    assert [summary(item) for item in results] == _expected({"expr": "other"})
 
 
 @pytest.mark.parametrize("value", [False, "false", "0", "no"])
 def test_none_as_other_off(tree: Path, value) -> None:
-    assert [_summary(item) for item in scan(tree, none_as_other=value)] == _expected({})
+    assert [summary(item) for item in scan(tree, none_as_other=value)] == _expected({})
 
 
 def test_none_as_other_rejects_non_booleans(tree: Path) -> None:
@@ -176,7 +149,7 @@ def test_none_as_other_rejects_non_booleans(tree: Path) -> None:
 
 
 def test_one_split_skips_the_unlabelled_image_check(tree: Path) -> None:
-    results = [_summary(item) for item in ADAPTER(str(tree), ["validation"])]
+    results = [summary(item) for item in ADAPTER(str(tree), ["validation"])]
     assert results == [
         ("sample", "validation", "2-v", f"{IMAGES}/2/v.png", {"expr": "anger", "va": [-0.5, 0.5]},
          "landmarks", None, ("Validation.CSV", 2), {"native_expression": 6}),
@@ -201,8 +174,8 @@ def test_only_training_csv_reports_validation_images_as_unlabelled(tree: Path) -
 
 def test_headerless_csv_and_images_option(tmp_path: Path) -> None:
     root, images = tmp_path / "labels", tmp_path / "elsewhere"
-    _write(root / "TRAINING.csv", [f"7/x.jpg,1,2,3,4,{LM},2,0.25,0.75"])
-    _image(images / "7" / "x.jpg")
+    write_lines(root / "TRAINING.csv", [f"7/x.jpg,1,2,3,4,{LM},2,0.25,0.75"])
+    write_image(images / "7" / "x.jpg")
     (results,) = list(scan(root, images=str(images)))
     assert isinstance(results, Sample)
     assert (results.key, results.labels, results.image) == (
@@ -215,8 +188,8 @@ def test_headerless_csv_and_images_option(tmp_path: Path) -> None:
 
 
 def test_lowercase_image_folder_is_found(tmp_path: Path) -> None:
-    _write(tmp_path / "training.csv", [HEADER, "1/a.jpg,0,0,8,8,,0,0,0"])
-    _image(tmp_path / "manually_annotated_images" / "1" / "a.jpg")
+    write_lines(tmp_path / "training.csv", [HEADER, "1/a.jpg,0,0,8,8,,0,0,0"])
+    write_image(tmp_path / "manually_annotated_images" / "1" / "a.jpg")
     (sample,) = list(scan(tmp_path))
     assert sample.source_path == "manually_annotated_images/1/a.jpg"
 
@@ -224,14 +197,14 @@ def test_lowercase_image_folder_is_found(tmp_path: Path) -> None:
 def test_tree_errors(tmp_path: Path) -> None:
     with pytest.raises(ScanError, match="training.csv and/or validation.csv"):
         list(scan(tmp_path))
-    _write(tmp_path / "training.csv", [HEADER])
+    write_lines(tmp_path / "training.csv", [HEADER])
     with pytest.raises(ScanError, match=f"no {IMAGES}/ folder"):
         list(scan(tmp_path))
     with pytest.raises(ScanError, match="not a directory"):
         list(scan(tmp_path, images=tmp_path / "nowhere"))
     (tmp_path / IMAGES).mkdir()
     assert list(scan(tmp_path)) == []
-    _write(tmp_path / "Training.csv", [HEADER])
+    write_lines(tmp_path / "Training.csv", [HEADER])
     with pytest.raises(ScanError, match="differing in case"):
         list(scan(tmp_path))
     with pytest.raises(ScanError, match="not a directory"):
@@ -247,14 +220,14 @@ def test_tree_errors(tmp_path: Path) -> None:
     ],
 )
 def test_unknown_header_is_a_scan_error(tmp_path: Path, header: str) -> None:
-    _write(tmp_path / "training.csv", [header, "1/a.jpg,0,0,8,8,,0,0,0"])
+    write_lines(tmp_path / "training.csv", [header, "1/a.jpg,0,0,8,8,,0,0,0"])
     (tmp_path / IMAGES).mkdir()
     with pytest.raises(ScanError, match="unknown header"):
         list(scan(tmp_path))
 
 
 def test_every_header_is_checked_before_the_first_item(tree: Path) -> None:
-    _write(tree / "Validation.CSV", ["what,ever"])
+    write_lines(tree / "Validation.CSV", ["what,ever"])
     items = scan(tree)
     with pytest.raises(ScanError, match="Validation.CSV: unknown header"):
         next(items)

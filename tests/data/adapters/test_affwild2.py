@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import split_items, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -34,16 +33,12 @@ MTL_AU_HEADER = AU12_HEADER
 
 
 def write(path: Path, *lines: str, newline: str = "\n", bom: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = newline.join(lines) + newline
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    write_lines(path, lines, newline=newline, bom=bom)
 
 
 def images(root: Path, video: str, frames, folder: str = "cropped_aligned") -> None:
     for frame in frames:
-        path = root / folder / video / f"{frame:05d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+        write_image(root / folder / video / f"{frame:05d}.jpg")
 
 
 def au_row(*on: int, aus=AUS12, value: int = 1) -> str:
@@ -55,11 +50,7 @@ def au_labels(*on: int, aus=AUS12) -> dict:
 
 
 def run(root: Path, splits=None, **options):
-    records = list(ADAPTER(root, splits, **options))
-    samples = [r for r in records if isinstance(r, Sample)]
-    rejects = [r for r in records if isinstance(r, Reject)]
-    assert len(samples) + len(rejects) == len(records)
-    return samples, rejects
+    return split_items(ADAPTER(root, splits, **options))
 
 
 def brief(sample: Sample) -> tuple:
@@ -177,7 +168,7 @@ def test_count_mismatch_both_ways(tmp_path):
     write(tmp_path / "VA_Set/Train_Set/v.txt", VA_HEADER, "0.1,0.1", "0.2,0.2", "0.3,0.3", "-5,-5")
     images(tmp_path, "v", [1, 3, 5, 6])  # frame 2 has no face; frames 5, 6 have no label line
     (tmp_path / "cropped_aligned/v/notes.txt").write_text("not an image")  # ignored
-    cv2.imwrite(str(tmp_path / "cropped_aligned/v/thumb.jpg"), np.zeros((8, 8, 3), np.uint8))
+    write_image(tmp_path / "cropped_aligned/v/thumb.jpg")
 
     samples, rejects = run(tmp_path)
 

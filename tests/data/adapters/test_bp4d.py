@@ -3,9 +3,8 @@ columns, uncoded frames, count mismatches both ways, folds files, variants and m
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_file, write_image
 
 from holistic.data.adapters._base import FaceHint, Reject, Sample, ScanError
 from holistic.data.adapters.bp4d import ADAPTER, load_folds
@@ -15,27 +14,15 @@ OCC = "AUCoding/AU_OCC"
 
 def _write(root: Path, labels: dict[str, str], images: list[str]) -> Path:
     for name, text in labels.items():
-        path = root / OCC / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode())
+        write_file(root / OCC / name, text)
     (root / "images").mkdir(parents=True, exist_ok=True)
     for name in images:
-        path = root / "images" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+        write_image(root / "images" / name)
     return root
 
 
 def _scan(root: Path, splits=None, **options) -> tuple[list[Sample], list[Reject]]:
-    out = list(ADAPTER(root, splits, **options))
-    samples = [item for item in out if isinstance(item, Sample)]
-    rejects = [item for item in out if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(out)
-    return samples, rejects
-
-
-def _rows(rejects: list[Reject]) -> list[tuple]:
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
+    return split_items(ADAPTER(root, splits, **options))
 
 
 T1 = (
@@ -85,7 +72,7 @@ def test_rows_become_samples_with_the_coded_aus_and_rejects_for_the_rest(tmp_pat
         sample(2441, 3, {"1": 0, "2": 0, "4": 0, "12": 1}),
         sample(2443, 5, {"1": 1, "4": 0}),
     ]
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("train", csv, 7, "malformed_row", None, None),
         ("train", csv, None, "invalid_marker", "au", None),  # AU45: once for the whole file
         ("train", csv, 2, "invalid_marker", "au", "F001_T1-2440"),
@@ -137,7 +124,7 @@ def test_files_coded_9_throughout_and_duplicate_rows(tmp_path):
         ("F002_T2-5", {"1": 1, "2": 0}),
         ("F002_T2-7", {"1": 0, "2": 1}),
     ]
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("train", t1, None, "invalid_marker", "au", None),
         ("train", t1, None, "invalid_marker", "au", None),
         ("train", t1, 2, "invalid_marker", None, "F002_T1-10"),
@@ -166,7 +153,7 @@ def test_videos_without_images_or_without_labels(tmp_path):
     samples, rejects = _scan(root)
     assert samples == []
     csv = f"{OCC}/F001_T1.csv"
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("train", csv, 2, "missing_image", None, "F001_T1-1"),
         ("train", csv, 3, "missing_image", None, "F001_T1-2"),
         ("train", "images/F001/T2/01.jpg", None, "no_label", None, None),

@@ -3,9 +3,8 @@
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_file, write_image
 
 from holistic.data.adapters._base import FaceHint, Reject, Sample, ScanError
 from holistic.data.adapters.disfa import ADAPTER, ME_GRAPHAU_FOLDS
@@ -13,30 +12,18 @@ from holistic.data.adapters.disfa import ADAPTER, ME_GRAPHAU_FOLDS
 
 def _write(root: Path, labels: dict[str, str], images: list[str]) -> Path:
     for name, text in labels.items():
-        path = root / "ActionUnit_Labels" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode())
+        write_file(root / "ActionUnit_Labels" / name, text)
     (root / "images").mkdir(parents=True, exist_ok=True)
     for name in images:
-        path = root / "images" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".txt":
-            path.write_text("not an image")
+        if name.endswith(".txt"):
+            write_file(root / "images" / name, "not an image")
         else:
-            cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+            write_image(root / "images" / name)
     return root
 
 
 def _scan(root: Path, splits=None, **options) -> tuple[list[Sample], list[Reject]]:
-    out = list(ADAPTER(root, splits, **options))
-    samples = [item for item in out if isinstance(item, Sample)]
-    rejects = [item for item in out if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(out)
-    return samples, rejects
-
-
-def _rows(rejects: list[Reject]) -> list[tuple]:
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
+    return split_items(ADAPTER(root, splits, **options))
 
 
 def test_au_files_are_joined_on_frame_index_not_line_position(tmp_path):
@@ -158,7 +145,7 @@ def test_frame_base_option_and_the_ambiguous_auto_case(tmp_path):
         (1, "images/LeftVideoSN001/00000.jpg"),
         (2, "images/LeftVideoSN001/00001.jpg"),
     ]
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("fold1", "images/LeftVideoSN001/00002.jpg", None, "no_label", None, None)
     ]
     # frame_base=1 forces image number = label frame
@@ -167,7 +154,7 @@ def test_frame_base_option_and_the_ambiguous_auto_case(tmp_path):
         (1, "images/LeftVideoSN001/00001.jpg", "option"),
         (2, "images/LeftVideoSN001/00002.jpg", "option"),
     ]
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("fold1", "images/LeftVideoSN001/00000.jpg", None, "no_label", None, None)
     ]
 
@@ -190,7 +177,7 @@ def test_frame_base_option_and_the_ambiguous_auto_case(tmp_path):
             },
         )
     ]
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         (
             "fold1",
             "ActionUnit_Labels/SN001/SN001_au1.txt",
@@ -227,7 +214,7 @@ def test_count_mismatches_both_ways(tmp_path):
     assert [s.key for s in samples] == ["LeftVideoSN002-1", "LeftVideoSN002-2"]
     assert samples[1].source_path == "images/LeftVideoSN002/0002.jpg"  # sorted first, kept
     au1, au2 = "ActionUnit_Labels/SN002/SN002_au1.txt", "ActionUnit_Labels/SN002/SN002_au2.txt"
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("fold1", au1, 3, "missing_image", None, "LeftVideoSN002-3"),
         # frame 4 is only in the AU2 file: its line there is the origin
         ("fold1", au2, 4, "missing_image", None, "LeftVideoSN002-4"),
@@ -263,7 +250,7 @@ def test_invalid_intensities_duplicates_and_malformed_lines(tmp_path):
         (4, {"1": 2}),
     ]
     au1, au2 = "ActionUnit_Labels/SN001/SN001_au1.txt", "ActionUnit_Labels/SN001/SN001_au2.txt"
-    assert _rows(rejects) == [
+    assert reject_tuples(rejects) == [
         ("fold1", au2, 4, "malformed_row", None, None),  # a header line
         ("fold1", au2, 5, "malformed_row", None, None),  # one field
         ("fold1", au2, 1, "out_of_range", "au_intensity", None),  # 2.5: not an integer

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_file, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -14,7 +13,6 @@ from holistic.data.adapters._base import (
     NO_LABEL,
     OUT_OF_RANGE,
     FaceHint,
-    Reject,
     Sample,
     ScanError,
 )
@@ -23,25 +21,9 @@ from holistic.data.adapters.emotionet import ADAPTER
 URL = "http://cbcsnas01.ece.ohio-state.edu/EmotioNet/Images/dataFile_1001"
 
 
-def write_image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
-
-
 def challenge_row(url: str, values: dict[int, object], field2: str = "0") -> str:
     """URL, a second field, then 60 values where value k is AU k (999 unless given)."""
     return "\t".join([url, field2, *(str(values.get(k, 999)) for k in range(1, 61))])
-
-
-def split_items(items):
-    samples = [item for item in items if isinstance(item, Sample)]
-    rejects = [item for item in items if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(items)
-    return samples, rejects
-
-
-def reject_tuples(rejects):
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
 
 
 CHALLENGE = "labels/dataFile_1001.txt"
@@ -62,9 +44,7 @@ def make_challenge_tree(root: Path) -> None:
         # 6: AU2 out of range, AU12 not a number, AU4 labelled; a quoted URL name.
         challenge_row(f"{URL}/smiling%20face.jpg", {1: 1, 2: 2, 4: 1, 12: "x", 43: 1}),
     ]
-    path = root / CHALLENGE
-    path.parent.mkdir(parents=True)
-    path.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode())
+    write_lines(root / CHALLENGE, rows, newline="\r\n", bom=True)
     for name in ["N_0000000001_00001.jpg", "N_0000000002_00001.jpg", "smiling face.jpg"]:
         write_image(root / "images" / name)
     write_image(root / "images" / "N_0000000009_00001.jpg")  # no label row
@@ -129,8 +109,7 @@ def make_csv_tree(root: Path) -> str:
         f"{URL}/c.jpg, -1, 999, -1\r\n"  # nothing labelled
         f"{URL}/d.jpg, 1, 0\r\n"  # short row
     )
-    (root / "labels").mkdir(parents=True)
-    (root / "labels" / "kollias_train.csv").write_bytes(text.encode())
+    write_file(root / "labels" / "kollias_train.csv", text)
     for name in "abc":
         write_image(root / "images" / f"{name}.jpg")
     return "labels/kollias_train.csv"

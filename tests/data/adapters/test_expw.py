@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import summary, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -19,33 +18,6 @@ from holistic.data.adapters._base import (
 from holistic.data.adapters.expw import ADAPTER, scan
 
 LABELS = "label/label.lst"
-
-
-def _image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
-
-
-def _write(path: Path, lines: list[str], *, bom: bool = False, crlf: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = ("\r\n" if crlf else "\n").join(lines) + "\n"
-    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode())
-
-
-def _summary(item: Sample | Reject) -> tuple:
-    if isinstance(item, Sample):
-        return (
-            "sample",
-            item.split,
-            item.key,
-            item.source_path,
-            dict(item.labels),
-            item.face.mode,
-            item.face.box,
-            item.origin,
-            dict(item.extra),
-        )
-    return ("reject", item.split, item.file, item.line, item.reason, item.task, item.key)
 
 
 LINES = [
@@ -93,17 +65,17 @@ def _expected(src: str = SRC) -> list[tuple]:
 
 
 def _tree(root: Path, folder: str = SRC, lines: list[str] = LINES, **write) -> Path:
-    _write(root / LABELS, lines, **write)
+    write_lines(root / LABELS, lines, **write)
     for name in ("angry_actor_1.jpg", "b.jpg", "c.jpg", "d.png", "orphan.jpg"):
-        _image(root / folder / name)
+        write_image(root / folder / name)
     (root / folder / "README.txt").write_text("not an image")
     return root
 
 
 def test_every_line_becomes_a_sample_or_a_reject(tmp_path: Path) -> None:
-    root = _tree(tmp_path, bom=True, crlf=True)
+    root = _tree(tmp_path, newline="\r\n", bom=True)
     results = list(scan(root))
-    assert [_summary(item) for item in results] == _expected()
+    assert [summary(item) for item in results] == _expected()
     assert results[0].image == root / SRC / "angry_actor_1.jpg"
     samples = [item for item in results if isinstance(item, Sample)]
     assert all(s.subject is None and s.video is None and s.frame is None for s in samples)
@@ -129,25 +101,25 @@ def test_a_header_line_is_skipped(tmp_path: Path) -> None:
         else (*row[:3], row[3] + 1 if row[3] else None, *row[4:])
         for row in _expected()
     ]
-    assert [_summary(item) for item in scan(root)] == shifted
+    assert [summary(item) for item in scan(root)] == shifted
 
 
 @pytest.mark.parametrize("folder", ["image", "images", "origin"])
 def test_other_image_folders(tmp_path: Path, folder: str) -> None:
     root = _tree(tmp_path, folder=folder)
-    assert [_summary(item) for item in scan(root)] == _expected(folder)
+    assert [summary(item) for item in scan(root)] == _expected(folder)
 
 
 def test_image_origin_wins_over_image(tmp_path: Path) -> None:
     root = _tree(tmp_path)  # image/origin/ ...
-    _image(root / "image" / "cropped_faces" / "b.jpg")  # a loader's output, not the source
-    assert [_summary(item) for item in scan(root)] == _expected()
+    write_image(root / "image" / "cropped_faces" / "b.jpg")  # a loader's output, not the source
+    assert [summary(item) for item in scan(root)] == _expected()
 
 
 def test_images_option(tmp_path: Path) -> None:
     root = tmp_path / "ExpW"
-    _write(root / LABELS, ["b.jpg 0 1 2 3 4 1.0 5"])
-    _image(tmp_path / "photos" / "b.jpg")
+    write_lines(root / LABELS, ["b.jpg 0 1 2 3 4 1.0 5"])
+    write_image(tmp_path / "photos" / "b.jpg")
     (sample,) = list(ADAPTER(str(root), ["train"], images=str(tmp_path / "photos")))
     assert (sample.key, sample.labels, sample.image) == (
         "b-0",
@@ -159,7 +131,7 @@ def test_images_option(tmp_path: Path) -> None:
 def test_tree_errors(tmp_path: Path) -> None:
     with pytest.raises(ScanError, match="label/label.lst"):
         list(scan(tmp_path))
-    _write(tmp_path / LABELS, LINES)
+    write_lines(tmp_path / LABELS, LINES)
     with pytest.raises(ScanError, match=r"\['image/origin/', 'image/', 'images/', 'origin/'\]"):
         list(scan(tmp_path))
     with pytest.raises(ScanError, match="not a directory"):

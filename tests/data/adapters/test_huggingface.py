@@ -1,11 +1,12 @@
 """The ``hf`` source: a saved DatasetDict / Dataset and an image folder, read offline."""
 
+import re
 import socket
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_image
 
 from holistic.data.adapters._base import (
     INVALID_MARKER,
@@ -14,7 +15,6 @@ from holistic.data.adapters._base import (
     NO_LABEL,
     OUT_OF_RANGE,
     FaceHint,
-    Reject,
     Sample,
     ScanError,
 )
@@ -34,23 +34,6 @@ def offline(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-def write_image(path: Path, value: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.full((8, 8, 3), value, np.uint8))
-    return path
-
-
-def split_items(items):
-    samples = [item for item in items if isinstance(item, Sample)]
-    rejects = [item for item in items if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(items)
-    return samples, rejects
-
-
-def reject_tuples(rejects):
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
 
 
 def files_under(root: Path) -> list[Path]:
@@ -369,3 +352,20 @@ def test_rows_without_any_label(tmp_path):
     assert reject_tuples(ADAPTER(root, valence_column="valence", arousal_column="arousal")) == [
         ("train", ".", 1, NO_LABEL, None, None)
     ]
+
+
+def test_name_option_names_the_dataset_of_samples_and_rejects(tmp_path):
+    root = tmp_path / "faces"
+    make_image_folder(root)
+    write_image(root / "train" / "bored" / "f.jpg")
+    cache = str(tmp_path / "hf-cache")
+    items = list(ADAPTER(root, label_map="bored:none", cache=cache))
+    assert {item.dataset for item in items} == {"hf"}
+    samples, rejects = split_items(
+        list(ADAPTER(root, label_map="bored:none", cache=cache, name="fer_v2"))
+    )
+    assert len(samples) == 5 and {s.dataset for s in samples} == {"fer_v2"}
+    assert [(r.dataset, r.reason, r.task) for r in rejects] == [("fer_v2", INVALID_MARKER, None)]
+    for bad in ["FER", "fer 2013", "fer.2013", "_fer", ""]:
+        with pytest.raises(ScanError, match=re.escape(f"option name={bad!r}: expected")):
+            ADAPTER(root, cache=cache, name=bad)

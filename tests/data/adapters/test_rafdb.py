@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_file, write_image
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -13,16 +12,10 @@ from holistic.data.adapters._base import (
     NO_LABEL,
     OUT_OF_RANGE,
     FaceHint,
-    Reject,
     Sample,
     ScanError,
 )
 from holistic.data.adapters.rafdb import ADAPTER, COMPOUND_ADAPTER
-
-
-def write_image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
 
 
 def make_part(
@@ -32,22 +25,10 @@ def make_part(
     images: list[str],
     label_name: str = "list_patition_label.txt",
 ) -> None:
-    (root / part / "EmoLabel").mkdir(parents=True)
-    (root / part / "EmoLabel" / label_name).write_bytes(lines.encode())
+    write_file(root / part / "EmoLabel" / label_name, lines)
     (root / part / "Image" / "aligned").mkdir(parents=True)
     for name in images:
         write_image(root / part / "Image" / "aligned" / name)
-
-
-def split_items(items):
-    samples = [item for item in items if isinstance(item, Sample)]
-    rejects = [item for item in items if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(items)
-    return samples, rejects
-
-
-def reject_tuples(rejects):
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
 
 
 BASIC_LINES = (

@@ -1,10 +1,10 @@
 """The generic ``csv`` source: header variants, every kind of bad cell, options, clear errors."""
 
+import re
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
+from conftest import reject_tuples, split_items, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -14,34 +14,16 @@ from holistic.data.adapters._base import (
     NO_LABEL,
     OUT_OF_RANGE,
     FaceHint,
-    Reject,
     Sample,
     ScanError,
 )
 from holistic.data.adapters.table import ADAPTER, expression_from_name
 
 
-def write_image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
-
-
 def write_table(root: Path, name: str, lines: list[str], images: str = "faces") -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / name).write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    write_lines(root / name, lines, newline="\r\n", bom=True)
     for letter in "abcdefghij":
         write_image(root / images / f"{letter}.jpg")
-
-
-def split_items(items):
-    samples = [item for item in items if isinstance(item, Sample)]
-    rejects = [item for item in items if isinstance(item, Reject)]
-    assert len(samples) + len(rejects) == len(items)
-    return samples, rejects
-
-
-def reject_tuples(rejects):
-    return [(r.split, r.file, r.line, r.reason, r.task, r.key) for r in rejects]
 
 
 HEADER = " Image_Path , Valence, AROUSAL, Expression, AU 1, au_12, compound, Split, subject, video, frame"
@@ -285,3 +267,34 @@ def test_path_options_relative_to_the_working_directory(tmp_path, monkeypatch):
     (root / "t.csv").rename(tmp_path / "cwd.csv")
     (sample,) = ADAPTER(root, file="cwd.csv", images="elsewhere")
     assert sample.origin == ((tmp_path / "cwd.csv").as_posix(), 2)
+
+
+def test_name_option_names_the_dataset_of_samples_and_rejects(tmp_path):
+    write_table(tmp_path, "t.csv", ["image,expression", "faces/a.jpg,happy", "faces/b.jpg,joy"])
+    samples, rejects = split_items(list(ADAPTER(tmp_path)))
+    assert [s.dataset for s in samples] + [r.dataset for r in rejects] == ["csv", "csv"]
+    samples, rejects = split_items(list(ADAPTER(tmp_path, name="my_faces-2")))
+    assert [(s.dataset, s.key) for s in samples] == [("my_faces-2", "faces_a")]
+    assert [(r.dataset, r.reason) for r in rejects] == [("my_faces-2", MALFORMED_ROW)]
+    for bad in ["MyFaces", "my faces", "faces.v2", "faces/x", "-faces", ""]:
+        with pytest.raises(ScanError, match=re.escape(f"option name={bad!r}: expected")):
+            ADAPTER(tmp_path, name=bad)
+
+
+def test_tables_federate_side_by_side_under_their_names(tmp_path):
+    from holistic.data.shards import federate, load_manifest
+
+    out = tmp_path / "federation"
+    for name, rows in [("faces_a", ["faces/a.jpg,happy"]), ("faces-b", ["faces/b.jpg,sad"] * 2)]:
+        write_table(tmp_path / name, "t.csv", ["image,expression", *rows])
+        federate(ADAPTER, tmp_path / name, out, options={"name": name}, progress=False)
+    assert sorted(path.name for path in out.glob("*.tar")) == [
+        "faces-b-train-000000.tar",
+        "faces_a-train-000000.tar",
+    ]
+    manifest = load_manifest(out)["datasets"]
+    assert {name: entry["splits"]["train"]["samples"] for name, entry in manifest.items()} == {
+        "faces_a": 1,
+        "faces-b": 1,
+    }
+    assert manifest["faces-b"]["splits"]["train"]["rejects"] == {"duplicate": 1}
