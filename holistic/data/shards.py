@@ -190,6 +190,8 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
     os.replace(tmp, job.path)
     sidecar = {
         "shard": job.path.name,
+        "dataset": job.samples[0].dataset,
+        "split": job.samples[0].split,
         "keys_digest": _keys_digest(job.samples),
         "inputs": len(job.samples),
         "size": job.size,
@@ -297,7 +299,8 @@ def _done(job: _ShardJob) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     same = (
-        stats.get("keys_digest") == _keys_digest(job.samples)
+        stats.get("split") == job.samples[0].split
+        and stats.get("keys_digest") == _keys_digest(job.samples)
         and stats.get("size") == job.size
         and stats.get("quality") == job.quality
         and stats.get("align_boxes") == job.align_boxes
@@ -476,12 +479,21 @@ def _in_scope(dataset: str, scope: set[str] | None, entry_dataset: str, split: s
 
 
 def _remove_stale_shards(out: Path, dataset: str, scope: set[str] | None, keep: set[str]) -> None:
-    """Delete shards of this run's dataset/splits left by an earlier, larger conversion."""
-    for path in out.glob(f"{dataset}-*-[0-9][0-9][0-9][0-9][0-9][0-9].tar"):
-        split = path.name[len(dataset) + 1 : -len("-000000.tar")]
-        if _in_scope(dataset, scope, dataset, split) and path.name not in keep:
-            path.unlink()
-            path.with_name(path.name + ".json").unlink(missing_ok=True)
+    """Delete shards of this run's dataset/splits left by an earlier, larger conversion.
+
+    Ownership comes from each shard's sidecar, never from the file name: ``rafdb-compound``'s
+    shards also start with ``rafdb-``.
+    """
+    for sidecar_path in out.glob("*.tar.json"):
+        try:
+            sidecar = json.loads(sidecar_path.read_text())
+        except json.JSONDecodeError:
+            continue
+        owner, split, shard = sidecar.get("dataset"), sidecar.get("split"), sidecar.get("shard")
+        if shard in keep or not _in_scope(dataset, scope, owner, split):
+            continue
+        (out / shard).unlink(missing_ok=True)
+        sidecar_path.unlink()
 
 
 def _write_rejects(
@@ -528,7 +540,7 @@ def _update_manifest(
     )
     splits: dict[str, dict[str, Any]] = {}
     for sidecar in sorted(sidecars, key=lambda s: s["shard"]):
-        split = sidecar["shard"][len(dataset) + 1 : -len("-000000.tar")]
+        split = sidecar["split"]
         entry = splits.setdefault(
             split,
             {"shards": [], "samples": 0, "tasks": {}, "classes": {}, "aus": {}, "rejects": {}},

@@ -164,3 +164,17 @@ def test_duplicate_keys_from_an_adapter_are_an_error(tmp_path):
 def test_missing_manifest_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="holistic federate"):
         load_manifest(tmp_path)
+
+
+def test_a_dataset_whose_name_prefixes_another_keeps_its_hands_off(tmp_path):
+    _convert(tmp_path, name="lab-b")
+    _convert(tmp_path, name="lab")
+    _convert(tmp_path, name="lab", records=RECORDS[:1])  # lab shrinks: its stale shards go
+    out = tmp_path / "out"
+    manifest = load_manifest(out)
+    for name, entry in manifest["datasets"].items():
+        for split in entry["splits"].values():
+            for shard in split["shards"]:
+                assert (out / shard["name"]).is_file(), (name, shard["name"])
+    assert sorted(p.name for p in out.glob("lab-train-*.tar")) == ["lab-train-000000.tar"]
+    assert len(list(out.glob("lab-b-train-*.tar"))) == 3
