@@ -27,6 +27,7 @@ image of a labelled video that no file of the split labels yields a ``no_label``
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import re
@@ -55,6 +56,7 @@ from holistic.data.adapters._parsing import (
     canonical_split,
     expression_from_name,
     normalise_header,
+    option_float,
     option_path,
     parse_float,
     parse_int,
@@ -67,6 +69,8 @@ from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES, FACS
 __all__ = ["ADAPTER", "EDITIONS", "scan"]
 
 DATASET = "affwild2"
+#: Audio tracks the ``audio`` option looks for, in this order.
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
 #: Values of the ``edition`` option: which layout to read when several are present.
 EDITIONS: tuple[str, ...] = ("abaw1", "abaw2", "abaw3", "mtl")
 #: Values of the ``va_rule`` option (only "both": a -5 in valence or arousal drops the VA).
@@ -440,6 +444,23 @@ class _Context:
     root: Path
     image_root: Path
     edition: str
+    audio_root: Path | None = None
+    fps: float = 30.0
+
+    def audio_of(self, video: str) -> Path | None:
+        """The source video's audio track, if the audio folder has one."""
+        if self.audio_root is None:
+            return None
+        return _audio_file(self.audio_root, _source_video(video))
+
+
+@functools.lru_cache(maxsize=64)
+def _audio_file(audio_root: Path, source_video: str) -> Path | None:
+    for suffix in AUDIO_SUFFIXES:
+        path = audio_root / f"{source_video}{suffix}"
+        if path.is_file():
+            return path
+    return None
 
 
 def _source_video(video: str) -> str:
@@ -488,6 +509,8 @@ def _emit(
             face=FaceHint("aligned"),
             origin=(valid[0].file, valid[0].line),
             extra={"edition": ctx.edition, "source_video": _source_video(video)},
+            audio=(audio := ctx.audio_of(video)),
+            audio_time=None if audio is None else (frame - 1) / ctx.fps,
         )
     for part in parts:
         if part.labels is None and part.reason is not None:
@@ -674,6 +697,8 @@ def scan(
     images: str | Path | None = None,
     edition: str | None = None,
     va_rule: str = "both",
+    audio: str | Path | None = None,
+    fps: float | str = 30.0,
 ) -> Iterator[Sample | Reject]:
     """Scan an Aff-Wild2 copy: one Sample per labelled face image, Rejects for the rest.
 
@@ -685,6 +710,11 @@ def scan(
         edition: ``"abaw1"``, ``"abaw2"``, ``"abaw3"`` or ``"mtl"``: the layout to read when
             several are present (required then).
         va_rule: only ``"both"``: a frame's VA is dropped when valence or arousal is -5.
+        audio: a folder of audio tracks named after the source videos (``<video>.wav``, the
+            ``_left``/``_right`` suffix stripped; WAV/FLAC/OGG, e.g. extracted with
+            ``ffmpeg -i video.mp4 -vn -ac 1 -ar 16000 video.wav``). Frame k (1-based) is at
+            (k - 1) / ``fps`` seconds; a video without a track gets no audio features.
+        fps: the videos' frame rate for that alignment (default 30).
 
     Returns:
         An iterator of Samples and Rejects (splits, then videos, then frames, in order).
@@ -699,7 +729,11 @@ def scan(
     root = Path(root).absolute()
     image_root = _image_root(root, images)
     layout = _choose_layout(_find_layouts(root, image_root), chosen, root)
-    ctx = _Context(root, image_root, layout.edition)
+    audio_root = None if audio is None else option_path(root, audio)
+    if audio_root is not None and not audio_root.is_dir():
+        raise ScanError(f"affwild2 option audio: {audio_root} is not a folder of audio tracks")
+    rate = option_float(fps, "fps", DATASET, allowed=lambda v: v > 0, expected="a frame rate > 0")
+    ctx = _Context(root, image_root, layout.edition, audio_root, rate)
     if layout.mtl_files:
         return _scan_mtl(ctx, _mtl_plan(ctx, layout, splits))
     return _scan_tasks(ctx, _task_plan(ctx, layout, splits))
@@ -714,6 +748,8 @@ ADAPTER = Adapter(
         "cropped_aligned face crops"
     ),
     conventions={
+        "audio": "with --option audio=DIR: <source video>.wav/.flac/.ogg; frame k (1-based) at "
+        "(k - 1) / fps seconds; a video without a track gets no audio features",
         "va_rule": "both: a frame's VA is dropped (invalid_marker, task va) when valence or "
         "arousal is -5",
         "frames": "line k+1 of a per-video file is frame k (1-based), image <video>/<k:05d>.jpg; "

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import split_items, write_image, write_lines
+from conftest import split_items, write_file, write_image, write_lines
 
 from holistic.data.adapters._base import (
     DUPLICATE,
@@ -495,3 +495,28 @@ def test_bad_options(tmp_path):
         scan(tmp_path, va_rule="per_dimension")
     with pytest.raises(ValueError, match="edition='abaw9'"):
         scan(tmp_path, edition="abaw9")
+
+
+def test_audio_tracks_of_the_source_videos(tmp_path):
+    for side in ("left", "right"):
+        write(tmp_path / f"VA_Set/Train_Set/v9_{side}.txt", VA_HEADER, "0.1,0.2", "0.3,0.4")
+        images(tmp_path, f"v9_{side}", [1, 2])
+    write(tmp_path / "VA_Set/Train_Set/mute.txt", VA_HEADER, "0.1,0.2")
+    images(tmp_path, "mute", [1])
+    write_file(tmp_path / "audio" / "v9.wav", "RIFF")  # only looked up, not read, here
+
+    samples, rejects = run(tmp_path, audio=tmp_path / "audio", fps="25")
+
+    assert rejects == []
+    timing = {(s.video, s.frame): (s.audio, s.audio_time) for s in samples}
+    assert timing == {
+        ("mute", 1): (None, None),
+        ("v9_left", 1): (tmp_path / "audio" / "v9.wav", 0.0),
+        ("v9_left", 2): (tmp_path / "audio" / "v9.wav", 0.04),
+        ("v9_right", 1): (tmp_path / "audio" / "v9.wav", 0.0),
+        ("v9_right", 2): (tmp_path / "audio" / "v9.wav", 0.04),
+    }
+    with pytest.raises(ScanError, match="not a folder"):
+        run(tmp_path, audio=tmp_path / "nowhere")
+    with pytest.raises(ScanError, match="fps"):
+        run(tmp_path, fps="0")
