@@ -222,3 +222,13 @@ def test_two_processes_read_disjoint_samples_in_equal_steps(federation):
     assert results[0]["steps"] == results[1]["steps"] == 5
     va = [set(r["va"]) for r in results]
     assert not va[0] & va[1] and len(va[0] | va[1]) == 40
+
+
+def test_shards_behind_a_pipe_command_stream_like_local_ones(federation):
+    # What object storage looks like to a run on many nodes: a command per shard.
+    remote = Federation(f"pipe:cat {federation.location}/{{name}}")
+    assert remote.manifest == federation.manifest
+    common = dict(batch_sizes={"va": 4, "au": 3, "expr": 6}, transform=None, seed=3)
+    local_keys = [k for b in AlignedMixer(federation, SPACE, **common) for k in b["key"]]
+    remote_keys = [k for b in AlignedMixer(remote, SPACE, **common) for k in b["key"]]
+    assert remote_keys == local_keys
