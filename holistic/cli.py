@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -81,6 +84,81 @@ def _summary(result, out: Path) -> str:
     return "\n".join(lines)
 
 
+def federate_world(
+    world_dir: str | Path,
+    out: str | Path,
+    *,
+    sources: Sequence[str] | None = None,
+    size: int = 112,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Convert every source of a written world with ``holistic federate``'s machinery.
+
+    Returns ``{source: {"samples": n, "rejects": {reason: n}}}`` over all runs of each source.
+    """
+    from holistic.data.adapters import ADAPTERS
+    from holistic.data.shards import federate
+
+    world_dir = Path(world_dir)
+    world = json.loads((world_dir / "world.json").read_text())
+    summary: dict[str, Any] = {}
+    for name, entry in world["sources"].items():
+        if sources is not None and name not in sources:
+            continue
+        totals: dict[str, Any] = {"samples": 0, "rejects": Counter()}
+        for run in entry["federate"]:
+            result = federate(
+                ADAPTERS[run["source"]],
+                world_dir / entry["root"],
+                out,
+                splits=[run["split"]] if run["split"] else None,
+                options={
+                    key: value.replace("{root}", str(world_dir / entry["root"]))
+                    for key, value in run["options"].items()
+                },
+                align_boxes=run.get("align_boxes", True),
+                size=size,
+                workers=workers,
+                progress=progress,
+            )
+            for split_name, split in result.entry["splits"].items():
+                if run["split"] in (None, split_name):
+                    totals["samples"] += split["samples"]
+                    totals["rejects"].update(split["rejects"])
+        summary[name] = {"samples": totals["samples"], "rejects": dict(totals["rejects"])}
+    return summary
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from holistic.synth.world import write_world
+
+    world = write_world(
+        args.out, args.preset, args.seed, sources=args.source, progress=not args.no_progress
+    )
+    print(f"synthetic world ({args.preset}, seed {args.seed}) written to {args.out}")
+    if args.federate is None:
+        for name, entry in world["sources"].items():
+            for run in entry["federate"]:
+                root = Path(args.out) / name
+                options = " ".join(
+                    f"--option {k}={v.replace('{root}', str(root))}"
+                    for k, v in run["options"].items()
+                )
+                split = f" --split {run['split']}" if run["split"] else ""
+                print(f"  holistic federate {name} {root} --out FED{split} {options}")
+        return 0
+    summary = federate_world(
+        args.out, args.federate, workers=args.workers, progress=not args.no_progress
+    )
+    for name, entry in summary.items():
+        planted = world["sources"][name]["planted_rejects"]
+        print(f"  {name}: {entry['samples']} samples, rejects {entry['rejects'] or 'none'}"
+              f" (planted {planted or 'none'})")  # fmt: skip
+    print(f"federation: {args.federate}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from holistic.data.adapters import ADAPTERS
 
@@ -123,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     federate.add_argument("--no-progress", action="store_true", help="no progress bar")
     federate.set_defaults(run=_federate)
+
+    synth = commands.add_parser(
+        "synth",
+        help="write the synthetic affect world in the real datasets' native formats",
+        description="Write the synthetic affect world: a synthetic counterpart of every "
+        "supported dataset, in its native layout, with known ground truth. With --federate, "
+        "also convert it into shards.",
+    )
+    synth.add_argument("out", type=Path, help="folder for the native trees and world.json")
+    synth.add_argument("--preset", choices=["tiny", "demo", "full"], default="demo")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--source", action="append", help="write only this source (repeatable)")
+    synth.add_argument("--federate", type=Path, help="also convert the world into this folder")
+    synth.add_argument("--workers", type=int, default=1, help="writer processes for --federate")
+    synth.add_argument("--no-progress", action="store_true")
+    synth.set_defaults(run=_synth)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Native-format writers of the synthetic sources (one function per source)."""
