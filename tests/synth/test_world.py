@@ -66,3 +66,13 @@ def test_synth_command(tmp_path, capsys):
 def test_presets_cover_every_source():
     for preset in PRESETS.values():
         assert set(preset) == set(SOURCES)
+
+
+def test_gallery_images(tmp_path):
+    import cv2
+
+    from holistic.synth.gallery import write_video_strip
+
+    path = write_video_strip(tmp_path / "strip.png", frames=20, size=48)
+    image = cv2.imread(str(path))
+    assert image.shape == (48 + 16, 4 * 48, 3)  # 4 tiles (every fifth frame), one caption row

@@ -56,7 +56,7 @@ def write_affectnet(
 ) -> Counter:
     """``training.csv`` / ``validation.csv`` + ``Manually_Annotated_Images/`` (full images).
 
-    Plants expression code 9 (Uncertain, VA kept) and VA -2 (expression kept).
+    Plants the non-expression codes 8 (None), 9 (Uncertain) and 10 (No-Face), and VA -2.
     """
     rejects: Counter = Counter()
     header = (
@@ -76,7 +76,8 @@ def write_affectnet(
             va = f"{valence:.4f},{arousal:.4f}"
             draw = studio.rng.random()
             if draw < planted:
-                code = "9"  # Uncertain: not an expression; the VA stays valid
+                # None / Uncertain keep the VA; No-Face (10) loses the whole row. One reject each.
+                code = ("8", "9", "10")[int(studio.rng.integers(3))]
                 rejects["invalid_marker"] += 1
             elif draw < 2 * planted:
                 va = "-2,-2"  # no valid VA; the expression stays valid

@@ -1,0 +1,93 @@
+"""Documentation images of the labelled world: expressions and a video strip.
+
+``python -m holistic.synth.gallery docs/images/synth`` writes ``expressions.png`` (each basic
+expression and a few compounds, as the label model draws them) and ``video_strip.png`` (every
+fifth frame of a synthetic video with its expression label). The AU gallery comes from
+``python -m holistic.synth.render --gallery``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from holistic.synth.labels import LabelModel
+from holistic.synth.render import render_face, sample_identity
+from holistic.synth.types import FrameLabels
+from holistic.synth.video import sample_video
+
+__all__ = ["write_expression_grid", "write_video_strip"]
+
+EXPRESSIONS = ("neutral", "happiness", "sadness", "anger", "fear", "surprise", "disgust")
+COMPOUNDS = ("happily_surprised", "sadly_angry", "fearfully_surprised", "angrily_disgusted")
+
+
+def _caption(image: np.ndarray, text: str) -> np.ndarray:
+    import cv2
+
+    out = np.concatenate([image, np.full((16, image.shape[1], 3), 255, np.uint8)])
+    cv2.putText(out, text[:18], (2, image.shape[0] + 12), cv2.FONT_HERSHEY_PLAIN, 0.75,
+                (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+    return out
+
+
+def _save(path: Path, rows: list[list[np.ndarray]]) -> Path:
+    import cv2
+
+    width = max(len(row) for row in rows)
+    blank = np.full_like(rows[0][0], 255)
+    grid = np.concatenate(
+        [np.concatenate(row + [blank] * (width - len(row)), axis=1) for row in rows]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def write_expression_grid(path: Path, seed: int = 0, size: int = 112) -> Path:
+    """Rows of identities; columns the basic expressions, then four compounds."""
+    rng = np.random.default_rng(seed)
+    model = LabelModel()
+    rows = []
+    for _ in range(3):
+        identity = sample_identity(rng)
+        row = []
+        for name in EXPRESSIONS:
+            labels = model.sample_still(rng, category=name, intensity=1.0)
+            row.append(_caption(render_face(identity, labels.au_intensity, size=size).image, name))
+        for name in COMPOUNDS:
+            labels = model.sample_still(rng, kind="compound", category=name, intensity=1.0)
+            image = render_face(identity, labels.au_intensity, size=size).image
+            row.append(_caption(image, name.replace("_", " ")))
+        rows.append(row)
+    return _save(path, rows)
+
+
+def write_video_strip(path: Path, seed: int = 3, size: int = 96, frames: int = 150) -> Path:
+    """Every fifth frame of a 5 s video at 30 fps, captioned with its expression label."""
+    rng = np.random.default_rng(seed)
+    labels, poses = sample_video(LabelModel(), rng, frames, 30.0)
+    identity = sample_identity(rng)
+    tiles = []
+    for k in range(0, frames, 5):
+        label: FrameLabels = labels[k]
+        face = render_face(identity, label.au_intensity, pose=poses[k], size=size)
+        tiles.append(_caption(face.image, f"{k}: {label.expression}"))
+    return _save(path, [tiles[i : i + 10] for i in range(0, len(tiles), 10)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="output folder")
+    args = parser.parse_args()
+    for path in (
+        write_expression_grid(args.out / "expressions.png"),
+        write_video_strip(args.out / "video_strip.png"),
+    ):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
