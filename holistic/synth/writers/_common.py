@@ -14,7 +14,7 @@ import numpy as np
 
 from holistic.synth.types import FrameLabels, Nuisance, Pose, RenderedFace
 
-__all__ = ["SourceStyle", "Studio", "save_image"]
+__all__ = ["SourceStyle", "Studio", "save_image", "write_lines"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,9 @@ def save_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
     )
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params):
         raise OSError(f"could not write {path}")
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    """A text file of ``lines`` (newline-terminated), creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")

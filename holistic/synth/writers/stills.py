@@ -15,7 +15,7 @@ import numpy as np
 
 from holistic.schema import AU_VOCABULARIES, COMPOUND_VOCABULARIES
 from holistic.synth.labels import LabelModel, occurrence
-from holistic.synth.writers._common import Studio, save_image
+from holistic.synth.writers._common import Studio, save_image, write_lines
 
 __all__ = [
     "write_affectnet",
@@ -86,7 +86,7 @@ def write_affectnet(
             points = ";".join(f"{v:.2f}" for v in landmarks.reshape(-1))
             rows.append(f"{name},{x0},{y0},{x1 - x0},{y1 - y0},{points},{code},{va}")
         csv_name = {"train": "training.csv", "validation": "validation.csv"}[split]
-        (root / csv_name).write_text("\n".join(rows) + "\n")
+        write_lines(root / csv_name, rows)
     return rejects
 
 
@@ -109,9 +109,7 @@ def _write_raf_part(
                 nuisance.jpeg_quality,
             )
             lines.append(f"{stem}.jpg {label_id}")
-    label_file = root / part / "EmoLabel" / "list_patition_label.txt"  # sic: the real name
-    label_file.parent.mkdir(parents=True, exist_ok=True)
-    label_file.write_text("\n".join(lines) + "\n")
+    write_lines(root / part / "EmoLabel" / "list_patition_label.txt", lines)  # sic: real name
 
 
 def write_rafdb(
@@ -168,9 +166,7 @@ def write_emotionet(
                 values[EMOTIONET_AUS[int(studio.rng.integers(len(EMOTIONET_AUS)))] - 1] = "999"
                 rejects["invalid_marker"] += 1
             lines.append("\t".join([f"http://emotionet.example/{name}", "1", *values]))
-        path = root / "labels" / f"{split}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
+        write_lines(root / "labels" / f"{split}.txt", lines)
     return rejects
 
 
@@ -192,7 +188,5 @@ def write_expw(root: Path, studio: Studio, model: LabelModel, counts: Mapping[st
         lines.append(
             f"{name} 0 {y0} {x0} {x1} {y1} {confidence:.2f} {EXPW_CODES.index(expression)}"
         )
-    path = root / "label" / "label.lst"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_lines(root / "label" / "label.lst", lines)
     return Counter()

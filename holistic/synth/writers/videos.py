@@ -17,7 +17,7 @@ import numpy as np
 from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES
 from holistic.synth.labels import LabelModel, intensity_0_5, occurrence
 from holistic.synth.video import sample_video
-from holistic.synth.writers._common import Studio, save_image
+from holistic.synth.writers._common import Studio, save_image, write_lines
 
 __all__ = ["write_affwild2", "write_afewva", "write_bp4d", "write_disfa"]
 
@@ -30,11 +30,6 @@ BP4D_AUS = AU_VOCABULARIES["bp4d12"]
 def _video(studio: Studio, model: LabelModel, frames: int, fps: float):
     labels, poses = sample_video(model, studio.rng, frames, fps)
     return labels, poses, studio.identity(), studio.nuisance()
-
-
-def _lines(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
 
 
 def write_affwild2(
@@ -95,10 +90,10 @@ def write_affwild2(
                 va_lines.append(va_line)
                 expr_lines.append(expr_line)
                 au_lines.append(au_line)
-            _lines(root / "VA_Set" / folder[split] / f"{video}.txt", va_lines)
-            _lines(root / "EXPR_Set" / folder[split] / f"{video}.txt", expr_lines)
+            write_lines(root / "VA_Set" / folder[split] / f"{video}.txt", va_lines)
+            write_lines(root / "EXPR_Set" / folder[split] / f"{video}.txt", expr_lines)
             if has_aus:
-                _lines(root / "AU_Set" / folder[split] / f"{video}.txt", au_lines)
+                write_lines(root / "AU_Set" / folder[split] / f"{video}.txt", au_lines)
             if audio:
                 _write_voice(root / "audio" / f"{video}.wav", labels, fps, studio.rng)
     return rejects
@@ -141,7 +136,7 @@ def write_disfa(
                 face, _ = studio.draw(label, identity, turned, nuisance)
                 save_image(root / "images" / f"{view}Video{subject}" / f"{k:05d}.jpg", face.image)
         for au, lines in files.items():
-            _lines(root / "ActionUnit_Labels" / subject / f"{subject}_au{au}.txt", lines)
+            write_lines(root / "ActionUnit_Labels" / subject / f"{subject}_au{au}.txt", lines)
     return Counter()
 
 
@@ -175,7 +170,7 @@ def write_bp4d(
                     values[int(studio.rng.integers(len(values)))] = "9"
                     rejects["invalid_marker"] += 1
                 rows.append(",".join([str(k), *values]))
-            _lines(root / "AUCoding" / "AU_OCC" / f"{subject}_T{t}.csv", rows)
+            write_lines(root / "AUCoding" / "AU_OCC" / f"{subject}_T{t}.csv", rows)
     return rejects
 
 
