@@ -1,0 +1,1 @@
+"""Training helpers for the recipes: configs, checkpoints, tracking (no Trainer; recipes own the loop)."""
