@@ -1,0 +1,153 @@
+"""Model checkpoints: ``model.safetensors`` + ``model.json``; they load without executing code.
+
+The JSON holds the registry name and builder arguments (from ``model.build_args``, set by
+``create_model``), the vocabularies and the holistic version, so a model reloads without the run's
+YAML. Weights are safetensors (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import holistic
+from holistic.schema import resolve_aus, resolve_expressions
+
+from ._registry import create_model, is_model
+
+__all__ = ["checkpoint_files", "load_model", "save_model"]
+
+FORMAT = "holistic.model/1"
+# Builder arguments that fetch or read backbone weights: the checkpoint's weights replace them.
+_WEIGHT_SOURCES = ("pretrained", "checkpoint_path")
+
+
+def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
+    """The ``(weights, metadata)`` files for ``path``.
+
+    ``path`` is a directory (``DIR/model.safetensors`` + ``DIR/model.json``), or a file stem given
+    by its ``.safetensors`` or ``.json`` name (``best.safetensors`` + ``best.json``).
+    """
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        return path.with_suffix(".safetensors"), path.with_suffix(".json")
+    return path / "model.safetensors", path / "model.json"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"builder argument {value!r} ({type(value).__name__}) cannot go in model.json")
+
+
+def save_model(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model``'s weights and how to rebuild it; returns the weights file.
+
+    Args:
+        model: A model made by ``create_model`` (it carries ``build_args``).
+        path: A directory, or a ``NAME.safetensors`` stem (see :func:`checkpoint_files`).
+
+    Raises:
+        ValueError: If the model was not made by ``create_model``.
+        TypeError: If a builder argument is not JSON-serialisable.
+    """
+    from safetensors.torch import save_model as save_safetensors
+
+    build_args = getattr(model, "build_args", None)
+    if not build_args or not is_model(build_args.get("name", "")):
+        raise ValueError(
+            "save_model needs a model built by holistic.models.create_model (it records "
+            f"model.build_args); got {type(model).__name__} without them"
+        )
+    kwargs = {k: v for k, v in build_args["kwargs"].items() if k not in _WEIGHT_SOURCES}
+    meta: dict[str, Any] = {"format": FORMAT, "name": build_args["name"], "kwargs": kwargs}
+    # The model's vocabularies are the truth: reset_heads may have changed them since building.
+    for key in ("expressions", "aus"):
+        if hasattr(model, key):
+            kwargs[key] = list(getattr(model, key))
+            meta[key] = list(getattr(model, key))
+    meta["holistic_version"] = holistic.__version__
+    meta["torch_version"] = torch.__version__
+    meta = _jsonable(meta)
+    weights, metadata = checkpoint_files(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors(model, str(weights), metadata={"format": "pt", "holistic": FORMAT})
+    metadata.write_text(json.dumps(meta, indent=2) + "\n")
+    return weights
+
+
+def load_model(
+    path: str | Path,
+    *,
+    expressions: Any = None,
+    aus: Any = None,
+    map_location: str | torch.device = "cpu",
+) -> nn.Module:
+    """Rebuild a model saved by :func:`save_model` and load its weights strictly.
+
+    Args:
+        path: A checkpoint directory, or its ``.safetensors`` / ``.json`` file.
+        expressions: The expression vocabulary the caller expects (name or list), or None.
+        aus: The AU vocabulary the caller expects, or None.
+        map_location: Device for the weights and the model.
+
+    Returns:
+        The model (in eval mode), with ``build_args`` as recorded.
+
+    Raises:
+        FileNotFoundError: If the weights or the JSON are missing.
+        ValueError: If the model name is not registered, the JSON is not a holistic checkpoint, the
+            checkpoint was built for other vocabularies than ``expressions``/``aus``, or the weights
+            do not fit.
+    """
+    from safetensors.torch import load_model as load_safetensors
+
+    weights, metadata = checkpoint_files(path)
+    for file in (metadata, weights):
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"no checkpoint at {str(path)!r}: expected {str(weights)!r} and {str(metadata)!r} "
+                "(as written by holistic.models.save_model)"
+            )
+    try:
+        meta = json.loads(metadata.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(metadata)!r} is not valid JSON: {error}") from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(metadata)!r} is not a holistic model checkpoint (format {FORMAT})")
+    name, kwargs = meta.get("name"), dict(meta.get("kwargs") or {})
+    if not isinstance(name, str) or not is_model(name):
+        raise ValueError(
+            f"checkpoint {str(metadata)!r} is for model {name!r}, which is not registered "
+            "(is the module that registers it imported?)"
+        )
+    for key, wanted, resolve in (
+        ("expressions", expressions, resolve_expressions),
+        ("aus", aus, resolve_aus),
+    ):
+        if wanted is None or key not in meta:
+            continue
+        have, want = resolve(meta[key]), resolve(wanted)
+        if have != want:
+            raise ValueError(
+                f"checkpoint {str(metadata)!r} was built for {key} {list(have)}, "
+                f"but {list(want)} were asked for (reset_heads to fine-tune to a new label space)"
+            )
+    kwargs.update(pretrained=False, checkpoint_path=None)
+    model = create_model(name, **kwargs)
+    model.build_args = {"name": name, "kwargs": dict(meta.get("kwargs") or {})}
+    try:
+        load_safetensors(model, str(weights), strict=True, device=str(map_location))
+    except RuntimeError as error:
+        raise ValueError(f"weights {str(weights)!r} do not fit model {name!r}: {error}") from error
+    return model.to(map_location).eval()
