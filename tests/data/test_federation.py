@@ -186,10 +186,15 @@ def test_eval_batches_cover_the_split_once(federation):
     assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == 6
 
 
-def test_vocabulary_the_federation_cannot_serve(federation):
-    federation.check_serves(SPACE)
-    with pytest.raises(ValueError, match=r"AUs \[4\]"):
-        federation.check_serves(LabelSpace(aus=[1, 4, 12]))
+def test_vocabulary_the_federation_cannot_serve(federation, caplog):
+    assert federation.check_serves(SPACE) == []
+    # AU4 is labelled nowhere: served through coupling only, and said so.
+    assert federation.check_serves(LabelSpace(aus=[1, 4, 12])) == [4]
+    assert "AUs [4] are labelled by no train sample" in caplog.text
+    with pytest.raises(ValueError, match="no train sample labels an AU"):
+        federation.check_serves(LabelSpace(aus=[4, 9]))
+    with pytest.raises(ValueError, match="no train sample has an expression"):
+        federation.check_serves(LabelSpace(expressions=["contempt", "other"]))
 
 
 TWO_PROCESS_SCRIPT = """
