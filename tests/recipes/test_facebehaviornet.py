@@ -14,18 +14,19 @@ from holistic.synth.world import write_world
 from holistic.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["affwild2", "affectnet", "rafdb", "emotionet", "bp4d"]
+SOURCES = ["affwild2", "affectnet", "rafdb", "rafdb-compound", "emotionet", "bp4d"]
 
 
-def _recipe():
-    """The recipe script as a module (registered in sys.modules, as dataclasses need)."""
-    if "fbn_recipe" not in sys.modules:
-        path = ROOT / "recipes" / "facebehaviornet.py"
-        spec = importlib.util.spec_from_file_location("fbn_recipe", path)
+def _recipe(name="facebehaviornet"):
+    """A recipe script as a module (registered in sys.modules, as dataclasses need)."""
+    module_name = f"recipe_{name}"
+    if module_name not in sys.modules:
+        path = ROOT / "recipes" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules["fbn_recipe"] = module
+        sys.modules[module_name] = module
         spec.loader.exec_module(module)
-    return sys.modules["fbn_recipe"]
+    return sys.modules[module_name]
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +66,39 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
     assert model.expressions[0] == "neutral" and len(model.aus) == 17
     x = torch.zeros(2, 3, 48, 48)
     assert torch.isfinite(model(x)["au"]).all()
+    assert "rafdb-compound" not in metrics  # compound labels are never trained or validated on
     # Resume: asking for more steps continues from the saved state.
     recipe.main(_args(shards, out, 35))
     assert json.loads((out / "metrics.json").read_text())["steps"] == 35
+    # Zero-shot compound scoring of the trained model, with itself as the "baseline".
+    report = _recipe("zeroshot_compound").main(
+        [
+            f"checkpoint={out / 'model'}",
+            f"baseline={out / 'model'}",
+            f"federation={shards}",
+            "image_size=48",
+            f"output={out / 'zeroshot.json'}",
+        ]  # fmt: skip
+    )
+    assert report["model"]["n"] == 11 and report["model"]["chance"] == pytest.approx(1 / 11)
+    assert 0.0 <= report["model"]["uar"] <= 1.0 and report["baseline"] == report["model"]
+    assert json.loads((out / "zeroshot.json").read_text())["classes"][0] == "happily_surprised"
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "paper.yaml"])
-def test_shipped_configs_load(name):
-    recipe = _recipe()
-    path = ROOT / "recipes" / "configs" / "facebehaviornet" / name
-    assert path.read_text().startswith("#")  # each config opens with what it is and its launch line
-    assert "accelerate launch recipes/facebehaviornet.py" in path.read_text().splitlines()[1]
-    config = load_config(recipe.RunConfig, path)
-    assert config.train.steps > 0
+@pytest.mark.parametrize(
+    ("recipe", "schema", "name"),
+    [
+        ("facebehaviornet", "RunConfig", "demo.yaml"),
+        ("facebehaviornet", "RunConfig", "paper.yaml"),
+        ("zeroshot_compound", "ZeroShotConfig", "demo.yaml"),
+    ],
+)
+def test_shipped_configs_load(recipe, schema, name):
+    path = ROOT / "recipes" / "configs" / recipe / name
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("#")  # each config opens with what it is and its launch line
+    assert f"recipes/{recipe}.py --config {path.relative_to(ROOT)}" in lines[1]
+    load_config(getattr(_recipe(recipe), schema), path)
 
 
 def test_bad_config_fails_at_start(shards, tmp_path):
