@@ -159,6 +159,35 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from holistic.data.federation import Federation
+    from holistic.evaluation.run import evaluate_model, write_evaluation
+    from holistic.evaluation.tables import metrics_markdown
+    from holistic.models.checkpoint import load_model
+    from holistic.schema import LabelSpace
+
+    model = load_model(args.checkpoint)
+    space = LabelSpace(model.expressions, model.aus)
+    federation = Federation(str(args.shards))
+    predictions = evaluate_model(
+        model,
+        federation,
+        space,
+        split=args.split,
+        datasets=args.dataset,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+    )
+    if not len(predictions):
+        print(f"holistic evaluate: no {args.split} sample in {args.shards}", file=sys.stderr)
+        return 2
+    out = args.out or Path(args.checkpoint).parent / f"eval-{args.split}"
+    metrics = write_evaluation(out, predictions, space, title=f"Evaluation of {args.checkpoint}")
+    print(metrics_markdown(metrics, space, per_class=False))
+    print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from holistic.data.adapters import ADAPTERS
 
@@ -217,6 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=1, help="writer processes for --federate")
     synth.add_argument("--no-progress", action="store_true")
     synth.set_defaults(run=_synth)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint per dataset x task on a federation split",
+        description="Per dataset x task metrics (Table VI style) of a saved model on the shards: "
+        "metrics.json, report.md and plots.",
+    )
+    evaluate.add_argument("checkpoint", type=Path, help="a model saved by a recipe (model/)")
+    evaluate.add_argument("shards", help="the federation (folder, URL prefix or pipe: template)")
+    evaluate.add_argument("--split", default="validation")
+    evaluate.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    evaluate.add_argument("--image-size", type=int, default=112)
+    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--out", type=Path, help="output folder (default: next to the model)")
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 

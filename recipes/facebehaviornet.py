@@ -25,9 +25,10 @@ from accelerate.utils import gather_object, set_seed
 from tqdm.auto import tqdm
 
 import relatedness
-from holistic.data.federation import AlignedMixer, Federation, aligned_batch_sizes, eval_batches
-from holistic.data.transforms import build_eval_transform, build_train_transform
-from holistic.evaluation import Predictions, compute_metrics, to_jsonable
+from holistic.data.federation import AlignedMixer, Federation, aligned_batch_sizes
+from holistic.data.transforms import build_train_transform
+from holistic.evaluation import Predictions
+from holistic.evaluation.run import evaluate_model, write_evaluation
 from holistic.losses import Coupling, LossWeights, multitask_loss
 from holistic.models import create_model
 from holistic.models.checkpoint import save_model
@@ -81,6 +82,7 @@ class LossConfig:
     weights: Weights = field(default_factory=Weights)
     table: str = "cognitive"  # cognitive | empirical-affwild2 | a path to your own table
     dm_reweighted: bool = False
+    dm_gradient: Literal["both", "au", "expr"] = "both"  # which head distribution matching trains
     soft_reweighted: bool = True
     strict: bool = True
 
@@ -169,6 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
             space.expressions,
             space.aus,
             dm_reweighted=config.loss.dm_reweighted,
+            dm_gradient=config.loss.dm_gradient,
             soft_reweighted=config.loss.soft_reweighted,
             strict=config.loss.strict,
         )
@@ -222,15 +225,30 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = time.perf_counter() - start
     save_state(accelerator, state_dir, step)
 
-    # Evaluate on every dataset's held-out split.
-    metrics, pooled = evaluate(accelerator, model, federation, space, config)
+    # Evaluate on every dataset's held-out split; pool the ranks' predictions (as ABAW does).
+    predictions = evaluate_model(
+        model,
+        federation,
+        space,
+        split=config.data.eval_split,
+        datasets=config.data.datasets,
+        image_size=config.data.image_size,
+        batch_size=config.data.eval_batch_size,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        device=accelerator.device,
+    )
+    pooled = Predictions()
+    for state in gather_object([predictions.state()]):
+        pooled.merge(Predictions.from_state(state))
+    metrics: dict = {}
     if accelerator.is_main_process:
         save_model(accelerator.unwrap_model(model), out / "model")
-        summary = {"steps": step, "train_seconds": round(seconds, 1), "metrics": metrics}
-        (out / "metrics.json").write_text(
-            json.dumps(to_jsonable(summary), indent=1, allow_nan=False)
+        (out / "history.json").write_text(json.dumps(history))
+        summary = {"steps": step, "train_seconds": round(seconds, 1)}
+        metrics = write_evaluation(
+            out, pooled, space, history=history, summary=summary, title="FaceBehaviorNet"
         )
-        write_outputs(out, metrics, history, space, pooled)
         accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
     accelerator.end_training()
     return metrics
@@ -241,59 +259,6 @@ def save_state(accelerator: Accelerator, state_dir: Path, step: int) -> None:
     accelerator.save_state(str(state_dir))
     if accelerator.is_main_process:
         (state_dir / "progress.json").write_text(json.dumps({"step": step}))
-
-
-@torch.no_grad()
-def evaluate(accelerator, model, federation, space, config) -> tuple[dict, Predictions]:
-    model.eval()
-    predictions = Predictions()
-    datasets = [
-        name
-        for name, entry in federation.manifest["datasets"].items()
-        if config.data.eval_split in entry["splits"]
-        and (config.data.datasets is None or name in config.data.datasets)
-    ]
-    if datasets:
-        for batch in eval_batches(
-            federation,
-            space,
-            build_eval_transform(config.data.image_size),
-            split=config.data.eval_split,
-            datasets=datasets,
-            batch_size=config.data.eval_batch_size,
-            rank=accelerator.process_index,
-            world_size=accelerator.num_processes,
-        ):
-            outputs = model(batch["image"].to(accelerator.device))
-            predictions.add(
-                {k: v for k, v in batch.items() if not isinstance(v, list)},
-                {k: v.float().cpu() for k, v in outputs.items()},
-                batch["dataset"],
-            )
-    # Every rank evaluated its share: pool them before computing metrics (pooled, as ABAW does).
-    states = gather_object([predictions.state()])
-    pooled = Predictions()
-    for state in states:
-        pooled.merge(Predictions.from_state(state))
-    model.train()
-    return (compute_metrics(pooled, space) if len(pooled) else {}), pooled
-
-
-def write_outputs(out: Path, metrics: dict, history: dict, space: LabelSpace, pooled) -> None:
-    from holistic.evaluation.plots import plot_metrics
-    from holistic.evaluation.tables import write_report
-
-    (out / "history.json").write_text(json.dumps(history))
-    va = None
-    if len(pooled) and "va" in pooled.tasks:
-        mask = pooled["va_mask"].astype(bool)
-        va = (pooled["va_pred"][mask], pooled["va"][mask])
-    plots = (
-        plot_metrics(metrics, space.expressions, out / "plots", va=va, history=history)
-        if metrics
-        else {}
-    )
-    write_report(out, metrics, plots, label_space=space, title="FaceBehaviorNet")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
     x = torch.zeros(2, 3, 48, 48)
     assert torch.isfinite(model(x)["au"]).all()
     assert "rafdb-compound" not in metrics  # compound labels are never trained or validated on
+    # holistic evaluate on the saved model gives the same metrics as the recipe's evaluation.
+    from holistic.cli import main as cli
+
+    assert cli(["evaluate", str(out / "model"), str(shards), "--image-size", "48",
+                "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert evaluated["affwild2"]["va"]["ccc_mean"] == pytest.approx(
+        metrics["affwild2"]["va"]["ccc_mean"], abs=1e-5
+    )
     # Resume: asking for more steps continues from the saved state.
     recipe.main(_args(shards, out, 35))
     assert json.loads((out / "metrics.json").read_text())["steps"] == 35

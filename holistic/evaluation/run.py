@@ -1,0 +1,104 @@
+"""Evaluate a model on a federation split and write the results: what recipes and
+``holistic evaluate`` share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from holistic.evaluation.evaluate import Predictions, compute_metrics, to_jsonable
+from holistic.schema import LabelSpace
+
+__all__ = ["evaluate_model", "eval_datasets", "write_evaluation"]
+
+
+def eval_datasets(
+    manifest: Mapping[str, Any], split: str, datasets: Sequence[str] | None = None
+) -> list[str]:
+    """Datasets of the federation that have ``split`` (optionally restricted to ``datasets``)."""
+    return [
+        name
+        for name, entry in manifest["datasets"].items()
+        if split in entry["splits"] and (datasets is None or name in datasets)
+    ]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    federation,
+    label_space: LabelSpace,
+    *,
+    split: str = "validation",
+    datasets: Sequence[str] | None = None,
+    image_size: int = 112,
+    batch_size: int = 128,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | str = "cpu",
+) -> Predictions:
+    """This rank's predictions on every sample of ``split`` (gather ``state()`` across ranks)."""
+    from holistic.data.federation import eval_batches
+    from holistic.data.transforms import build_eval_transform
+
+    was_training = model.training
+    model.eval()
+    predictions = Predictions()
+    chosen = eval_datasets(federation.manifest, split, datasets)
+    if chosen:
+        for batch in eval_batches(
+            federation,
+            label_space,
+            build_eval_transform(image_size),
+            split=split,
+            datasets=chosen,
+            batch_size=batch_size,
+            rank=rank,
+            world_size=world_size,
+        ):
+            outputs = model(batch["image"].to(device))
+            predictions.add(
+                {k: v for k, v in batch.items() if not isinstance(v, list)},
+                {k: v.float().cpu() for k, v in outputs.items()},
+                batch["dataset"],
+            )
+    model.train(was_training)
+    return predictions
+
+
+def write_evaluation(
+    out: str | Path,
+    predictions: Predictions,
+    label_space: LabelSpace,
+    *,
+    history: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+    summary: Mapping[str, Any] | None = None,
+    title: str = "Evaluation report",
+) -> dict[str, Any]:
+    """Compute the metrics and write ``metrics.json``, ``plots/`` and ``report.md`` in ``out``.
+
+    Returns the metrics (``{}`` when nothing was evaluated).
+    """
+    from holistic.evaluation.plots import plot_metrics
+    from holistic.evaluation.tables import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = compute_metrics(predictions, label_space) if len(predictions) else {}
+    document = {**(summary or {}), "metrics": metrics}
+    (out / "metrics.json").write_text(json.dumps(to_jsonable(document), indent=1, allow_nan=False))
+    va = None
+    if len(predictions) and "va" in predictions.tasks:
+        mask = predictions["va_mask"].astype(bool)
+        va = (predictions["va_pred"][mask], predictions["va"][mask])
+    plots = {}
+    if metrics or history:
+        plots = plot_metrics(
+            metrics, label_space.expressions, out / "plots", va=va, history=history or None
+        )
+    write_report(out, metrics, plots, label_space=label_space, title=title)
+    return metrics
