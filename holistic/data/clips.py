@@ -21,7 +21,13 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from holistic.data.federation import Federation, _shuffled, _tar_samples, decode_sample
+from holistic.data.federation import (
+    Federation,
+    _reseed,
+    _shuffled,
+    _tar_samples,
+    decode_sample,
+)
 from holistic.data.transforms import normalise_batch
 from holistic.schema import LabelSpace
 
@@ -190,8 +196,9 @@ class ClipLoader(torch.utils.data.IterableDataset):
         part, parts = self.rank * workers + worker, self.world_size * workers
         steps = self.steps // workers + (1 if worker < self.steps % workers else 0)
         windows = self._windows(part, parts)
-        for _ in range(steps):
+        for index in range(steps):
             chosen = [next(windows) for _ in range(self.batch_size)]
+            _reseed(self.transform, f"{self.seed}-{self.epoch}-{part}-{index}")
             clips = [self._clip(window) for window in chosen]
             batch: dict[str, Any] = {}
             for key in clips[0]:

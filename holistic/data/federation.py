@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import random
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -336,6 +337,11 @@ def _weighted_mix(streams: Mapping[str, Iterator], weights: Mapping[str, float],
 # ---------------------------------------------------------------------------------------------
 
 
+def _reseed(transform: Any, key: str) -> None:
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(zlib.crc32(key.encode()))
+
+
 def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, set_index: int):
     from holistic.data.transforms import to_model_input
 
@@ -483,7 +489,10 @@ class AlignedMixer(torch.utils.data.IterableDataset):
                 for dataset in self.weights[task]
             }
             streams[task] = _weighted_mix(per_source, self.weights[task], rng)
-        for _ in range(self._steps_for(worker, workers)):
+        for index in range(self._steps_for(worker, workers)):
+            # Augmentation seeded by (seed, epoch, reader, step): a batch is a function of its
+            # position alone, so a resumed run that skips batches sees the same ones again.
+            _reseed(self.transform, f"{seed}-{part}-{index}")
             parts_of_batch = [
                 _collate(
                     [next(streams[task]) for _ in range(size)],

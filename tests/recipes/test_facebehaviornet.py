@@ -116,3 +116,17 @@ def test_bad_config_fails_at_start(shards, tmp_path):
         recipe.main(_args(shards, tmp_path, 1, "train.stpes=3"))
     with pytest.raises(FileNotFoundError, match="holistic federate"):
         recipe.main(_args(tmp_path / "nowhere", tmp_path, 1))
+
+
+def test_resume_after_an_interruption_reaches_the_same_model(shards, tmp_path):
+    from safetensors.torch import load_file
+
+    recipe = _recipe()
+    recipe.main(_args(shards, tmp_path / "straight", 12, "train.log_every=3"))
+    recipe.main(_args(shards, tmp_path / "resumed", 6, "train.log_every=3"))  # "interrupted"
+    recipe.main(_args(shards, tmp_path / "resumed", 12, "train.log_every=3"))  # resumed
+    straight = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name, tensor in straight.items():
+        assert torch.equal(tensor, resumed[name]), name
