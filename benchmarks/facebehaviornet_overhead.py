@@ -53,7 +53,9 @@ def main() -> None:
 
     multitask = create_model(f"facebehaviornet_{args.backbone}")
     plain = timm.create_model(args.backbone, pretrained=False, num_classes=space.num_expressions)
-    coupling = Coupling.from_table(relatedness.load_table("cognitive"), space.expressions, space.aus)
+    coupling = Coupling.from_table(
+        relatedness.load_table("cognitive"), space.expressions, space.aus
+    )
     weights = LossWeights(coann_au=1, coann_expr=1, dm=1, soft_coann=1)
     optimisers = {
         "multitask": torch.optim.AdamW(multitask.parameters(), lr=1e-4),

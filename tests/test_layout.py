@@ -81,3 +81,10 @@ def test_import_is_cheap(module):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert json.loads(result.stdout) == [], f"import {module} pulls in heavy dependencies"
+
+
+def test_test_file_names_are_unique():
+    """Test folders have no __init__.py, so two test files with one name cannot both import."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    assert not duplicates, f"rename these test files to unique names: {duplicates}"
