@@ -130,3 +130,30 @@ def test_resume_after_an_interruption_reaches_the_same_model(shards, tmp_path):
     assert straight.keys() == resumed.keys()
     for name, tensor in straight.items():
         assert torch.equal(tensor, resumed[name]), name
+
+
+def test_two_cpu_processes_give_the_same_kind_of_result(shards, tmp_path):
+    """accelerate launch with 2 CPU processes (gloo): the same outputs as one process."""
+    import os
+    import subprocess
+
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        str(ROOT / "recipes" / "facebehaviornet.py"), *_args(shards, out, 10),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["steps"] == 10
+    single = tmp_path / "single"
+    _recipe().main(_args(shards, single, 10))
+    expected = json.loads((single / "metrics.json").read_text())["metrics"]
+    assert summary["metrics"].keys() == expected.keys()
+    # Both processes' shares were pooled: the evaluation saw every validation sample once.
+    for dataset, tasks in expected.items():
+        for task, values in tasks.items():
+            assert summary["metrics"][dataset][task]["n"] == values["n"], (dataset, task)
+    assert load_model(out / "model").aus == load_model(single / "model").aus
