@@ -67,19 +67,8 @@ class ModelConfig:
 
 
 @dataclass
-class Weights:
-    expr: float = 1.0
-    au: float = 1.0
-    va: float = 1.0
-    coann_au: float = 0.0
-    coann_expr: float = 0.0
-    dm: float = 0.0
-    soft_coann: float = 0.0
-
-
-@dataclass
 class LossConfig:
-    weights: Weights = field(default_factory=Weights)
+    weights: LossWeights = field(default_factory=LossWeights)  # 0 switches a term off
     table: str = "cognitive"  # cognitive | empirical-affwild2 | a path to your own table
     dm_reweighted: bool = False
     dm_gradient: Literal["both", "au", "expr"] = "both"  # which head distribution matching trains
@@ -163,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
         pretrained=config.model.pretrained,
         checkpoint_path=config.model.checkpoint_path,
     )
-    weights = LossWeights(**vars(config.loss.weights))
+    weights = config.loss.weights
     coupling = None
     if weights.uses_coupling:
         coupling = Coupling.from_table(
