@@ -128,3 +128,12 @@ def summary(item) -> tuple:
             dict(item.extra),
         )
     return ("reject", *reject_tuples([item])[0])
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on (for accelerate launches: not the shared 29500)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

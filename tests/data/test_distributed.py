@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_adapter
+from conftest import free_port, tiny_adapter
 
 from holistic.data.shards import federate
 
@@ -42,6 +42,7 @@ def test_two_accelerate_processes_read_disjoint_samples_in_equal_steps(tmp_path)
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
         str(HERE / "mixer_under_accelerate.py"), str(out), str(report),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

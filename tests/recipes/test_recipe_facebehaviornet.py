@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port
 
 from holistic.cli import federate_world
 from holistic.models.checkpoint import load_model
@@ -141,6 +142,7 @@ def test_two_cpu_processes_give_the_same_kind_of_result(shards, tmp_path):
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
         str(ROOT / "recipes" / "facebehaviornet.py"), *_args(shards, out, 10),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
