@@ -25,7 +25,7 @@ import os
 import tarfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,26 +79,24 @@ class _ShardJob:
 
 
 _DETECTOR: Any = None
-_NO_DETECTOR = False
+_DETECTOR_ERROR: ImportError | None = None
 
 
 def _detector(required: bool) -> Any:
     """One dlib detector (with 68 landmarks) per process, made on first use; dlib objects do
-    not pickle. Without the ``faces`` extra: an error when ``required``, else None (box crops
-    are then square crops of the box)."""
-    global _DETECTOR, _NO_DETECTOR
-    if _DETECTOR is None and not _NO_DETECTOR:
+    not pickle. Without the ``faces`` extra: the extra's ImportError when ``required``, else
+    None (box crops are then square crops of the box)."""
+    global _DETECTOR, _DETECTOR_ERROR
+    if _DETECTOR is None and _DETECTOR_ERROR is None:
         from holistic.data.faces import FaceDetector
 
         try:
             _DETECTOR = FaceDetector(with_landmarks=True)
-        except ImportError:
-            _NO_DETECTOR = True
+        except ImportError as error:
+            _DETECTOR_ERROR = error
             logger.warning("the faces extra is not installed: face boxes are cropped, not aligned")
     if _DETECTOR is None and required:
-        from holistic.data.faces import FaceDetector
-
-        FaceDetector()  # raises the ImportError that says which extra to install
+        raise _DETECTOR_ERROR
     return _DETECTOR
 
 
@@ -582,11 +580,3 @@ def _update_manifest(
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
     os.replace(tmp, path)
     return manifest
-
-
-def iter_shards(manifest: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """``(dataset, split, shard entry)`` for every shard listed in a manifest."""
-    for dataset, entry in manifest["datasets"].items():
-        for split, split_entry in entry["splits"].items():
-            for shard in split_entry["shards"]:
-                yield dataset, split, shard

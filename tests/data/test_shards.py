@@ -178,3 +178,21 @@ def test_a_dataset_whose_name_prefixes_another_keeps_its_hands_off(tmp_path):
                 assert (out / shard["name"]).is_file(), (name, shard["name"])
     assert sorted(p.name for p in out.glob("lab-train-*.tar")) == ["lab-train-000000.tar"]
     assert len(list(out.glob("lab-b-train-*.tar"))) == 3
+
+
+def test_a_photo_without_a_face_is_rejected_as_no_face(tmp_path):
+    from holistic.data.adapters._base import Adapter, FaceHint, Sample
+
+    root = tmp_path / "src"
+    path = root / "blank.jpg"
+    path.parent.mkdir(parents=True)
+    cv2.imwrite(str(path), np.full((120, 120, 3), 128, np.uint8))
+
+    def scan(root, splits=None):
+        yield Sample("photos", "train", "blank", path, "blank.jpg", {"expr": "anger"},
+                     face=FaceHint("detect"), origin=("labels.csv", 2))  # fmt: skip
+
+    result = federate(Adapter("photos", "1", scan), root, tmp_path / "out", progress=False)
+    assert result.entry["splits"]["train"]["rejects"] == {"no_face": 1}
+    reject = json.loads((tmp_path / "out" / "rejects.jsonl").read_text())
+    assert (reject["file"], reject["line"], reject["reason"]) == ("labels.csv", 2, "no_face")

@@ -18,7 +18,7 @@ from holistic.data.adapters import (
 )
 from holistic.data.adapters._base import Adapter, FaceHint, Reject, Sample, ScanError
 
-__all__ = ["ADAPTERS", "Adapter", "FaceHint", "Reject", "Sample", "ScanError", "get_adapter"]
+__all__ = ["ADAPTERS", "Adapter", "FaceHint", "Reject", "Sample", "ScanError"]
 
 #: Source name (as given to ``holistic federate``) -> adapter.
 ADAPTERS: dict[str, Adapter] = {
@@ -34,11 +34,3 @@ ADAPTERS: dict[str, Adapter] = {
     "csv": table.ADAPTER,
     "hf": huggingface.ADAPTER,
 }
-
-
-def get_adapter(name: str) -> Adapter:
-    """The adapter of a source name, or a ``ValueError`` listing the known ones."""
-    try:
-        return ADAPTERS[name]
-    except KeyError:
-        raise ValueError(f"unknown source {name!r}; known sources: {sorted(ADAPTERS)}") from None
