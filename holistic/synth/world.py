@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class SourcePlan:
     writer: Callable[..., Counter]
     style: SourceStyle
     federate: Sequence[dict[str, Any]] = ()  # [{"split": ..., "options": {...}}]; () = one run
-    writer_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: Every synthetic source, in the order they are written. Styles differ per source the way the
