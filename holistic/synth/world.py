@@ -1,13 +1,15 @@
 """The synthetic affect world: every source written in its native format, and its federation.
 
 ``write_world(out, preset, seed)`` writes ``out/<source>/`` for each synthetic counterpart of a
-real dataset (Aff-Wild2-style videos with audio, AffectNet, RAF-DB basic and compound, EmotioNet,
-DISFA, BP4D, AFEW-VA, ExpW), each with its own nuisances and label noise, plus
+real dataset (Aff-Wild2-style videos with audio, AffectNet, RAF-DB basic and compound, EmotioNet
+tracks 1 and 2, DISFA, BP4D, AFEW-VA, ExpW), each with its own nuisances and label noise, plus
 ``out/world.json``: the preset, the seed, what was written, the rejects each source plants on
 purpose, and the ``holistic federate`` invocations that convert it (``holistic synth
 --federate`` runs them).
-Compound labels live only in ``rafdb-compound``, which the FaceBehaviorNet training federation
-leaves out: it is the held-out set for zero-shot evaluation (and for fine-tuning).
+Compound labels live only in ``rafdb-compound`` and ``emotionet-compound``, which the
+FaceBehaviorNet training federation leaves out: they are the held-out sets for zero-shot
+evaluation (and ``rafdb-compound``'s train split for fine-tuning). ``emotionet-compound`` has a
+``validation`` split only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class SourcePlan:
 
 #: Every synthetic source, in the order they are written. Styles differ per source the way the
 #: real datasets do: in-the-wild sources vary more in light, pose and quality than lab ones.
+#: A new source goes at the end: each source's generator is derived from its position, so
+#: appending one leaves the files of the others unchanged.
 SOURCES: dict[str, SourcePlan] = {
     "affwild2": SourcePlan(
         "affwild2",
@@ -123,6 +127,22 @@ SOURCES: dict[str, SourcePlan] = {
         # dlib's landmark models are trained on photos, not on rendered faces: crop the box.
         federate=({"align_boxes": False},),
     ),
+    "emotionet-compound": SourcePlan(
+        "emotionet-compound",
+        stills.write_emotionet_compound,
+        SourceStyle(brightness=(0.75, 1.25), jpeg=(75, 95)),
+        federate=(
+            {
+                "split": "validation",
+                "options": {
+                    "labels": "{root}/labels/validation.txt",
+                    "images": "{root}/images/validation",
+                    "split": "validation",
+                    "aligned": "true",
+                },
+            },
+        ),
+    ),
 }
 
 #: Images per source and split (videos or subjects for video sources, with their frame counts).
@@ -137,6 +157,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "bp4d": {"counts": {"train": 2}, "frames": 8, "tasks": 1},
         "afewva": {"counts": {"train": 2}, "frames": 6},
         "expw": {"counts": {"train": 12}},
+        "emotionet-compound": {"counts": {"validation": 16}},
     },
     "demo": {
         "affwild2": {"counts": {"train": 12, "validation": 3}, "frames": 150},
@@ -148,6 +169,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "bp4d": {"counts": {"train": 6}, "frames": 60, "tasks": 2},
         "afewva": {"counts": {"train": 12}, "frames": 40},
         "expw": {"counts": {"train": 600}},
+        "emotionet-compound": {"counts": {"validation": 320}},
     },
     "full": {
         "affwild2": {"counts": {"train": 120, "validation": 30}, "frames": 300},
@@ -159,6 +181,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "bp4d": {"counts": {"train": 41}, "frames": 200, "tasks": 4},
         "afewva": {"counts": {"train": 300}, "frames": 60},
         "expw": {"counts": {"train": 20000}},
+        "emotionet-compound": {"counts": {"validation": 2400}},
     },
 }
 

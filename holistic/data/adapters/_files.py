@@ -1,5 +1,6 @@
 """File-system helpers the adapters share: what counts as an image file, frame folders keyed by
-frame number, and image folders found by name.
+frame number, image folders found by name, label files found by option, and images named by
+their URL (EmotioNet's tracks 1 and 2).
 
 Hidden files and folders (names starting with ``.``, e.g. macOS ``._00001.jpg`` AppleDouble files)
 and ``__MACOSX`` zip debris are never taken as part of a source. Path options are resolved by
@@ -13,19 +14,33 @@ import re
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
-from holistic.data.adapters._base import DUPLICATE, NO_LABEL, ScanError
-from holistic.data.adapters._parsing import option_path
+from holistic.data.adapters._base import DUPLICATE, NO_LABEL, Reject, ScanError, safe_key
+from holistic.data.adapters._parsing import (
+    csv_fields,
+    normalise_header,
+    option_glob,
+    option_path,
+    read_lines,
+    relative,
+    unique_key,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "Frames",
+    "UrlImages",
+    "UrlMap",
     "find_folder",
+    "find_label_files",
     "list_dirs",
     "list_files",
     "list_frames",
     "list_images",
+    "load_url_map",
     "unclaimed_frames",
+    "url_images",
 ]
 
 #: Suffixes (lower case) of the files taken as images, in order of preference when one frame
@@ -169,3 +184,218 @@ def find_folder(
     names = [f"{candidate}/" for candidate in candidates]
     missing = f"no {names[0]} folder" if len(names) == 1 else f"none of the folders {names}"
     raise ScanError(f"{root}: {missing}; expected {what} there, or pass --images DIR")
+
+
+def find_label_files(
+    root: Path,
+    labels: str | None,
+    suffixes: Sequence[str],
+    what: str,
+    exclude: Path | None = None,
+) -> list[Path]:
+    """The label files of a scan, sorted: the ``labels`` option (a file, a folder whose files
+    with ``suffixes`` count, or a glob; see :func:`option_path`), else every file with one of
+    ``suffixes`` (lower case, e.g. ``(".txt", ".csv")``) anywhere under ``ROOT/labels/``.
+
+    Args:
+        exclude: a file never taken as a label file (e.g. a url_map kept next to them).
+        what: what a label file is, for messages (``"EmotioNet label"``).
+
+    Raises:
+        ScanError: no ``labels/`` folder (without the option), or no file found.
+    """
+    patterns = " or ".join(f"*{suffix}" for suffix in suffixes)
+    if labels is None:
+        folder = root / "labels"
+        if not folder.is_dir():
+            raise ScanError(
+                f"{folder}: expected a labels/ folder holding {what} files ({patterns}), or "
+                "option labels=FILE_OR_GLOB"
+            )
+        found = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes]
+    else:
+        target = option_path(root, labels)
+        if target.is_dir():
+            found = [p for p in target.iterdir() if p.suffix.lower() in suffixes]
+        elif target.is_file():
+            found = [target]
+        else:
+            found = option_glob(root, labels)
+    if exclude is not None:
+        found = [p for p in found if p.resolve() != exclude.resolve()]
+    if not found:
+        where = root / "labels" if labels is None else labels
+        raise ScanError(f"{where}: no {what} file ({patterns}) found")
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Images named by their URL (EmotioNet)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UrlMap:
+    """The user's table of image URL -> local image file."""
+
+    path: Path
+    rows: dict[str, tuple[str, int]]  # url -> (path relative to root, line)
+
+
+def load_url_map(root: Path, url_map: str) -> UrlMap:
+    """Read a ``url,path`` table (CSV, or TSV by suffix or by a tab in the line; an optional
+    header row starting with ``url``); ``path`` is relative to ``root``.
+
+    Raises:
+        ScanError: the file is missing, a row has not exactly two non-empty fields, or one URL
+            is mapped to two paths.
+    """
+    path = option_path(root, url_map)
+    if not path.is_file():
+        raise ScanError(f"{path}: url_map file not found; expected rows 'url,path'")
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    rows: dict[str, tuple[str, int]] = {}
+    for number, text in read_lines(path):
+        fields = csv_fields(text, "\t" if "\t" in text else delimiter)
+        if not rows and normalise_header(fields[:1]) in (["url"], ["imageurl"]):
+            continue  # header
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise ScanError(
+                f"{path} line {number}: expected two fields 'url,path' (path relative to "
+                f"{root}), found {fields}"
+            )
+        url, local = fields
+        if url in rows and rows[url][0] != local:
+            raise ScanError(
+                f"{path} line {number}: {url} is mapped again, to {local!r}; line "
+                f"{rows[url][1]} maps it to {rows[url][0]!r}"
+            )
+        rows.setdefault(url, (local, number))
+    return UrlMap(path, rows)
+
+
+class UrlImages:
+    """URL -> local image file, for one scan of one source.
+
+    Remembers the images label rows name (the others are reported by :meth:`unclaimed`) and the
+    row that labelled each image (a later row naming it is a duplicate, see :meth:`label`).
+    """
+
+    def __init__(self, dataset: str, root: Path) -> None:
+        self.dataset, self.root = dataset, root
+        self.labelled: dict[Path, tuple[str, int]] = {}  # image -> (label file, line)
+        self.keys: set[str] = set()
+
+    def resolve(self, url: str) -> tuple[Path | None, str]:
+        """``(image, "")`` when the URL's image is on disk, else ``(None, why not)``; either
+        way the URL's image counts as named by a row."""
+        raise NotImplementedError
+
+    def key_of(self, image: Path) -> str:
+        raise NotImplementedError
+
+    def unclaimed(self, split: str) -> Iterator[Reject]:
+        """``no_label`` rejects for the images (or url_map rows) no row named."""
+        raise NotImplementedError
+
+    def label(self, image: Path, url: str, file: str, line: int) -> tuple[str | None, str]:
+        """``(sample key, "")`` for the first row labelling ``image`` (keys are unique within
+        the scan), else ``(None, the duplicate reject's detail)``."""
+        if image in self.labelled:
+            first_file, first_line = self.labelled[image]
+            return None, (
+                f"{url} names the image {relative(image, self.root)} that {first_file} line "
+                f"{first_line} already labelled (the first row is kept)"
+            )
+        self.labelled[image] = (file, line)
+        return unique_key(safe_key(self.key_of(image)), self.keys), ""
+
+
+class _BasenameImages(UrlImages):
+    """URL -> ``image_dir/<basename of the URL path>``."""
+
+    def __init__(self, dataset: str, root: Path, image_dir: Path) -> None:
+        super().__init__(dataset, root)
+        self.image_dir = image_dir
+        self.on_disk = list_images(image_dir)
+        self.existing = set(self.on_disk)
+        self.claimed: set[str] = set()
+
+    def resolve(self, url: str) -> tuple[Path | None, str]:
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        if not name:
+            return None, f"the URL {url!r} has no file name to look for"
+        self.claimed.add(name)
+        if name not in self.existing:
+            return None, f"no image {name} in {self.image_dir.name}/ for {url}"
+        return self.image_dir / name, ""
+
+    def key_of(self, image: Path) -> str:
+        return image.stem
+
+    def unclaimed(self, split: str) -> Iterator[Reject]:
+        for name in self.on_disk:
+            if name not in self.claimed:
+                yield Reject(
+                    self.dataset,
+                    split,
+                    relative(self.image_dir / name, self.root),
+                    None,
+                    NO_LABEL,
+                    "no label row has a URL with this file name",
+                )
+
+
+class _MappedImages(UrlImages):
+    """URL -> the path the user's url_map gives."""
+
+    def __init__(self, dataset: str, root: Path, mapping: UrlMap) -> None:
+        super().__init__(dataset, root)
+        self.mapping = mapping
+        self.claimed: set[str] = set()
+
+    def resolve(self, url: str) -> tuple[Path | None, str]:
+        row = self.mapping.rows.get(url)
+        if row is None:
+            return None, f"{url} is not in the url_map {self.mapping.path.name}"
+        self.claimed.add(url)
+        image = self.root / row[0]
+        if not image.is_file():
+            return None, f"no image {row[0]} (url_map line {row[1]}) for {url}"
+        return image, ""
+
+    def key_of(self, image: Path) -> str:
+        return relative(image.with_suffix(""), self.root)
+
+    def unclaimed(self, split: str) -> Iterator[Reject]:
+        file_rel = relative(self.mapping.path, self.root)
+        for url, (local, line) in self.mapping.rows.items():
+            if url not in self.claimed:
+                yield Reject(
+                    self.dataset,
+                    split,
+                    file_rel,
+                    line,
+                    NO_LABEL,
+                    f"no label row has the URL {url} (image {local})",
+                )
+
+
+def url_images(
+    dataset: str, root: Path, images: str | Path | None, mapping: UrlMap | None
+) -> UrlImages:
+    """The image lookup of a scan: by the user's url_map when given, else by URL basename in
+    ``images`` (default ``ROOT/images``; see :func:`option_path`).
+
+    Raises:
+        ScanError: without a url_map, the image folder does not exist.
+    """
+    if mapping is not None:
+        return _MappedImages(dataset, root, mapping)
+    image_dir = option_path(root, images) if images is not None else root / "images"
+    if not image_dir.is_dir():
+        raise ScanError(
+            f"{image_dir}: image folder not found; expected the downloaded images named by "
+            "their URL's basename there, or options images=DIR or url_map=FILE"
+        )
+    return _BasenameImages(dataset, root, image_dir)

@@ -15,6 +15,7 @@ same rule.
 
 from __future__ import annotations
 
+import csv
 import glob
 import math
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "canonical_split",
     "check_dataset_name",
     "compound_from_name",
+    "csv_fields",
     "expression_from_name",
     "face_option",
     "normalise_header",
@@ -45,6 +47,7 @@ __all__ = [
     "read_lines",
     "relative",
     "select_splits",
+    "single_split",
     "split_fields",
     "split_name",
     "split_option",
@@ -69,6 +72,14 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
 def split_fields(text: str, sep: str | None = ",") -> list[str]:
     """Split on ``sep`` (None = any whitespace) and strip each field."""
     return [field.strip() for field in (text.split(sep) if sep else text.split())]
+
+
+def csv_fields(text: str, delimiter: str | None) -> list[str]:
+    """Split one line the way the ``csv`` module does (quoted fields may hold ``delimiter``),
+    stripping each field; ``delimiter`` None splits on any whitespace (no quoting)."""
+    if delimiter is None:
+        return text.split()
+    return [field.strip() for field in next(csv.reader([text.rstrip()], delimiter=delimiter))]
 
 
 def normalise_header(fields: list[str]) -> list[str]:
@@ -143,6 +154,19 @@ def split_option(value: str, source: str) -> str:
     if not name:
         raise option_error(
             source, "split", value, "a split name like train, validation, test or fold1"
+        )
+    return name
+
+
+def single_split(value: str, splits: Sequence[str] | None, source: str) -> str:
+    """The split of a source whose every row goes to the one split named by its ``split`` option
+    (:func:`split_option`); ScanError when ``splits`` asks for another one."""
+    name = split_option(value, source)
+    unknown = sorted(set(splits or ()) - {name})
+    if unknown:
+        raise ScanError(
+            f"{source} has no split {unknown} here; available splits are [{name!r}] "
+            "(option split names the split of the label files)"
         )
     return name
 

@@ -30,18 +30,19 @@ Images are URLs. Without ``url_map`` a URL maps to ``ROOT/images/<basename of th
 (option ``images`` names another folder); with ``url_map`` (a two-column table: URL, image path
 relative to ``ROOT``) the table decides. A row whose image is not on disk -> ``missing_image``;
 a second row for an image already labelled -> ``duplicate`` (the first row is kept); an image
-file (or a url_map row) that no label row names -> ``no_label``. Track 2 (basic and compound
-expression categories) is not read.
+file (or a url_map row) that no label row names -> ``no_label``. (The image lookup is shared with
+track 2: ``_files.url_images``.)
+
+Track 2 (6 basic + 10 compound expression categories) is read by the ``emotionet-compound``
+adapter (:mod:`holistic.data.adapters.emotionet_compound`), not by this one.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from holistic.schema import FACS
 
@@ -57,19 +58,16 @@ from ._base import (
     Reject,
     Sample,
     ScanError,
-    safe_key,
 )
-from ._files import list_images
+from ._files import UrlImages, find_label_files, load_url_map, url_images
 from ._parsing import (
+    csv_fields,
     normalise_header,
-    option_glob,
-    option_path,
     parse_bool,
     parse_int,
     read_lines,
     relative,
-    split_option,
-    unique_key,
+    single_split,
 )
 
 __all__ = ["ADAPTER", "CHALLENGE_AUS", "scan"]
@@ -125,21 +123,14 @@ def scan(
         ScanError: no label file, an unreadable header, a bad url_map, no image folder, an
             unknown split or a bad option value.
     """
-    split_name = _check_split(split, splits)
+    split_name = single_split(split, splits, "emotionet")
     face = FaceHint("aligned" if parse_bool(aligned, "aligned", "emotionet") else "detect")
-    mapping = _load_url_map(root, url_map) if url_map is not None else None
-    files = _label_files(root, labels, mapping)
+    mapping = load_url_map(root, url_map) if url_map is not None else None
+    files = find_label_files(
+        root, labels, (".txt", ".csv"), "EmotioNet label", mapping.path if mapping else None
+    )
     layouts = [_layout(path) for path in files]
-    if mapping is None:
-        image_dir = option_path(root, images) if images is not None else root / "images"
-        if not image_dir.is_dir():
-            raise ScanError(
-                f"{image_dir}: image folder not found; expected the downloaded images named by "
-                "their URL's basename there, or options images=DIR or url_map=FILE"
-            )
-        resolver = _BasenameImages(image_dir, list_images(image_dir))
-    else:
-        resolver = _MappedImages(root, mapping)
+    resolver = url_images("emotionet", root, images, mapping)
     if splits is not None and split_name not in splits:
         return iter(())  # an empty selection
     return _scan(root, split_name, face, files, layouts, resolver)
@@ -151,7 +142,7 @@ def _scan(
     face: FaceHint,
     files: list[Path],
     layouts: list[_Layout],
-    resolver: _BasenameImages | _MappedImages,
+    resolver: UrlImages,
 ) -> Iterator[Sample | Reject]:
     rows = _Rows(root, split, face, resolver)
     for path, layout in zip(files, layouts, strict=True):
@@ -159,18 +150,14 @@ def _scan(
         file_rel = relative(path, root)
         for line, fields in _data_rows(path, layout):
             yield from rows.items(file_rel, line, fields, layout, columns)
-    yield from resolver.unclaimed(root, split)
+    yield from resolver.unclaimed(split)
 
 
 class _Rows:
-    """Turns label rows into samples and rejects; remembers images already labelled."""
+    """Turns label rows into samples and rejects (the resolver remembers labelled images)."""
 
-    def __init__(
-        self, root: Path, split: str, face: FaceHint, resolver: _BasenameImages | _MappedImages
-    ) -> None:
+    def __init__(self, root: Path, split: str, face: FaceHint, resolver: UrlImages) -> None:
         self.root, self.split, self.face, self.resolver = root, split, face, resolver
-        self.seen: dict[Path, tuple[str, int]] = {}  # image -> (label file, line) of its sample
-        self.keys: set[str] = set()
 
     def items(
         self, file: str, line: int, fields: list[str], layout: _Layout, columns: dict[int, int]
@@ -201,16 +188,10 @@ class _Rows:
         if image is None:
             yield reject(MISSING_IMAGE, why)
             return
-        if image in self.seen:
-            first_file, first_line = self.seen[image]
-            yield reject(
-                DUPLICATE,
-                f"{url} names the image {relative(image, self.root)} that {first_file} line "
-                f"{first_line} already labelled (the first row is kept)",
-            )
+        key, duplicate = self.resolver.label(image, url, file, line)
+        if key is None:
+            yield reject(DUPLICATE, duplicate)
             return
-        self.seen[image] = (file, line)
-        key = unique_key(safe_key(self.resolver.key_of(image)), self.keys)
         extra = {"url": url}
         if layout.kind == "challenge":
             extra["field2"] = fields[1]
@@ -236,33 +217,6 @@ class _Rows:
 # ---------------------------------------------------------------------------------------------
 
 
-def _label_files(root: Path, labels: str | None, mapping: _UrlMap | None) -> list[Path]:
-    if labels is None:
-        folder = root / "labels"
-        if not folder.is_dir():
-            raise ScanError(
-                f"{folder}: expected a labels/ folder holding EmotioNet's *.txt / *.csv label "
-                "files, or option labels=FILE_OR_GLOB"
-            )
-        found = [
-            p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".csv")
-        ]
-    else:
-        target = option_path(root, labels)
-        if target.is_dir():
-            found = [p for p in target.iterdir() if p.suffix.lower() in (".txt", ".csv")]
-        elif target.is_file():
-            found = [target]
-        else:
-            found = option_glob(root, labels)
-    if mapping is not None:
-        found = [p for p in found if p.resolve() != mapping.path.resolve()]
-    if not found:
-        where = root / "labels" if labels is None else labels
-        raise ScanError(f"{where}: no EmotioNet label file (*.txt or *.csv) found")
-    return sorted(found)
-
-
 def _layout(path: Path) -> _Layout:
     """Tell the challenge format from the CSV format by the file's first line."""
     first = next(read_lines(path), None)
@@ -270,7 +224,7 @@ def _layout(path: Path) -> _Layout:
         raise ScanError(f"{path}: the label file is empty")
     number, text = first
     delimiter = "\t" if "\t" in text else ("," if "," in text else None)
-    fields = _fields(text, delimiter)
+    fields = csv_fields(text, delimiter)
     names = normalise_header([field.strip("'\"") for field in fields])
     if any(_AU_HEADER.match(name) for name in names[1:]):
         columns: dict[int, int] = {}
@@ -292,7 +246,7 @@ def _layout(path: Path) -> _Layout:
         return _Layout("csv", delimiter, len(fields), columns, number + 1)
     if delimiter == ",":
         delimiter = None  # a challenge row has no commas outside its URL
-        fields = _fields(text, delimiter)
+        fields = csv_fields(text, delimiter)
     if len(fields) < 3:
         raise ScanError(
             f"{path} line {number}: expected a header (URL, 'AU 1', 'AU 2', ...) or a challenge "
@@ -302,16 +256,10 @@ def _layout(path: Path) -> _Layout:
     return _Layout("challenge", delimiter, len(fields), columns, number)
 
 
-def _fields(text: str, delimiter: str | None) -> list[str]:
-    if delimiter is None:
-        return text.split()
-    return [field.strip() for field in next(csv.reader([text.rstrip()], delimiter=delimiter))]
-
-
 def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str]]]:
     for number, text in read_lines(path):
         if number >= layout.first_data_line:
-            yield number, _fields(text, layout.delimiter)
+            yield number, csv_fields(text, layout.delimiter)
 
 
 def _labelled_columns(path: Path, layout: _Layout) -> dict[int, int]:
@@ -372,127 +320,6 @@ def _describe(problems: dict[str, list[tuple[int, str]]]) -> str:
     return "; ".join(parts)
 
 
-# ---------------------------------------------------------------------------------------------
-# Images
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _UrlMap:
-    path: Path
-    rows: dict[str, tuple[str, int]]  # url -> (path relative to root, line)
-
-
-def _load_url_map(root: Path, url_map: str) -> _UrlMap:
-    path = option_path(root, url_map)
-    if not path.is_file():
-        raise ScanError(f"{path}: url_map file not found; expected rows 'url,path'")
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    rows: dict[str, tuple[str, int]] = {}
-    for number, text in read_lines(path):
-        fields = _fields(text, "\t" if "\t" in text else delimiter)
-        if not rows and normalise_header(fields[:1]) in (["url"], ["imageurl"]):
-            continue  # header
-        if len(fields) != 2 or not fields[0] or not fields[1]:
-            raise ScanError(
-                f"{path} line {number}: expected two fields 'url,path' (path relative to "
-                f"{root}), found {fields}"
-            )
-        url, local = fields
-        if url in rows and rows[url][0] != local:
-            raise ScanError(
-                f"{path} line {number}: {url} is mapped again, to {local!r}; line "
-                f"{rows[url][1]} maps it to {rows[url][0]!r}"
-            )
-        rows.setdefault(url, (local, number))
-    return _UrlMap(path, rows)
-
-
-class _BasenameImages:
-    """URL -> ``image_dir/<basename of the URL path>``."""
-
-    def __init__(self, image_dir: Path, on_disk: list[str]) -> None:
-        self.image_dir = image_dir
-        self.on_disk = on_disk
-        self.existing = set(on_disk)
-        self.claimed: set[str] = set()
-
-    def resolve(self, url: str) -> tuple[Path | None, str]:
-        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        if not name:
-            return None, f"the URL {url!r} has no file name to look for"
-        self.claimed.add(name)
-        if name not in self.existing:
-            return None, f"no image {name} in {self.image_dir.name}/ for {url}"
-        return self.image_dir / name, ""
-
-    def key_of(self, image: Path) -> str:
-        return image.stem
-
-    def unclaimed(self, root: Path, split: str) -> Iterator[Reject]:
-        for name in self.on_disk:
-            if name not in self.claimed:
-                yield Reject(
-                    "emotionet",
-                    split,
-                    relative(self.image_dir / name, root),
-                    None,
-                    NO_LABEL,
-                    "no label row has a URL with this file name",
-                )
-
-
-class _MappedImages:
-    """URL -> the path the user's url_map gives."""
-
-    def __init__(self, root: Path, mapping: _UrlMap) -> None:
-        self.root = root
-        self.mapping = mapping
-        self.claimed: set[str] = set()
-
-    def resolve(self, url: str) -> tuple[Path | None, str]:
-        row = self.mapping.rows.get(url)
-        if row is None:
-            return None, f"{url} is not in the url_map {self.mapping.path.name}"
-        self.claimed.add(url)
-        image = self.root / row[0]
-        if not image.is_file():
-            return None, f"no image {row[0]} (url_map line {row[1]}) for {url}"
-        return image, ""
-
-    def key_of(self, image: Path) -> str:
-        return relative(image.with_suffix(""), self.root)
-
-    def unclaimed(self, root: Path, split: str) -> Iterator[Reject]:
-        file_rel = relative(self.mapping.path, root)
-        for url, (local, line) in self.mapping.rows.items():
-            if url not in self.claimed:
-                yield Reject(
-                    "emotionet",
-                    split,
-                    file_rel,
-                    line,
-                    NO_LABEL,
-                    f"no label row has the URL {url} (image {local})",
-                )
-
-
-# ---------------------------------------------------------------------------------------------
-# Options
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_split(split: str, splits: Sequence[str] | None) -> str:
-    name = split_option(split, "emotionet")
-    unknown = sorted(set(splits or ()) - {name})
-    if unknown:
-        raise ScanError(
-            f"EmotioNet has no split {unknown} here; available splits are [{name!r}] "
-            "(option split names the split of the label files)"
-        )
-    return name
-
-
 ADAPTER = Adapter(
     name="emotionet",
     version="1",
@@ -504,6 +331,6 @@ ADAPTER = Adapter(
         "images": "URL basename in ROOT/images/, or the user's url_map",
         "face": "detect (raw photos) unless aligned=true",
         "duplicates": "a second row for the same image is rejected; the first is kept",
-        "track2": "expression / compound categories are not read",
+        "track2": "expression / compound categories are read by emotionet-compound",
     },
 )

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from holistic.schema import AU_VOCABULARIES, COMPOUND_VOCABULARIES
+from holistic.schema import AU_VOCABULARIES, BASIC_EXPRESSIONS, COMPOUND_VOCABULARIES
 from holistic.synth.labels import LabelModel, occurrence
 from holistic.synth.writers._common import Studio, save_image, write_lines
 
 __all__ = [
     "write_affectnet",
     "write_emotionet",
+    "write_emotionet_compound",
     "write_expw",
     "write_rafdb",
     "write_rafdb_compound",
@@ -30,6 +31,9 @@ AFFECTNET_CODES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgu
 RAFDB_CODES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 EXPW_CODES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 EMOTIONET_AUS = AU_VOCABULARIES["emotionet11"]
+# Track 2: the emotionet-compound adapter's default class list (ids 0-15), the 6 basic emotions
+# then the 10 compounds of emotionet10.
+EMOTIONET_CATEGORIES = COMPOUND_VOCABULARIES["emotionet16"]
 PHOTO_SIZE = 192  # "photos" for sources that ship full images with face geometry
 
 
@@ -166,6 +170,46 @@ def write_emotionet(
                 values[EMOTIONET_AUS[int(studio.rng.integers(len(EMOTIONET_AUS)))] - 1] = "999"
                 rejects["invalid_marker"] += 1
             lines.append("\t".join([f"http://emotionet.example/{name}", "1", *values]))
+        write_lines(root / "labels" / f"{split}.txt", lines)
+    return rejects
+
+
+def write_emotionet_compound(
+    root: Path, studio: Studio, model: LabelModel, counts: Mapping[str, int], planted: float = 0.03
+) -> Counter:
+    """EmotioNet track 2 in the emotionet-compound adapter's convention: ``labels/<split>.txt``
+    (``URL <tab> category id``, ids 0-15 into ``emotionet16``: 6 basic then 10 compound
+    categories) + ``images/<split>/``.
+
+    Each image shows a compound category with probability 10/16, else a basic one (its label
+    noisy like other sources' expressions). Plants, per split, about ``planted`` of the rows
+    (at least one) with an id past the last class (``out_of_range``; their images are written)
+    and one row whose image was never "downloaded" (``missing_image``).
+    """
+    rejects: Counter = Counter()
+    basic, compounds = BASIC_EXPRESSIONS, COMPOUND_VOCABULARIES["emotionet10"]
+    for split, count in counts.items():
+        lines = []
+        bad = set(studio.rng.choice(count, min(count, max(1, round(planted * count))), False))
+        for i in range(count):
+            if studio.rng.random() < len(compounds) / len(EMOTIONET_CATEGORIES):
+                labels = model.sample_still(studio.rng, kind="compound", compounds=compounds)
+                category = labels.compound
+            else:
+                labels = model.sample_still(
+                    studio.rng, category=basic[int(studio.rng.integers(len(basic)))]
+                )
+                category = studio.noisy_expression(labels.expression, basic)
+            face, nuisance = studio.draw(labels)
+            name = f"N_{split}_{i:06d}.jpg"
+            save_image(root / "images" / split / name, face.image, nuisance.jpeg_quality)
+            label_id = EMOTIONET_CATEGORIES.index(category)
+            if i in bad:
+                label_id = len(EMOTIONET_CATEGORIES) + int(studio.rng.integers(4))
+                rejects["out_of_range"] += 1
+            lines.append(f"http://emotionet.example/track2/{name}\t{label_id}")
+        lines.append(f"http://emotionet.example/track2/N_{split}_missing.jpg\t0")
+        rejects["missing_image"] += 1
         write_lines(root / "labels" / f"{split}.txt", lines)
     return rejects
 
