@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import holistic
-from holistic.schema import resolve_aus, resolve_expressions
+from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 
 from ._registry import create_model, is_model
 
@@ -72,7 +72,7 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
     kwargs = {k: v for k, v in build_args["kwargs"].items() if k not in _WEIGHT_SOURCES}
     meta: dict[str, Any] = {"format": FORMAT, "name": build_args["name"], "kwargs": kwargs}
     # The model's vocabularies are the truth: reset_heads may have changed them since building.
-    for key in ("expressions", "aus"):
+    for key in ("expressions", "aus", "compounds"):
         if hasattr(model, key):
             kwargs[key] = list(getattr(model, key))
             meta[key] = list(getattr(model, key))
@@ -91,6 +91,7 @@ def load_model(
     *,
     expressions: Any = None,
     aus: Any = None,
+    compounds: Any = None,
     map_location: str | torch.device = "cpu",
 ) -> nn.Module:
     """Rebuild a model saved by :func:`save_model` and load its weights strictly.
@@ -99,6 +100,7 @@ def load_model(
         path: A checkpoint directory, or its ``.safetensors`` / ``.json`` file.
         expressions: The expression vocabulary the caller expects (name or list), or None.
         aus: The AU vocabulary the caller expects, or None.
+        compounds: The compound vocabulary the caller expects, or None.
         map_location: Device for the weights and the model.
 
     Returns:
@@ -107,8 +109,8 @@ def load_model(
     Raises:
         FileNotFoundError: If the weights or the JSON are missing.
         ValueError: If the model name is not registered, the JSON is not a holistic checkpoint, the
-            checkpoint was built for other vocabularies than ``expressions``/``aus``, or the weights
-            do not fit.
+            checkpoint was built for other vocabularies than ``expressions``/``aus``/``compounds``,
+            or the weights do not fit.
     """
     from safetensors.torch import load_model as load_safetensors
 
@@ -134,10 +136,12 @@ def load_model(
     for key, wanted, resolve in (
         ("expressions", expressions, resolve_expressions),
         ("aus", aus, resolve_aus),
+        ("compounds", compounds, resolve_compounds),
     ):
         if wanted is None or key not in meta:
             continue
-        have, want = resolve(meta[key]), resolve(wanted)
+        have = resolve(meta[key]) if meta[key] else ()
+        want = resolve(wanted) if (isinstance(wanted, str) or list(wanted)) else ()
         if have != want:
             raise ValueError(
                 f"checkpoint {str(metadata)!r} was built for {key} {list(have)}, "

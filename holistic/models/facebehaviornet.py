@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from holistic.schema import resolve_aus, resolve_expressions
+from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 
 from ._registry import register_model
 from .backbones import build_timm_backbone
@@ -40,10 +40,14 @@ class FaceBehaviorNet(nn.Module):
         dropout: Dropout in the head.
         mean: Per-channel mean the backbone expects for [0, 1] images, or None (use [-1, 1] as is).
         std: Per-channel std matching ``mean``.
+        compounds: Compound-expression vocabulary of an extra ``"compound"`` output (a name from
+            ``schema.COMPOUND_VOCABULARIES`` or names), or None/empty for none (the paper's
+            FaceBehaviorNet; fine-tuning to compound classes adds it with :meth:`reset_heads`).
 
     Attributes:
         expressions: The resolved expression vocabulary (head order of ``"expr"``).
         aus: The resolved AU vocabulary (head order of ``"au"``).
+        compounds: The resolved compound vocabulary (head order of ``"compound"``; may be empty).
     """
 
     def __init__(
@@ -56,14 +60,21 @@ class FaceBehaviorNet(nn.Module):
         dropout: float = 0.5,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        compounds: str | Iterable[str] | None = None,
     ) -> None:
         super().__init__()
         self.expressions = resolve_expressions(expressions)
         self.aus = resolve_aus(aus)
+        self.compounds = _resolve_optional_compounds(compounds)
         self.backbone = backbone
         self.num_features = int(num_features)
         self.head = MultiTaskHead(
-            self.num_features, len(self.expressions), len(self.aus), hidden, dropout
+            self.num_features,
+            len(self.expressions),
+            len(self.aus),
+            hidden,
+            dropout,
+            num_compound=len(self.compounds),
         )
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither")
@@ -83,7 +94,8 @@ class FaceBehaviorNet(nn.Module):
         return self.backbone(x)
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Features to ``{"va": [B, 2] in [-1, 1], "expr": [B, E], "au": [B, A]}`` (logits)."""
+        """Features to ``{"va": [B, 2] in [-1, 1], "expr": [B, E], "au": [B, A]}`` (logits), plus
+        ``"compound": [B, C]`` when the model has a compound vocabulary."""
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -94,18 +106,36 @@ class FaceBehaviorNet(nn.Module):
         self,
         expressions: str | Iterable[str] | None = None,
         aus: str | Iterable[int | str] | None = None,
+        compounds: str | Iterable[str] | None = None,
     ) -> None:
         """Re-size the head for new label spaces (fine-tuning); ``None`` keeps a vocabulary.
 
-        The backbone and the shared fully connected layers are kept; the output layer is replaced
-        by a freshly initialised one (on the same device and dtype), also when the sizes are equal,
-        since the classes mean something else.
+        The backbone and the shared fully connected layers are kept. In the output layer (a new
+        one, on the same device and dtype), the outputs of every vocabulary given are freshly
+        initialised, also when the sizes are equal, since the classes mean something else; the
+        outputs of the vocabularies not given (and VA) keep their trained weights. An empty
+        ``compounds`` removes the compound output.
         """
+        keep = ["va"]
         if expressions is not None:
             self.expressions = resolve_expressions(expressions)
+        else:
+            keep.append("expr")
         if aus is not None:
             self.aus = resolve_aus(aus)
-        self.head.reset(len(self.expressions), len(self.aus))
+        else:
+            keep.append("au")
+        if compounds is not None:
+            self.compounds = _resolve_optional_compounds(compounds)
+        else:
+            keep.append("compound")
+        self.head.reset(len(self.expressions), len(self.aus), len(self.compounds), keep=keep)
+
+
+def _resolve_optional_compounds(compounds: str | Iterable[str] | None) -> tuple[str, ...]:
+    if compounds is None or (not isinstance(compounds, str) and not list(compounds)):
+        return ()
+    return resolve_compounds(compounds)
 
 
 def build_facebehaviornet(
@@ -113,6 +143,7 @@ def build_facebehaviornet(
     *,
     expressions: str | Iterable[str] = "basic7",
     aus: str | Iterable[int | str] = "fbn17",
+    compounds: str | Iterable[str] | None = None,
     hidden: Sequence[int] = (256,),
     dropout: float = 0.5,
     pretrained: bool = False,
@@ -125,6 +156,7 @@ def build_facebehaviornet(
         backbone: A timm architecture name.
         expressions: Expression vocabulary (name or list).
         aus: AU vocabulary (name or list).
+        compounds: Compound vocabulary of an extra compound output (name or list), or None.
         hidden: Widths of the head's shared fully connected layers.
         dropout: Dropout in the head.
         pretrained: timm pretrained weights from the local cache (never used by tests or the demo).
@@ -147,6 +179,7 @@ def build_facebehaviornet(
         dropout=dropout,
         mean=mean,
         std=std,
+        compounds=compounds,
     )
 
 

@@ -7,16 +7,21 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MultiTaskHead"]
+__all__ = ["BLOCKS", "MultiTaskHead"]
+
+
+#: The output blocks of the head's single output layer, in order.
+BLOCKS: tuple[str, ...] = ("va", "expr", "au", "compound")
 
 
 class MultiTaskHead(nn.Module):
     """MT-VGG-style head: shared fully connected layers, then one output layer for all tasks.
 
-    ``in_features -> [Linear(h) -> ReLU -> Dropout] for h in hidden -> Linear(2 + E + A)``; with
-    ``hidden=()`` the features go through Dropout straight to the output layer (as on top of VGG's
-    own fc6/fc7). VA, expressions and AUs are read from one output layer, i.e. predicted from the
-    same feature space, as in FaceBehaviorNet.
+    ``in_features -> [Linear(h) -> ReLU -> Dropout] for h in hidden -> Linear(2 + E + A [+ C])``;
+    with ``hidden=()`` the features go through Dropout straight to the output layer (as on top of
+    VGG's own fc6/fc7). VA, expressions and AUs (and compound expressions, when a model is
+    fine-tuned to them) are read from one output layer, i.e. predicted from the same feature
+    space, as in FaceBehaviorNet.
 
     Args:
         in_features: Size of the backbone's pooled features.
@@ -24,6 +29,7 @@ class MultiTaskHead(nn.Module):
         num_au: Number of AU logits ``A`` (the run's AU vocabulary).
         hidden: Widths of the shared fully connected layers.
         dropout: Dropout probability after each shared layer (and before the output layer).
+        num_compound: Number of compound-expression logits ``C`` (0: no compound output).
     """
 
     def __init__(
@@ -33,12 +39,14 @@ class MultiTaskHead(nn.Module):
         num_au: int,
         hidden: Sequence[int] = (256,),
         dropout: float = 0.5,
+        num_compound: int = 0,
     ) -> None:
         super().__init__()
-        if in_features < 1 or num_expr < 0 or num_au < 0 or any(h < 1 for h in hidden):
+        if in_features < 1 or min(num_expr, num_au, num_compound) < 0 or any(h < 1 for h in hidden):
             raise ValueError(
                 f"MultiTaskHead sizes must be positive: in_features={in_features}, "
-                f"num_expr={num_expr}, num_au={num_au}, hidden={tuple(hidden)}"
+                f"num_expr={num_expr}, num_au={num_au}, num_compound={num_compound}, "
+                f"hidden={tuple(hidden)}"
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
@@ -55,22 +63,58 @@ class MultiTaskHead(nn.Module):
         self.out_features = width
         self.num_expr = num_expr
         self.num_au = num_au
-        self.out = nn.Linear(width, 2 + num_expr + num_au)
+        self.num_compound = num_compound
+        self.out = nn.Linear(width, sum(self.sizes.values()))
 
-    def reset(self, num_expr: int, num_au: int) -> None:
-        """A new, freshly initialised output layer for other vocabulary sizes; shared layers stay."""
-        self.num_expr = num_expr
-        self.num_au = num_au
-        device, dtype = self.out.weight.device, self.out.weight.dtype
-        self.out = nn.Linear(self.out_features, 2 + num_expr + num_au, device=device, dtype=dtype)
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Rows of each output block, in :data:`BLOCKS` order."""
+        return {"va": 2, "expr": self.num_expr, "au": self.num_au, "compound": self.num_compound}
+
+    def reset(
+        self, num_expr: int, num_au: int, num_compound: int = 0, *, keep: Sequence[str] = ()
+    ) -> None:
+        """A new output layer for other vocabulary sizes; the shared layers stay.
+
+        The blocks named in ``keep`` (of :data:`BLOCKS`, with unchanged sizes) keep their trained
+        rows; every other block is freshly initialised.
+        """
+        unknown = sorted(set(keep) - set(BLOCKS))
+        if unknown:
+            raise ValueError(f"keep: unknown output blocks {unknown}; blocks are {list(BLOCKS)}")
+        old, old_sizes = self.out, self.sizes
+        self.num_expr, self.num_au, self.num_compound = num_expr, num_au, num_compound
+        changed = [b for b in keep if old_sizes[b] != self.sizes[b]]
+        if changed:
+            raise ValueError(f"keep: blocks {changed} change size and cannot keep their rows")
+        device, dtype = old.weight.device, old.weight.dtype
+        self.out = nn.Linear(
+            self.out_features, sum(self.sizes.values()), device=device, dtype=dtype
+        )
+        old_rows, new_rows = _block_rows(old_sizes), _block_rows(self.sizes)
+        with torch.no_grad():
+            for block in keep:
+                self.out.weight[new_rows[block]] = old.weight[old_rows[block]]
+                self.out.bias[new_rows[block]] = old.bias[old_rows[block]]
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Map features ``[B, in_features]`` to the task outputs.
 
         Returns:
             ``{"va": [B, 2] in [-1, 1] (tanh; valence, arousal), "expr": [B, E] logits,
-            "au": [B, A] logits}``.
+            "au": [B, A] logits}``, plus ``"compound": [B, C]`` logits when ``C > 0``.
         """
         out = self.out(self.shared(features))
-        va, expr, au = out.split([2, self.num_expr, self.num_au], dim=1)
-        return {"va": torch.tanh(va), "expr": expr, "au": au}
+        va, expr, au, compound = out.split(list(self.sizes.values()), dim=1)
+        outputs = {"va": torch.tanh(va), "expr": expr, "au": au}
+        if self.num_compound:
+            outputs["compound"] = compound
+        return outputs
+
+
+def _block_rows(sizes: dict[str, int]) -> dict[str, slice]:
+    rows, start = {}, 0
+    for block, size in sizes.items():
+        rows[block] = slice(start, start + size)
+        start += size
+    return rows

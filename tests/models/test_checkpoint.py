@@ -57,6 +57,16 @@ def test_reset_heads_then_save_keeps_new_vocabularies(tmp_path):
     assert _same_outputs(model, loaded)
 
 
+def test_a_compound_output_survives_save_and_load(tmp_path):
+    model = create_model("test_facebehaviornet")
+    model.reset_heads(compounds="rafdb11")
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path, compounds="rafdb11")
+    assert loaded.compounds == model.compounds and _same_outputs(model, loaded)
+    with pytest.raises(ValueError, match="built for compounds"):
+        load_model(tmp_path, compounds="abaw_compound7")
+
+
 def test_other_vocabularies_are_refused(tmp_path):
     save_model(create_model("test_facebehaviornet"), tmp_path)
     with pytest.raises(ValueError, match=r"built for aus \[1, 2, 4, 5.*but \[1, 2, 4, 6"):

@@ -79,6 +79,40 @@ def test_reset_heads_keeps_backbone_and_shared_layers():
         model.reset_heads(expressions=["not_an_expression"])
 
 
+def test_reset_heads_reinitialises_only_the_vocabularies_given():
+    torch.manual_seed(0)
+    model = create_model("test_facebehaviornet").eval()
+    x = _images()
+    with torch.no_grad():
+        before = model(x)
+    model.reset_heads(compounds="rafdb11")  # a compound output is added; the rest is kept
+    with torch.no_grad():
+        after = model(x)
+    assert model.compounds[0] == "happily_surprised" and after["compound"].shape == (2, 11)
+    # (allclose: a wider output layer may sum in another order)
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in ("va", "expr", "au"))
+    model.reset_heads(expressions="affectnet8")  # expressions re-initialised, AUs and VA kept
+    with torch.no_grad():
+        again = model(x)
+    assert again["expr"].shape == (2, 8) and not torch.equal(again["expr"][:, :7], before["expr"])
+    assert torch.allclose(again["au"], before["au"], atol=1e-6)
+    assert torch.allclose(again["va"], before["va"], atol=1e-6)
+    assert torch.allclose(again["compound"], after["compound"], atol=1e-6)
+    model.reset_heads(compounds=[])  # and removed again
+    with torch.no_grad():
+        assert set(model(x)) == {"va", "expr", "au"}
+    with pytest.raises(ValueError, match="compound"):
+        model.reset_heads(compounds=["happily_tired"])
+
+
+def test_head_refuses_to_keep_a_block_that_changes_size():
+    head = MultiTaskHead(8, 3, 2, hidden=(4,))
+    with pytest.raises(ValueError, match="change size"):
+        head.reset(4, 2, keep=["expr"])
+    with pytest.raises(ValueError, match="unknown output blocks"):
+        head.reset(3, 2, keep=["valence"])
+
+
 def test_inputs_are_mapped_to_the_backbone_normalisation():
     model = build_facebehaviornet("resnet10t", hidden=(8,)).eval()  # ImageNet mean/std
     assert model.normalize
