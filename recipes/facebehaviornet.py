@@ -21,19 +21,19 @@ from typing import Literal
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 import relatedness
 from holistic.data.federation import AlignedMixer, Federation, aligned_batch_sizes
 from holistic.data.transforms import build_train_transform
-from holistic.evaluation import Predictions
-from holistic.evaluation.run import evaluate_model, write_evaluation
+from holistic.evaluation.run import evaluate_model, pool_predictions, write_evaluation
 from holistic.losses import Coupling, LossWeights, multitask_loss
 from holistic.models import create_model
 from holistic.models.checkpoint import save_model
 from holistic.schema import LabelSpace
 from holistic.training.config import load_config, save_config
+from holistic.training.state import batches_from, log_terms, resume_step, save_state
 
 LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
 
@@ -170,46 +170,29 @@ def main(argv: list[str] | None = None) -> dict:
     # The mixer splits itself by rank and worker: its loader is NOT prepared (DESIGN.md #6).
     model, optimizer = accelerator.prepare(model, optimizer)
 
-    step = 0
     state_dir = out / "state"
-    if config.train.resume and (state_dir / "progress.json").is_file():
-        accelerator.load_state(str(state_dir))
-        step = json.loads((state_dir / "progress.json").read_text())["step"]
-        accelerator.print(f"resumed from {state_dir} at step {step}")
+    step = resume_step(accelerator, state_dir, config.train.resume)
 
     # Loop.
-    steps_per_epoch = len(mixer)
     history: dict[str, list[tuple[int, float]]] = {}
     model.train()
     bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
     start = time.perf_counter()
-    while step < config.train.steps:
-        epoch, position = divmod(step, steps_per_epoch)
-        mixer.set_epoch(epoch)
-        batches = iter(mixer.loader(num_workers=config.data.num_workers))
-        for _ in range(position):  # exact resume: skip what this epoch already trained on
-            next(batches)
-        for batch in batches:
-            with accelerator.accumulate(model):
-                outputs = model(batch["image"].to(accelerator.device))
-                labels = {key: batch[key].to(accelerator.device) for key in LABEL_KEYS}
-                terms = multitask_loss(outputs, labels, weights, coupling)
-                accelerator.backward(terms["total"])
-                optimizer.step()
-                optimizer.zero_grad()
-            step += 1
-            bar.update(1)
-            if step % config.train.log_every == 0 or step == config.train.steps:
-                logged = {f"loss/{k}": accelerator.reduce(v.detach(), "mean").item()
-                          for k, v in terms.items()}  # fmt: skip
-                accelerator.log(logged, step=step)
-                for key, value in logged.items():
-                    history.setdefault(key, []).append((step, value))
-                bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
-            if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
-                save_state(accelerator, state_dir, step)
-            if step >= config.train.steps:
-                break
+    for batch in batches_from(mixer, step, config.train.steps, config.data.num_workers):
+        with accelerator.accumulate(model):
+            outputs = model(batch["image"].to(accelerator.device))
+            labels = {key: batch[key].to(accelerator.device) for key in LABEL_KEYS}
+            terms = multitask_loss(outputs, labels, weights, coupling)
+            accelerator.backward(terms["total"])
+            optimizer.step()
+            optimizer.zero_grad()
+        step += 1
+        bar.update(1)
+        if step % config.train.log_every == 0 or step == config.train.steps:
+            logged = log_terms(accelerator, terms, step, history)
+            bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
+        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
+            save_state(accelerator, state_dir, step)
     bar.close()
     seconds = time.perf_counter() - start
     save_state(accelerator, state_dir, step)
@@ -227,9 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         world_size=accelerator.num_processes,
         device=accelerator.device,
     )
-    pooled = Predictions()
-    for state in gather_object([predictions.state()]):
-        pooled.merge(Predictions.from_state(state))
+    pooled = pool_predictions(predictions)
     metrics: dict = {}
     if accelerator.is_main_process:
         save_model(accelerator.unwrap_model(model), out / "model")
@@ -241,13 +222,6 @@ def main(argv: list[str] | None = None) -> dict:
         accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
     accelerator.end_training()
     return metrics
-
-
-def save_state(accelerator: Accelerator, state_dir: Path, step: int) -> None:
-    """Model, optimiser and RNG state (accelerate) + the step counter (the data position)."""
-    accelerator.save_state(str(state_dir))
-    if accelerator.is_main_process:
-        (state_dir / "progress.json").write_text(json.dumps({"step": step}))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,23 @@ import torch
 from holistic.evaluation.evaluate import Predictions, compute_metrics, to_jsonable
 from holistic.schema import LabelSpace
 
-__all__ = ["evaluate_model", "eval_datasets", "write_evaluation"]
+__all__ = [
+    "CompoundTarget",
+    "evaluate_model",
+    "eval_datasets",
+    "pool_predictions",
+    "write_evaluation",
+    "zeroshot_compounds",
+]
+
+
+@dataclass
+class CompoundTarget:
+    """A dataset with compound labels to score zero-shot, and its class list."""
+
+    dataset: str = "rafdb-compound"
+    split: str = "test"
+    compounds: str | list[str] = "rafdb11"  # a vocabulary name or the class names in order
 
 
 def eval_datasets(
@@ -70,6 +87,16 @@ def evaluate_model(
     return predictions
 
 
+def pool_predictions(predictions: Predictions) -> Predictions:
+    """Every process's predictions, merged (the same on every process); one process: as is."""
+    from accelerate.utils import gather_object
+
+    pooled = Predictions()
+    for state in gather_object([predictions.state()]):
+        pooled.merge(Predictions.from_state(state))
+    return pooled
+
+
 def write_evaluation(
     out: str | Path,
     predictions: Predictions,
@@ -102,3 +129,70 @@ def write_evaluation(
         )
     write_report(out, metrics, plots, label_space=label_space, title=title)
     return metrics
+
+
+@torch.no_grad()
+def zeroshot_compounds(
+    model: torch.nn.Module,
+    federation,
+    *,
+    dataset: str,
+    split: str,
+    compounds: Sequence[str],
+    table: str | Path = "compound",
+    image_size: int = 112,
+    batch_size: int = 128,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Eq. 10 zero-shot compound scores of ``model`` on ``dataset``/``split`` (no compound
+    label is trained on); see :func:`holistic.evaluation.zeroshot.zeroshot_metrics` for the keys.
+
+    ``model`` must have ``expressions`` and ``aus`` (a FaceBehaviorNet) and output ``va``,
+    ``expr`` and ``au``; ``table`` names the prototypical-AU table (or a path to one).
+
+    Raises:
+        ValueError: ``dataset`` has no ``split`` samples in the federation.
+    """
+    import numpy as np
+
+    import relatedness
+    from holistic.data.federation import eval_batches
+    from holistic.data.transforms import build_eval_transform
+    from holistic.evaluation.zeroshot import predict_compounds, zeroshot_metrics
+
+    compounds = tuple(compounds)
+    prototypes = relatedness.load_table(table).compound_prototypes(compounds, model.aus)
+    space = LabelSpace(model.expressions, model.aus, compounds)
+    was_training = model.training
+    model.eval()
+    predictions, targets, masks = [], [], []
+    for batch in eval_batches(
+        federation,
+        space,
+        build_eval_transform(image_size),
+        split=split,
+        datasets=[dataset],
+        batch_size=batch_size,
+    ):
+        outputs = {k: v.float().cpu() for k, v in model(batch["image"].to(device)).items()}
+        predictions.append(
+            predict_compounds(
+                torch.sigmoid(outputs["au"]).numpy(),
+                torch.softmax(outputs["expr"], dim=-1).numpy(),
+                outputs["va"][:, 0].numpy(),
+                prototypes=prototypes.numpy(),
+                compounds=compounds,
+                expressions=model.expressions,
+            )
+        )
+        targets.append(batch["compound"].numpy())
+        masks.append(batch["compound_mask"].numpy())
+    model.train(was_training)
+    if not predictions:
+        raise ValueError(
+            f"{dataset} has no {split} samples in the federation; federate it first "
+            "(holistic federate / holistic synth --federate)"
+        )
+    return zeroshot_metrics(
+        np.concatenate(predictions), np.concatenate(targets), len(compounds), np.concatenate(masks)
+    )

@@ -90,9 +90,11 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
             f"output={out / 'zeroshot.json'}",
         ]  # fmt: skip
     )
-    assert report["model"]["n"] == 11 and report["model"]["chance"] == pytest.approx(1 / 11)
-    assert 0.0 <= report["model"]["uar"] <= 1.0 and report["baseline"] == report["model"]
-    assert json.loads((out / "zeroshot.json").read_text())["classes"][0] == "happily_surprised"
+    (target,) = report["targets"]
+    assert target["model"]["n"] == 11 and target["model"]["chance"] == pytest.approx(1 / 11)
+    assert 0.0 <= target["model"]["uar"] <= 1.0 and target["baseline"] == target["model"]
+    written = json.loads((out / "zeroshot.json").read_text())["targets"][0]
+    assert written["dataset"] == "rafdb-compound" and written["classes"][0] == "happily_surprised"
 
 
 @pytest.mark.parametrize(
