@@ -96,20 +96,21 @@ def summary_line(entry: dict) -> str:
 
 
 def append_to_report(path: Path, report: dict) -> None:
-    from holistic.evaluation.tables import markdown_table
+    from holistic.evaluation.tables import zeroshot_markdown
 
     rows = [
-        [f"{entry['dataset']} ({entry['split']}, {len(entry['classes'])} classes)", name,
-         entry[name]["n"], entry[name]["diag"], entry[name]["f1"], entry[name]["uar"],
-         entry[name]["chance"]]
+        (
+            f"{entry['dataset']} ({entry['split']}, {len(entry['classes'])} classes)",
+            name,
+            entry[name],
+        )
         for entry in report["targets"]
         for name in ("model", "baseline")
         if name in entry
-    ]  # fmt: skip
-    table = markdown_table(["dataset", "model", "N", "Diag.", "F1", "UAR", "chance"], rows)
+    ]
     section = (
         "\n## Zero-shot compound expressions\n\nEq. 10 of the FaceBehaviorNet paper: no compound "
-        f"label was trained on.\n\n{table}\n"
+        f"label was trained on.\n\n{zeroshot_markdown(rows)}\n"
     )
     text = path.read_text()
     marker = "\n## Zero-shot compound expressions"

@@ -46,7 +46,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Task sets of the aligned mixer and the record key that puts a sample in each.
-TASK_SETS: dict[str, str] = {"va": "va", "au": "au", "expr": "expr"}
+TASK_SETS: dict[str, str] = {"va": "va", "au": "au", "expr": "expr", "compound": "compound"}
 
 
 @dataclass(frozen=True)

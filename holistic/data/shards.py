@@ -146,7 +146,7 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
 
     from holistic.data.faces import prepare_face
 
-    stats = _ShardStats()
+    stats = ShardStats()
     rejects: list[dict[str, Any]] = []
     audio = _audio_features(job.samples) if job.audio else {}
     tmp = job.path.with_name(job.path.name + ".tmp")
@@ -236,7 +236,7 @@ def _audio_features(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
 
 
 @dataclass
-class _ShardStats:
+class ShardStats:
     samples: int = 0
     tasks: Counter = field(default_factory=Counter)
     classes: dict[str, Counter] = field(default_factory=dict)
@@ -520,6 +520,40 @@ def _merge_counts(target: dict[str, Any], source: Mapping[str, Any]) -> None:
             target[key] = target.get(key, 0) + value
 
 
+def split_entries(
+    sidecars: Sequence[Mapping[str, Any]], rejects: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, dict[str, Any]]:
+    """The manifest's per-split entries (shards, task counts, classes, AUs, rejects) from shard
+    statistics (the sidecars of :func:`write_shard`) and reject records."""
+    splits: dict[str, dict[str, Any]] = {}
+
+    def entry_of(split: str) -> dict[str, Any]:
+        return splits.setdefault(
+            split,
+            {"shards": [], "samples": 0, "tasks": {}, "classes": {}, "aus": {}, "rejects": {}},
+        )
+
+    for sidecar in sorted(sidecars, key=lambda s: s["shard"]):
+        entry = entry_of(sidecar["split"])
+        entry["shards"].append(
+            {"name": sidecar["shard"], "samples": sidecar["samples"], "tasks": sidecar["tasks"]}
+        )
+        entry["samples"] += sidecar["samples"]
+        _merge_counts(entry["tasks"], sidecar["tasks"])
+        _merge_counts(entry["classes"], sidecar["classes"])
+        for au, labelled in sidecar["au_labelled"].items():
+            counts = entry["aus"].setdefault(au, {"labelled": 0, "positive": 0})
+            counts["labelled"] += labelled
+            counts["positive"] += sidecar["au_positive"].get(au, 0)
+    for reject in rejects:
+        entry = entry_of(reject["split"] or "unknown")
+        entry["rejects"][reject["reason"]] = entry["rejects"].get(reject["reason"], 0) + 1
+    for entry in splits.values():
+        entry["aus"] = dict(sorted(entry["aus"].items(), key=lambda item: int(item[0])))
+        entry["annotated_aus"] = [int(au) for au in entry["aus"]]
+    return splits
+
+
 def _update_manifest(
     out: Path,
     adapter: Adapter,
@@ -536,32 +570,7 @@ def _update_manifest(
         if path.is_file()
         else {"version": MANIFEST_VERSION, "datasets": {}}
     )
-    splits: dict[str, dict[str, Any]] = {}
-    for sidecar in sorted(sidecars, key=lambda s: s["shard"]):
-        split = sidecar["split"]
-        entry = splits.setdefault(
-            split,
-            {"shards": [], "samples": 0, "tasks": {}, "classes": {}, "aus": {}, "rejects": {}},
-        )
-        entry["shards"].append(
-            {"name": sidecar["shard"], "samples": sidecar["samples"], "tasks": sidecar["tasks"]}
-        )
-        entry["samples"] += sidecar["samples"]
-        _merge_counts(entry["tasks"], sidecar["tasks"])
-        _merge_counts(entry["classes"], sidecar["classes"])
-        for au, labelled in sidecar["au_labelled"].items():
-            counts = entry["aus"].setdefault(au, {"labelled": 0, "positive": 0})
-            counts["labelled"] += labelled
-            counts["positive"] += sidecar["au_positive"].get(au, 0)
-    for reject in rejects:
-        entry = splits.setdefault(
-            reject["split"] or "unknown",
-            {"shards": [], "samples": 0, "tasks": {}, "classes": {}, "aus": {}, "rejects": {}},
-        )
-        entry["rejects"][reject["reason"]] = entry["rejects"].get(reject["reason"], 0) + 1
-    for entry in splits.values():
-        entry["aus"] = dict(sorted(entry["aus"].items(), key=lambda item: int(item[0])))
-        entry["annotated_aus"] = [int(au) for au in entry["aus"]]
+    splits = split_entries(sidecars, rejects)
     if scope is not None:  # a partial run keeps the splits it did not convert
         previous = manifest["datasets"].get(dataset, {}).get("splits", {})
         splits = {**{k: v for k, v in previous.items() if k not in scope}, **splits}

@@ -105,8 +105,10 @@ def write_evaluation(
     history: Mapping[str, Sequence[tuple[int, float]]] | None = None,
     summary: Mapping[str, Any] | None = None,
     title: str = "Evaluation report",
+    extra_sections: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Compute the metrics and write ``metrics.json``, ``plots/`` and ``report.md`` in ``out``.
+    """Compute the metrics and write ``metrics.json``, ``plots/`` and ``report.md`` in ``out``
+    (with ``extra_sections``, ``{heading: markdown}``, at its end).
 
     Returns the metrics (``{}`` when nothing was evaluated).
     """
@@ -121,13 +123,14 @@ def write_evaluation(
     va = None
     if len(predictions) and "va" in predictions.tasks:
         mask = predictions["va_mask"].astype(bool)
-        va = (predictions["va_pred"][mask], predictions["va"][mask])
+        if mask.any():  # e.g. a compound fine-tuning split has no VA labels
+            va = (predictions["va_pred"][mask], predictions["va"][mask])
     plots = {}
     if metrics or history:
         plots = plot_metrics(
             metrics, label_space.expressions, out / "plots", va=va, history=history or None
         )
-    write_report(out, metrics, plots, label_space=label_space, title=title)
+    write_report(out, metrics, plots, extra_sections, label_space=label_space, title=title)
     return metrics
 
 

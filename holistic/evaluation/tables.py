@@ -16,7 +16,14 @@ from typing import Any
 
 from holistic.schema import LabelSpace
 
-__all__ = ["MISSING", "format_value", "markdown_table", "metrics_markdown", "write_report"]
+__all__ = [
+    "MISSING",
+    "format_value",
+    "markdown_table",
+    "metrics_markdown",
+    "write_report",
+    "zeroshot_markdown",
+]
 
 #: What a missing or undefined value prints as.
 MISSING = "–"
@@ -82,6 +89,18 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         cells = [c if isinstance(c, str) else format_value(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def zeroshot_markdown(rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
+    """A table of zero-shot scores: ``(dataset, model, zeroshot_metrics(...))`` per row."""
+    header = ["dataset", "model", "N", "Diag.", "F1", "UAR", "chance"]
+    return markdown_table(
+        header,
+        [
+            [dataset, model, s["n"], s["diag"], s["f1"], s["uar"], s["chance"]]
+            for dataset, model, s in rows
+        ],
+    )
 
 
 def _datasets(metrics: Mapping[str, Any]) -> list[str]:

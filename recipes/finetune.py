@@ -1,0 +1,327 @@
+"""Fine-tune a trained model on a new dataset with its own label space, few-shot or in full.
+
+The target is one task with its vocabulary: expression classes (e.g. AffectNet's 8), compound
+classes (RAF-DB's 11: a compound output is added to FaceBehaviorNet) or a new AU set. Its output
+rows are re-initialised; the backbone, the shared layers and the other outputs keep their trained
+weights. The backbone can stay frozen for the first steps (or for the whole run: a linear probe).
+
+Data come from shards (``data.federation``) or straight from a source that ``holistic federate``
+reads, converted first into ``<output_dir>/shards`` (``data.source``: a Hugging Face ``datasets``
+folder, a CSV + image folder, or any native dataset). ``data.shots=K`` trains on K samples per
+class, chosen by the seed and written as a small federation of their own.
+
+    accelerate launch recipes/finetune.py --config recipes/configs/finetune/demo_compound.yaml
+    accelerate launch recipes/finetune.py --config ... data.shots=null train.freeze_steps=0
+
+Reads top to bottom: config -> data -> model -> prepare -> loop -> evaluate -> save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from holistic.data.federation import AlignedMixer, Federation
+from holistic.data.transforms import build_train_transform
+from holistic.evaluation.run import (
+    evaluate_model,
+    pool_predictions,
+    write_evaluation,
+    zeroshot_compounds,
+)
+from holistic.evaluation.tables import zeroshot_markdown
+from holistic.losses import masked_bce, masked_cross_entropy
+from holistic.models.checkpoint import load_model, save_model
+from holistic.schema import LabelSpace
+from holistic.training.config import load_config, save_config
+from holistic.training.state import batches_from, log_terms, resume_step, save_state
+
+# --- config ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceConfig:
+    adapter: str  # a `holistic federate` source: hf, csv, affectnet, rafdb-compound, ...
+    root: str  # its native root (a saved HF dataset, a CSV file, a dataset folder)
+    options: dict[str, str] = field(default_factory=dict)  # the adapter's --option key=value
+    size: int = 112  # side of the stored face crops
+    align_boxes: bool = True
+
+
+@dataclass
+class DataConfig:
+    federation: str | None = None  # shards to read, or None with `source`
+    source: SourceConfig | None = None  # a source converted into <output_dir>/shards first
+    datasets: list[str] | None = None  # None: every dataset with target labels
+    shots: int | None = None  # few-shot: K train samples per class (per AU); None: all
+    batch_size: int = 64
+    image_size: int = 64
+    augment: float = 1.0
+    num_workers: int = 0
+    shuffle_buffer: int = 500
+    train_split: str = "train"
+    eval_split: str = "validation"
+    eval_batch_size: int = 128
+
+
+@dataclass
+class TargetConfig:
+    task: Literal["expr", "compound", "au"] = "compound"
+    vocabulary: str | list[str] | list[int] = "rafdb11"  # classes (expr, compound) or AUs
+    zeroshot_baseline: bool = True  # compound: also score the starting model zero-shot (Eq. 10)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 300
+    lr: float = 1e-3  # the head (shared layers and outputs)
+    backbone_lr: float = 1e-4  # the backbone, once unfrozen
+    freeze_steps: int = 100  # backbone frozen for the first N steps; -1: always (linear probe)
+    weight_decay: float = 1e-4
+    grad_accum: int = 1
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    cpu: bool = False
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 0
+    output_dir: str = "runs/finetune"
+    resume: bool = True
+
+
+@dataclass
+class FinetuneConfig:
+    checkpoint: str = "runs/demo/model"  # the trained model to start from
+    target: TargetConfig = field(default_factory=TargetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def parse_args(argv: list[str] | None) -> FinetuneConfig:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.shots=10")
+    args = parser.parse_args(argv)
+    config = load_config(FinetuneConfig, args.config, args.overrides)
+    if (config.data.federation is None) == (config.data.source is None):
+        raise ValueError("give exactly one of data.federation (shards) and data.source")
+    return config
+
+
+# --- the recipe ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_args(argv)
+    out = Path(config.train.output_dir)
+    accelerator = Accelerator(
+        cpu=config.train.cpu,
+        mixed_precision=config.train.mixed_precision,
+        gradient_accumulation_steps=config.train.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(out),
+    )
+    set_seed(config.train.seed)
+    if accelerator.is_main_process:
+        save_config(config, out / "config.yaml")
+    accelerator.init_trackers("logs")
+    task = config.target.task
+
+    # Data: shards, or the source converted into shards (main process first, others wait).
+    if config.data.source is not None:
+        with accelerator.main_process_first():
+            federation = convert_source(config.data.source, out / "shards")
+    else:
+        federation = Federation(config.data.federation)
+    datasets = config.data.datasets or datasets_with(federation, task, config.data.train_split)
+
+    # Model: the trained one, with the target's outputs re-initialised.
+    model = load_model(config.checkpoint)
+    model.reset_heads(**{HEAD_VOCABULARY[task]: config.target.vocabulary})
+    space = LabelSpace(model.expressions, model.aus, model.compounds)
+    vocabulary = {"expr": space.expressions, "compound": space.compounds, "au": space.aus}[task]
+
+    train_federation, train_datasets = federation, datasets
+    if config.data.shots:
+        with accelerator.main_process_first():
+            train_federation = few_shot_federation(config, federation, datasets, vocabulary, out)
+        train_datasets = list(train_federation.datasets)
+    mixer = AlignedMixer(
+        train_federation,
+        space,
+        {task: config.data.batch_size},
+        build_train_transform(config.data.image_size, config.data.augment),
+        split=config.data.train_split,
+        datasets=train_datasets,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        seed=config.train.seed,
+        shuffle_buffer=config.data.shuffle_buffer,
+    )
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.backbone.parameters(), "lr": config.train.backbone_lr},
+            {"params": model.head.parameters(), "lr": config.train.lr},
+        ],
+        weight_decay=config.train.weight_decay,
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    state_dir = out / "state"
+    step = resume_step(accelerator, state_dir, config.train.resume)
+
+    # Loop. While frozen, the backbone's learning rate is 0 and its BatchNorm statistics stay put
+    # (the gradients still flow, so DDP sees every parameter used).
+    history: dict[str, list[tuple[int, float]]] = {}
+    backbone = accelerator.unwrap_model(model).backbone
+    model.train()
+    bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
+    start = time.perf_counter()
+    for batch in batches_from(mixer, step, config.train.steps, config.data.num_workers):
+        frozen = config.train.freeze_steps < 0 or step < config.train.freeze_steps
+        backbone_group = optimizer.param_groups[0]  # looked up each step: loading state
+        backbone_group["lr"] = 0.0 if frozen else config.train.backbone_lr  # replaces groups
+        backbone.train(not frozen)
+        if step == config.train.freeze_steps:  # unfreezing: no Adam moments from frozen steps
+            for parameter in backbone_group["params"]:
+                optimizer.state[parameter].clear()
+        with accelerator.accumulate(model):
+            outputs = model(batch["image"].to(accelerator.device))
+            terms = target_loss(task, outputs, batch, accelerator.device)
+            accelerator.backward(terms["total"])
+            optimizer.step()
+            optimizer.zero_grad()
+        step += 1
+        bar.update(1)
+        if step % config.train.log_every == 0 or step == config.train.steps:
+            logged = log_terms(accelerator, terms, step, history)
+            bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
+        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
+            save_state(accelerator, state_dir, step)
+    bar.close()
+    seconds = time.perf_counter() - start
+    save_state(accelerator, state_dir, step)
+
+    # Evaluate on the held-out split of the full data (never the few-shot subset).
+    predictions = evaluate_model(
+        model,
+        federation,
+        space,
+        split=config.data.eval_split,
+        datasets=datasets,
+        image_size=config.data.image_size,
+        batch_size=config.data.eval_batch_size,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        device=accelerator.device,
+    )
+    pooled = pool_predictions(predictions)
+    metrics: dict = {}
+    if accelerator.is_main_process:
+        save_model(accelerator.unwrap_model(model), out / "model")
+        summary = {"steps": step, "train_seconds": round(seconds, 1), "task": task}
+        sections = {}
+        if task == "compound" and config.target.zeroshot_baseline:
+            baseline = zeroshot_baseline(config, federation, datasets, space)
+            summary["zeroshot_baseline"] = baseline
+            rows = [(name, "starting model, zero-shot", s) for name, s in baseline.items()]
+            sections["Zero-shot baseline (Eq. 10)"] = (
+                "The starting model scored on the same split without training on compounds: "
+                f"the number fine-tuning has to beat.\n\n{zeroshot_markdown(rows)}"
+            )
+        metrics = write_evaluation(out, pooled, space, history=history, summary=summary,
+                                   title="Fine-tuning", extra_sections=sections)  # fmt: skip
+        accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
+    accelerator.end_training()
+    return metrics
+
+
+# --- the parts the recipe names --------------------------------------------------------------
+
+#: The reset_heads argument of each target task.
+HEAD_VOCABULARY = {"expr": "expressions", "compound": "compounds", "au": "aus"}
+
+
+def target_loss(task: str, outputs: dict, batch: dict, device: torch.device) -> dict:
+    """The target task's loss (cross-entropy for classes, Eq. 7's masked BCE for AUs)."""
+    labels, mask = batch[task].to(device), batch[f"{task}_mask"].to(device)
+    if task == "au":
+        term = masked_bce(outputs["au"], labels, mask)["au"]
+    else:
+        term = masked_cross_entropy(outputs[task], labels, mask, name=task)[task]
+    return {task: term, "total": term}
+
+
+def datasets_with(federation: Federation, task: str, split: str) -> list[str]:
+    """The datasets whose ``split`` has ``task`` labels."""
+    names = [ref.dataset for ref in federation.shards(split, task)]
+    if not names:
+        raise ValueError(
+            f"no {split} shard in {federation.location} has {task} labels; name the datasets "
+            "with data.datasets or convert a source that has them"
+        )
+    return sorted(set(names))
+
+
+def convert_source(source: SourceConfig, out: Path) -> Federation:
+    """``holistic federate`` the source into ``out`` (skipped when already converted)."""
+    from holistic.data.adapters import ADAPTERS
+    from holistic.data.shards import federate
+
+    if source.adapter not in ADAPTERS:
+        raise ValueError(f"data.source.adapter {source.adapter!r} is not one of {sorted(ADAPTERS)}")
+    federate(
+        ADAPTERS[source.adapter],
+        source.root,
+        out,
+        options=source.options,
+        size=source.size,
+        align_boxes=source.align_boxes,
+        progress=False,
+    )
+    return Federation(str(out))
+
+
+def few_shot_federation(config, federation, datasets, vocabulary, out: Path) -> Federation:
+    """K train samples per class of the target, chosen by the seed, as a small federation."""
+    from holistic.data.subsets import few_shot_keys, write_subset
+
+    keys = few_shot_keys(
+        federation,
+        task=config.target.task,
+        vocabulary=vocabulary,
+        shots=config.data.shots,
+        seed=config.train.seed,
+        split=config.data.train_split,
+        datasets=datasets,
+    )
+    note = {"shots": config.data.shots, "seed": config.train.seed, "task": config.target.task}
+    return write_subset(federation, out / "fewshot", keys, split=config.data.train_split, note=note)
+
+
+def zeroshot_baseline(config, federation, datasets, space) -> dict:
+    """Eq. 10 scores of the starting model on the evaluation split: what fine-tuning must beat."""
+    start = load_model(config.checkpoint)
+    return {
+        dataset: zeroshot_compounds(
+            start,
+            federation,
+            dataset=dataset,
+            split=config.data.eval_split,
+            compounds=space.compounds,
+            image_size=config.data.image_size,
+        )
+        for dataset in datasets
+    }
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+    sys.exit(0)
