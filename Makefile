@@ -2,6 +2,8 @@
 #
 #   make test   lint + the test suite
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
+#               -> few-shot fine-tuning to compound classes
+#   make results  the ablation of docs/results.md (18 training runs, about 70 min on 2 CPU cores)
 #
 # TORCH pins the PyTorch pair installed before the project. The default is the pair that lies on
 # the project's CPU machines' local disk; elsewhere pick the build you need, e.g.
@@ -13,7 +15,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint clean-venv
+.PHONY: test demo results world lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,16 +31,27 @@ test: lint
 
 DEMO ?= data/demo
 
-demo: $(STAMP)
+LAUNCH := $(BIN)/accelerate launch --num_processes 1 --num_machines 1 --cpu --mixed_precision no \
+	--dynamo_backend no
+
+world: $(STAMP)
 	$(BIN)/holistic synth $(DEMO)/world --preset demo --seed 0 --federate $(DEMO)/shards --workers 2 --no-progress
-	$(BIN)/accelerate launch --num_processes 1 --num_machines 1 --cpu --mixed_precision no \
-		--dynamo_backend no recipes/facebehaviornet.py \
+
+demo: world
+	$(LAUNCH) recipes/facebehaviornet.py \
 		--config recipes/configs/facebehaviornet/demo.yaml data.federation=$(DEMO)/shards
 	$(BIN)/python recipes/zeroshot_compound.py \
 		--config recipes/configs/zeroshot_compound/demo.yaml federation=$(DEMO)/shards
+	$(LAUNCH) recipes/finetune.py \
+		--config recipes/configs/finetune/demo_compound.yaml data.federation=$(DEMO)/shards
 	@echo "demo done: runs/demo/report.md (tables and plots), runs/demo/metrics.json,"
 	@echo "runs/demo/zeroshot.json, runs/demo/model (checkpoint), runs/demo/logs (TensorBoard:"
-	@echo "  $(BIN)/tensorboard --logdir runs/demo/logs)"
+	@echo "  $(BIN)/tensorboard --logdir runs/demo/logs); few-shot fine-tuning to compound"
+	@echo "classes: runs/demo-finetune/report.md"
+
+results: world
+	$(BIN)/python recipes/facebehaviornet_ablation.py \
+		--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards
 
 clean-venv:
 	rm -rf $(VENV)
