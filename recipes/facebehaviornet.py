@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 import relatedness
 from holistic.data.federation import AlignedMixer, Federation, aligned_batch_sizes
 from holistic.data.transforms import build_train_transform
-from holistic.evaluation.run import evaluate_model, pool_predictions, write_evaluation
+from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses import Coupling, LossWeights, multitask_loss
 from holistic.models import create_model
 from holistic.models.checkpoint import save_model
@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
     save_state(accelerator, state_dir, step)
 
     # Evaluate on every dataset's held-out split; pool the ranks' predictions (as ABAW does).
-    predictions = evaluate_model(
+    pooled = evaluate_pooled(
+        accelerator,
         model,
         federation,
         space,
@@ -206,11 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         datasets=config.data.datasets,
         image_size=config.data.image_size,
         batch_size=config.data.eval_batch_size,
-        rank=accelerator.process_index,
-        world_size=accelerator.num_processes,
-        device=accelerator.device,
     )
-    pooled = pool_predictions(predictions)
     metrics: dict = {}
     if accelerator.is_main_process:
         save_model(accelerator.unwrap_model(model), out / "model")

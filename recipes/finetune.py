@@ -33,8 +33,7 @@ from tqdm.auto import tqdm
 from holistic.data.federation import AlignedMixer, Federation
 from holistic.data.transforms import build_train_transform
 from holistic.evaluation.run import (
-    evaluate_model,
-    pool_predictions,
+    evaluate_pooled,
     write_evaluation,
     zeroshot_compounds,
 )
@@ -210,7 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
     save_state(accelerator, state_dir, step)
 
     # Evaluate on the held-out split of the full data (never the few-shot subset).
-    predictions = evaluate_model(
+    pooled = evaluate_pooled(
+        accelerator,
         model,
         federation,
         space,
@@ -218,11 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         datasets=datasets,
         image_size=config.data.image_size,
         batch_size=config.data.eval_batch_size,
-        rank=accelerator.process_index,
-        world_size=accelerator.num_processes,
-        device=accelerator.device,
     )
-    pooled = pool_predictions(predictions)
     metrics: dict = {}
     if accelerator.is_main_process:
         save_model(accelerator.unwrap_model(model), out / "model")

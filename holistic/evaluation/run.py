@@ -17,6 +17,7 @@ from holistic.schema import LabelSpace
 __all__ = [
     "CompoundTarget",
     "evaluate_model",
+    "evaluate_pooled",
     "eval_datasets",
     "pool_predictions",
     "write_evaluation",
@@ -85,6 +86,23 @@ def evaluate_model(
             )
     model.train(was_training)
     return predictions
+
+
+def evaluate_pooled(
+    accelerator, model: torch.nn.Module, federation, label_space: LabelSpace, **kwargs: Any
+) -> Predictions:
+    """:func:`evaluate_model` on this process's share of the split, pooled over every process
+    (as ABAW pools a split); ``kwargs``: ``split``, ``datasets``, ``image_size``, ``batch_size``."""
+    predictions = evaluate_model(
+        model,
+        federation,
+        label_space,
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        device=accelerator.device,
+        **kwargs,
+    )
+    return pool_predictions(predictions)
 
 
 def pool_predictions(predictions: Predictions) -> Predictions:
