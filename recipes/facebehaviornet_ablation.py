@@ -31,7 +31,7 @@ import yaml
 
 from holistic.data.federation import Federation
 from holistic.evaluation import to_jsonable
-from holistic.evaluation.ablation import Column, ablation_bars, lookup, summary_table
+from holistic.evaluation.ablation import Column, ablation_bars, compare, lookup, summary_table
 from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
 from holistic.evaluation.tables import markdown_table
 from holistic.models.checkpoint import load_model
@@ -208,6 +208,7 @@ def results_markdown(
         "",
         summary_table(results, config.columns, baseline=baseline),
         "",
+        *reading(results, config.columns, baseline),
     ]
     if config.zeroshot:
         zs_plot = ablation_bars(zeroshot_rows, zeroshot_columns, figures / "zeroshot.png",
@@ -229,9 +230,24 @@ def results_markdown(
             "",
             summary_table(zeroshot_rows, zeroshot_columns, baseline=baseline),
             "",
+            *reading(zeroshot_rows, zeroshot_columns, baseline),
         ]
     lines += ["## Per seed", "", per_seed_table(results, config.columns), ""]
     return "\n".join(lines)
+
+
+def reading(rows: dict[str, list[dict]], columns: list[Column], baseline: str) -> list[str]:
+    """One generated line per variant: where it is above / below the baseline beyond noise."""
+    lines = [f"Read against **{baseline}** (higher is better in every column):", ""]
+    for label, verdict in compare(rows, columns, baseline).items():
+        parts = [
+            f"higher in {', '.join(verdict['higher'])}" if verdict["higher"] else "",
+            f"lower in {', '.join(verdict['lower'])}" if verdict["lower"] else "",
+            f"within two standard errors in {len(verdict['within'])} of "
+            f"{sum(map(len, verdict.values()))} columns",
+        ]
+        lines.append(f"- {label}: " + "; ".join(part for part in parts if part) + ".")
+    return [*lines, ""]
 
 
 def per_seed_table(results: dict[str, list[dict]], columns: list[Column]) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "lookup",
     "mean_sd",
     "ablation_bars",
+    "compare",
     "summary_table",
 ]
 
@@ -99,6 +100,29 @@ def format_difference(values: Sequence[float], baseline: Sequence[float], digits
         return MISSING
     text = f"{delta:+.{digits}f}"
     return f"**{text}**" if math.isfinite(se) and abs(delta) > 2 * se else text
+
+
+def compare(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], baseline: str
+) -> dict[str, dict[str, list[str]]]:
+    """For each row but the baseline, the column headers where it is ``higher`` or ``lower``
+    than the baseline by more than two Welch standard errors, and those ``within`` that noise
+    (columns without values on both sides are left out)."""
+    verdicts: dict[str, dict[str, list[str]]] = {}
+    for label, documents in rows.items():
+        if label == baseline:
+            continue
+        verdict: dict[str, list[str]] = {"higher": [], "lower": [], "within": []}
+        for column in columns:
+            delta, se = difference(
+                column_values(documents, column), column_values(rows[baseline], column)
+            )
+            if not (math.isfinite(delta) and math.isfinite(se)):
+                continue
+            side = "within" if abs(delta) <= 2 * se else ("higher" if delta > 0 else "lower")
+            verdict[side].append(column.header)
+        verdicts[label] = verdict
+    return verdicts
 
 
 def summary_table(

@@ -8,6 +8,7 @@ from holistic.evaluation.ablation import (
     Column,
     ablation_bars,
     column_values,
+    compare,
     difference,
     format_difference,
     format_mean_sd,
@@ -65,3 +66,20 @@ def test_bars_write_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="at least one row"):
         ablation_bars({}, [F1], tmp_path / "b.png")
+
+
+def test_compare_sorts_columns_into_higher_lower_and_within_noise():
+    other = Column("bp4d", "au", "accuracy", "BP4D Acc.")
+
+    def run(f1, acc):
+        return {"metrics": {"bp4d": {"au": {"mean_f1": f1, "accuracy": acc}}}}
+
+    rows = {
+        "base": [run(0.30, 0.80), run(0.32, 0.82), run(0.34, 0.84)],
+        "new": [run(0.36, 0.70), run(0.38, 0.72), run(0.40, 0.74)],
+        "same": [run(0.31, 0.81), run(0.33, 0.83), run(0.35, 0.83)],
+    }
+    verdicts = compare(rows, [F1, other, ZS], "base")  # ZS has no values: left out
+    assert verdicts["new"] == {"higher": ["BP4D AU F1"], "lower": ["BP4D Acc."], "within": []}
+    assert verdicts["same"] == {"higher": [], "lower": [], "within": ["BP4D AU F1", "BP4D Acc."]}
+    assert "base" not in verdicts

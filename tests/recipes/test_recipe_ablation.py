@@ -62,6 +62,7 @@ def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     assert "| Model | AW2 CCC-V | EN AU F1 |" in page and "±" in page
     assert "](images/ablation.png)" in page and (tmp_path / "docs/images/zeroshot.png").is_file()
     assert "| single-task AU | – |" in page  # no VA result for a single-task AU network
+    assert "Read against **FBN**" in page and "- single-task AU: " in page
     # Same command again: every run is reused (its model is not rewritten).
     model = tmp_path / "runs" / "fbn" / "seed0" / "model" / "model.safetensors"
     written = model.stat().st_mtime_ns
