@@ -167,13 +167,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from holistic.schema import LabelSpace
 
     model = load_model(args.checkpoint)
-    space = LabelSpace(model.expressions, model.aus)
+    space = LabelSpace(model.expressions, model.aus, getattr(model, "compounds", ()))
     federation = Federation(str(args.shards))
     predictions = evaluate_model(
         model,
         federation,
         space,
-        split=args.split,
+        split=args.split.split(","),
         datasets=args.dataset,
         image_size=args.image_size,
         batch_size=args.batch_size,
@@ -181,7 +181,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not len(predictions):
         print(f"holistic evaluate: no {args.split} sample in {args.shards}", file=sys.stderr)
         return 2
-    out = args.out or Path(args.checkpoint).parent / f"eval-{args.split}"
+    out = args.out or Path(args.checkpoint).parent / f"eval-{args.split.replace(',', '-')}"
     metrics = write_evaluation(out, predictions, space, title=f"Evaluation of {args.checkpoint}")
     print(metrics_markdown(metrics, space, per_class=False))
     print(f"report: {Path(out) / 'report.md'}")
@@ -255,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("checkpoint", type=Path, help="a model saved by a recipe (model/)")
     evaluate.add_argument("shards", help="the federation (folder, URL prefix or pipe: template)")
-    evaluate.add_argument("--split", default="validation")
+    evaluate.add_argument(
+        "--split",
+        default="validation",
+        help="the split, or splits in order of preference per dataset: validation,test",
+    )
     evaluate.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     evaluate.add_argument("--image-size", type=int, default=112)
     evaluate.add_argument("--batch-size", type=int, default=128)

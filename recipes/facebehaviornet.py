@@ -51,7 +51,7 @@ class DataConfig:
     augment: float = 1.0  # strength of the train augmentation; 0 disables it
     num_workers: int = 0
     shuffle_buffer: int = 500
-    eval_split: str = "validation"
+    eval_split: str | list[str] = "validation"  # or preferences per dataset: [validation, test]
     eval_batch_size: int = 128
 
 

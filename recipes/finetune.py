@@ -68,7 +68,7 @@ class DataConfig:
     num_workers: int = 0
     shuffle_buffer: int = 500
     train_split: str = "train"
-    eval_split: str = "validation"
+    eval_split: str | list[str] = "validation"  # or preferences per dataset: [validation, test]
     eval_batch_size: int = 128
 
 

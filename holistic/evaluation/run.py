@@ -18,7 +18,7 @@ __all__ = [
     "CompoundTarget",
     "evaluate_model",
     "evaluate_pooled",
-    "eval_datasets",
+    "eval_splits",
     "pool_predictions",
     "write_evaluation",
     "zeroshot_compounds",
@@ -34,15 +34,24 @@ class CompoundTarget:
     compounds: str | list[str] = "rafdb11"  # a vocabulary name or the class names in order
 
 
-def eval_datasets(
-    manifest: Mapping[str, Any], split: str, datasets: Sequence[str] | None = None
-) -> list[str]:
-    """Datasets of the federation that have ``split`` (optionally restricted to ``datasets``)."""
-    return [
-        name
-        for name, entry in manifest["datasets"].items()
-        if split in entry["splits"] and (datasets is None or name in datasets)
-    ]
+def eval_splits(
+    manifest: Mapping[str, Any],
+    split: str | Sequence[str],
+    datasets: Sequence[str] | None = None,
+) -> dict[str, list[str]]:
+    """``{split: [dataset, ...]}``: every dataset of the federation (or of ``datasets``) under the
+    first split of ``split`` it has (a name, or names in order of preference such as
+    ``["validation", "test"]`` for sources like RAF-DB that publish no validation split)."""
+    preferences = [split] if isinstance(split, str) else list(split)
+    chosen: dict[str, list[str]] = {}
+    for name, entry in manifest["datasets"].items():
+        if datasets is not None and name not in datasets:
+            continue
+        for candidate in preferences:
+            if candidate in entry["splits"]:
+                chosen.setdefault(candidate, []).append(name)
+                break
+    return chosen
 
 
 @torch.no_grad()
@@ -51,7 +60,7 @@ def evaluate_model(
     federation,
     label_space: LabelSpace,
     *,
-    split: str = "validation",
+    split: str | Sequence[str] = "validation",
     datasets: Sequence[str] | None = None,
     image_size: int = 112,
     batch_size: int = 128,
@@ -59,20 +68,20 @@ def evaluate_model(
     world_size: int = 1,
     device: torch.device | str = "cpu",
 ) -> Predictions:
-    """This rank's predictions on every sample of ``split`` (gather ``state()`` across ranks)."""
+    """This rank's predictions on every sample of ``split`` (gather ``state()`` across ranks);
+    with several splits, each dataset on the first it has (:func:`eval_splits`)."""
     from holistic.data.federation import eval_batches
     from holistic.data.transforms import build_eval_transform
 
     was_training = model.training
     model.eval()
     predictions = Predictions()
-    chosen = eval_datasets(federation.manifest, split, datasets)
-    if chosen:
+    for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
         for batch in eval_batches(
             federation,
             label_space,
             build_eval_transform(image_size),
-            split=split,
+            split=split_name,
             datasets=chosen,
             batch_size=batch_size,
             rank=rank,

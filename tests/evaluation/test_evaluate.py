@@ -200,3 +200,23 @@ def test_bad_input_raises():
     reserved.add(labels, outputs, ["all"] * len(datasets))
     with pytest.raises(ValueError, match="reserved"):
         compute_metrics(reserved, SPACE)
+
+
+def test_eval_splits_take_each_dataset_on_its_first_preferred_split():
+    from holistic.evaluation.run import eval_splits
+
+    manifest = {
+        "datasets": {
+            "affwild2": {"splits": {"train": {}, "validation": {}}},
+            "rafdb": {"splits": {"train": {}, "test": {}}},
+            "expw": {"splits": {"train": {}}},
+        }
+    }
+    assert eval_splits(manifest, "validation") == {"validation": ["affwild2"]}
+    assert eval_splits(manifest, ["validation", "test"]) == {
+        "validation": ["affwild2"],
+        "test": ["rafdb"],
+    }
+    assert eval_splits(manifest, ["test", "validation"], datasets=["affwild2"]) == {
+        "validation": ["affwild2"]
+    }

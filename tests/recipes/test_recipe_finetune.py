@@ -60,6 +60,13 @@ def test_few_shot_compounds_from_shards(world, tmp_path):
     assert model(torch.zeros(1, 3, 48, 48))["compound"].shape == (1, 11)
     report = (out / "report.md").read_text()
     assert "Compound" in report and "## Zero-shot baseline (Eq. 10)" in report
+    # holistic evaluate reloads the compound head; rafdb-compound has no validation split.
+    from holistic.cli import main as cli
+
+    assert cli(["evaluate", str(out / "model"), str(world / "shards"), "--image-size", "48",
+                "--split", "validation,test", "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert evaluated["rafdb-compound"]["compound"]["uar"] == pytest.approx(compound["uar"])
 
 
 def test_linear_probe_leaves_the_backbone_untouched(world, tmp_path):
