@@ -42,7 +42,7 @@ from holistic.metrics import (
 from holistic.metrics._arrays import ArrayLike, as_array
 from holistic.schema import LabelSpace
 
-__all__ = ["ALL", "TASKS", "Predictions", "compute_metrics", "to_jsonable"]
+__all__ = ["ALL", "TASKS", "Predictions", "compute_metrics", "to_jsonable", "trivial_predictions"]
 
 #: The pseudo-dataset that pools every sample.
 ALL = "all"
@@ -248,6 +248,30 @@ class Predictions:
             raise ValueError(f"state: expected {n} rows in every array, {bad} differ")
         out._append(arrays)
         return out
+
+
+def trivial_predictions(predictions: Predictions) -> Predictions:
+    """The same samples and labels with the predictions of trivial models, for the chance rows of
+    a report: valence-arousal constant at 0 (CCC 0), each dataset's most frequent labelled class
+    for expressions and compounds (UAR = 1/K), every AU present (F1 = 2p / (1 + p) for an AU
+    present in a fraction p of the samples)."""
+    state = dict(predictions.state())
+    names = state["dataset"]
+    if "va_pred" in state:
+        state["va_pred"] = np.zeros_like(state["va_pred"])
+    if "au_prob" in state:
+        state["au_prob"] = np.ones_like(state["au_prob"])
+    for task in ("expr", "compound"):
+        if f"{task}_prob" not in state:
+            continue
+        probs = np.zeros_like(state[f"{task}_prob"])
+        for dataset in np.unique(names):
+            rows = names == dataset
+            labels = state[task][rows & state[f"{task}_mask"].astype(bool)]
+            majority = np.bincount(labels, minlength=probs.shape[1]).argmax() if labels.size else 0
+            probs[rows, majority] = 1.0
+        state[f"{task}_prob"] = probs
+    return Predictions.from_state(state)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ from typing import Any
 
 import torch
 
-from holistic.evaluation.evaluate import Predictions, compute_metrics, to_jsonable
+from holistic.evaluation.evaluate import (
+    Predictions,
+    compute_metrics,
+    to_jsonable,
+    trivial_predictions,
+)
 from holistic.schema import LabelSpace
 
 __all__ = [
@@ -137,15 +142,29 @@ def write_evaluation(
     """Compute the metrics and write ``metrics.json``, ``plots/`` and ``report.md`` in ``out``
     (with ``extra_sections``, ``{heading: markdown}``, at its end).
 
+    ``metrics.json`` and the report also hold the metrics of trivial predictors on the same
+    samples (:func:`~holistic.evaluation.evaluate.trivial_predictions`): the chance levels the
+    model's numbers are read against.
+
     Returns the metrics (``{}`` when nothing was evaluated).
     """
     from holistic.evaluation.plots import plot_metrics
-    from holistic.evaluation.tables import write_report
+    from holistic.evaluation.tables import metrics_markdown, write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = compute_metrics(predictions, label_space) if len(predictions) else {}
     document = {**(summary or {}), "metrics": metrics}
+    sections = dict(extra_sections or {})
+    if metrics:
+        trivial = compute_metrics(trivial_predictions(predictions), label_space)
+        document["trivial"] = trivial
+        sections = {
+            "Chance levels": "The same samples scored with trivial predictors: valence-arousal "
+            "constant at 0, each dataset's most frequent class, every AU present.\n\n"
+            + metrics_markdown(trivial, label_space, per_class=False),
+            **sections,
+        }
     (out / "metrics.json").write_text(json.dumps(to_jsonable(document), indent=1, allow_nan=False))
     va = None
     if len(predictions) and "va" in predictions.tasks:
@@ -157,7 +176,7 @@ def write_evaluation(
         plots = plot_metrics(
             metrics, label_space.expressions, out / "plots", va=va, history=history or None
         )
-    write_report(out, metrics, plots, extra_sections, label_space=label_space, title=title)
+    write_report(out, metrics, plots, sections, label_space=label_space, title=title)
     return metrics
 
 

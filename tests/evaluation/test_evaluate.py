@@ -220,3 +220,25 @@ def test_eval_splits_take_each_dataset_on_its_first_preferred_split():
     assert eval_splits(manifest, ["test", "validation"], datasets=["affwild2"]) == {
         "validation": ["affwild2"]
     }
+
+
+def test_trivial_predictions_give_the_chance_levels():
+    from holistic.evaluation.evaluate import trivial_predictions
+
+    space = LabelSpace(expressions=["neutral", "happiness", "sadness"], aus=[1, 12])
+    p = Predictions()
+    labels = {
+        "va": np.array([[0.5, 0.1], [-0.2, 0.3], [0.1, -0.4], [0.0, 0.2]]),
+        "va_mask": np.ones(4, bool),
+        "expr": np.array([1, 1, 2, 0]),
+        "expr_mask": np.ones(4, bool),
+        "au": np.array([[1, 0], [1, 1], [0, 0], [1, 0]]),
+        "au_mask": np.ones((4, 2), bool),
+    }
+    outputs = {"va": np.full((4, 2), 0.3), "expr": np.eye(3)[[0, 1, 2, 0]], "au": np.zeros((4, 2))}
+    p.add(labels, outputs, ["a"] * 4)
+    trivial = compute_metrics(trivial_predictions(p), space)["a"]
+    assert trivial["va"]["ccc_v"] == 0.0 and trivial["expr"]["uar"] == pytest.approx(1 / 3)
+    assert trivial["expr"]["accuracy"] == 0.5  # the majority class, happiness, is 2 of 4
+    # Every AU present: F1 = 2p / (1 + p) with p = 3/4 for AU1 and 1/4 for AU12.
+    assert trivial["au"]["per_au_f1"] == pytest.approx({"AU1": 6 / 7, "AU12": 0.4})
