@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -161,3 +163,31 @@ def test_two_cpu_processes_give_the_same_kind_of_result(shards, tmp_path):
         for task, values in tasks.items():
             assert summary["metrics"][dataset][task]["n"] == values["n"], (dataset, task)
     assert load_model(out / "model").aus == load_model(single / "model").aus
+
+
+def test_gradient_accumulation_steps_the_optimiser_every_k_batches(shards, tmp_path):
+    from safetensors.torch import load_file
+
+    recipe = _recipe()
+    recipe.main(_args(shards, tmp_path / "init", 0))  # the initial model, evaluated and saved
+    recipe.main(_args(shards, tmp_path / "half", 1, "train.grad_accum=2"))
+    recipe.main(_args(shards, tmp_path / "full", 2, "train.grad_accum=2"))
+    init, half, full = (
+        load_file(tmp_path / name / "model" / "model.safetensors")
+        for name in ("init", "half", "full")
+    )
+    weight = "head.out.weight"
+    assert torch.equal(init[weight], half[weight])  # one batch of two: no optimiser step yet
+    assert not torch.equal(init[weight], full[weight])  # the second batch steps
+
+
+def test_bf16_mixed_precision_on_the_cpu(shards, tmp_path):
+    # Its own process: accelerate fixes the precision of a process's first Accelerator.
+    args = _args(shards, tmp_path, 4, "train.mixed_precision=bf16", "train.log_every=2")
+    run = subprocess.run([sys.executable, str(ROOT / "recipes/facebehaviornet.py"), *args],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    totals = [v for _, v in json.loads((tmp_path / "history.json").read_text())["loss/total"]]
+    assert len(totals) == 2 and all(math.isfinite(v) for v in totals)
+    x = torch.zeros(1, 3, 48, 48)
+    assert torch.isfinite(load_model(tmp_path / "model")(x)["expr"]).all()
