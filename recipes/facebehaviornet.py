@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
             out, pooled, space, history=history, summary=summary, title="FaceBehaviorNet"
         )
         accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
+    accelerator.wait_for_everyone()  # no process tears the process group down under another
     accelerator.end_training()
     return metrics
 

@@ -134,12 +134,14 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator.init_trackers("logs")
     task = config.target.task
 
-    # Data: shards, or the source converted into shards (main process first, others wait).
+    # Data: shards, or the source converted into shards (by the main process; others wait).
+    location = config.data.federation
     if config.data.source is not None:
+        location = str(out / "shards")
         with accelerator.main_process_first():
-            federation = convert_source(config.data.source, out / "shards")
-    else:
-        federation = Federation(config.data.federation)
+            if accelerator.is_main_process:
+                convert_source(config.data.source, Path(location))
+    federation = Federation(location)
     datasets = config.data.datasets or datasets_with(federation, task, config.data.train_split)
 
     # Model: the trained one, with the target's outputs re-initialised.
@@ -151,7 +153,9 @@ def main(argv: list[str] | None = None) -> dict:
     train_federation, train_datasets = federation, datasets
     if config.data.shots:
         with accelerator.main_process_first():
-            train_federation = few_shot_federation(config, federation, datasets, vocabulary, out)
+            if accelerator.is_main_process:
+                write_few_shot(config, federation, datasets, vocabulary, out / "fewshot")
+        train_federation = Federation(str(out / "fewshot"))
         train_datasets = list(train_federation.datasets)
     mixer = AlignedMixer(
         train_federation,
@@ -235,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics = write_evaluation(out, pooled, space, history=history, summary=summary,
                                    title="Fine-tuning", extra_sections=sections)  # fmt: skip
         accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
+    accelerator.wait_for_everyone()  # no process tears the process group down under another
     accelerator.end_training()
     return metrics
 
@@ -266,8 +271,8 @@ def datasets_with(federation: Federation, task: str, split: str) -> list[str]:
     return sorted(set(names))
 
 
-def convert_source(source: SourceConfig, out: Path) -> Federation:
-    """``holistic federate`` the source into ``out`` (skipped when already converted)."""
+def convert_source(source: SourceConfig, out: Path) -> None:
+    """``holistic federate`` the source into ``out`` (unchanged shards are skipped)."""
     from holistic.data.adapters import ADAPTERS
     from holistic.data.shards import federate
 
@@ -282,10 +287,9 @@ def convert_source(source: SourceConfig, out: Path) -> Federation:
         align_boxes=source.align_boxes,
         progress=False,
     )
-    return Federation(str(out))
 
 
-def few_shot_federation(config, federation, datasets, vocabulary, out: Path) -> Federation:
+def write_few_shot(config, federation, datasets, vocabulary, out: Path) -> None:
     """K train samples per class of the target, chosen by the seed, as a small federation."""
     from holistic.data.subsets import few_shot_keys, write_subset
 
@@ -299,7 +303,7 @@ def few_shot_federation(config, federation, datasets, vocabulary, out: Path) -> 
         datasets=datasets,
     )
     note = {"shots": config.data.shots, "seed": config.train.seed, "task": config.target.task}
-    return write_subset(federation, out / "fewshot", keys, split=config.data.train_split, note=note)
+    write_subset(federation, out, keys, split=config.data.train_split, note=note)
 
 
 def zeroshot_baseline(config, federation, datasets, space) -> dict:

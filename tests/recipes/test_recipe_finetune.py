@@ -200,3 +200,29 @@ def test_shipped_finetune_configs_load(name):
     assert lines[0].startswith("#")
     assert f"recipes/finetune.py --config {path.relative_to(ROOT)}" in lines[1]
     load_config(_recipe("finetune").FinetuneConfig, path)
+
+
+def test_two_cpu_processes_fine_tune_with_a_frozen_then_trained_backbone(world, tmp_path):
+    """accelerate launch with 2 CPU processes (gloo, DDP): the subset is written once, the
+    frozen steps keep the backbone, the later ones train it, the evaluation is pooled."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    out = tmp_path / "ddp"
+    args = _args(world, out, "data.shots=1", "train.steps=4", "train.freeze_steps=2",
+                 "train.backbone_lr=0.01")  # fmt: skip
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()), str(ROOT / "recipes" / "finetune.py"), *args,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["steps"] == 4 and summary["metrics"]["rafdb-compound"]["compound"]["n"] == 11
+    start, tuned = _weights(world / "start"), _weights(out / "model")
+    assert not torch.equal(start["backbone.conv1.0.weight"], tuned["backbone.conv1.0.weight"])
