@@ -376,6 +376,7 @@ def _au_metrics(
         )
     scores = au_scores(prob, p["au"][rows], mask, threshold)
     labelled = mask.any(axis=0)
+    positives = ((p["au"][rows] > 0.5) & mask).sum(axis=0)
     return {
         "n": int(mask.any(axis=1).sum()),
         "mean_f1": scores["mean_f1"],
@@ -384,6 +385,10 @@ def _au_metrics(
         # Only the AUs this dataset labels; the others are not evaluated (masked).
         "per_au_f1": {
             f"AU{au}": scores["per_au_f1"][j] for j, au in enumerate(label_space.aus) if labelled[j]
+        },
+        # How many labelled samples show each AU: the F1 of an AU with a handful is noise.
+        "per_au_positives": {
+            f"AU{au}": int(positives[j]) for j, au in enumerate(label_space.aus) if labelled[j]
         },
     }
 

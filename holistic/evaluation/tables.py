@@ -66,6 +66,13 @@ _COLUMNS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 }
 
 
+#: The per-AU tables under the AU table: (metrics key, heading).
+_PER_AU_TABLES = (
+    ("per_au_f1", "#### Per-AU F1"),
+    ("per_au_positives", "#### Positives per AU (an F1 over a handful of positives is noise)"),
+)
+
+
 def format_value(value: Any, digits: int = 3) -> str:
     """A number with ``digits`` decimals (integers as they are); "–" for None, NaN or absent."""
     if value is None or isinstance(value, bool):
@@ -145,10 +152,10 @@ def metrics_markdown(
             if label_space is not None:
                 order = [f"AU{a}" for a in label_space.aus]
                 found = [k for k in order if k in found] + [k for k in found if k not in order]
-            rows = [
-                [d, *(metrics[d]["au"].get("per_au_f1", {}).get(k) for k in found)] for d in have
-            ]
-            sections.append(f"#### Per-AU F1\n\n{markdown_table(['Dataset', *found], rows)}")
+            for key, heading in _PER_AU_TABLES:
+                rows = [[d, *(metrics[d]["au"].get(key, {}).get(k) for k in found)] for d in have]
+                if any(key in metrics[d]["au"] for d in have):
+                    sections.append(f"{heading}\n\n{markdown_table(['Dataset', *found], rows)}")
         elif task in ("expr", "compound"):
             names: list[str] = []
             if label_space is not None:

@@ -88,6 +88,7 @@ def test_metrics_per_dataset_and_task():
 
     au = m["disfa"]["au"]
     assert au["per_au_f1"] == pytest.approx({"AU1": 0.5, "AU2": 1.0})  # only labelled AUs
+    assert au["per_au_positives"] == {"AU1": 2, "AU2": 2}  # the support of each F1
     assert au["mean_f1"] == pytest.approx(0.75)
     assert au["accuracy"] == pytest.approx(6 / 8)
     assert au["afa"] == pytest.approx(0.5 * 0.75 + 0.5 * 0.75)

@@ -95,6 +95,10 @@ def test_metrics_markdown_of_real_metrics_has_consistent_columns():
         assert [row.split(" | ")[0] for row in block[::2]] == ["| Dataset", "| affwild2"]
         assert block[3].startswith("| all | 8 |")
         assert len({row.count("|") for row in block}) == 1  # every row fills every column
+    full = metrics_markdown(compute_metrics(p, SPACE), SPACE)
+    positives = _section(full, "#### Positives per AU (an F1 over a handful of positives is noise)")
+    assert positives[0] == "| Dataset | AU4 | AU12 |"
+    assert positives[2:] == ["| affwild2 | 8 | 0 |", "| all | 8 | 0 |"]
 
 
 def test_write_report_embeds_plots_relative(tmp_path):
