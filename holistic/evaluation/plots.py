@@ -243,6 +243,7 @@ def plot_metrics(
     va: tuple[ArrayLike, ArrayLike] | None = None,
     history: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     dataset: str = "all",
+    compounds: Sequence[str] = (),
 ) -> dict[str, Path]:
     """The standard report plots for one (pseudo-)dataset of :func:`compute_metrics`'s output.
 
@@ -253,6 +254,8 @@ def plot_metrics(
         va: optional ``(pred [N, 2], target [N, 2])`` of the labelled VA samples for the scatter.
         history: optional training history for the curves.
         dataset: which entry of ``metrics`` to plot.
+        compounds: compound class names (the label space's ``compounds``), for a model with a
+            compound head.
 
     Returns:
         ``{name: path}`` for the plots drawn (those whose data exist), ready for
@@ -264,6 +267,10 @@ def plot_metrics(
     if "expr" in entry:
         plots["Expression confusion matrix"] = confusion_matrix_plot(
             entry["expr"]["confusion_matrix"], classes, out / f"confusion_{dataset}.png"
+        )
+    if "compound" in entry:
+        plots["Compound confusion matrix"] = confusion_matrix_plot(
+            entry["compound"]["confusion_matrix"], compounds, out / f"compound_{dataset}.png"
         )
     if "au" in entry and entry["au"].get("per_au_f1"):
         plots["Per-AU F1"] = au_f1_bars(entry["au"]["per_au_f1"], out / f"au_f1_{dataset}.png")

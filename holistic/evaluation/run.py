@@ -174,7 +174,12 @@ def write_evaluation(
     plots = {}
     if metrics or history:
         plots = plot_metrics(
-            metrics, label_space.expressions, out / "plots", va=va, history=history or None
+            metrics,
+            label_space.expressions,
+            out / "plots",
+            va=va,
+            history=history or None,
+            compounds=label_space.compounds,
         )
     write_report(out, metrics, plots, sections, label_space=label_space, title=title)
     return metrics

@@ -97,3 +97,10 @@ def test_plot_metrics_draws_what_exists(tmp_path):
     assert set(plots) == {"Expression confusion matrix", "Per-AU F1", "Valence-arousal"}
     for path in plots.values():
         _png_size(path)
+    # A model with a compound head (fine-tuned to compound classes) gets its own matrix.
+    compound = {"all": {"compound": {"confusion_matrix": [[1, 0, 1], [0, 2, 0], [1, 0, 3]]}}}
+    classes = ["happily_surprised", "sadly_fearful", "angrily_disgusted"]
+    plots = plot_metrics(compound, ["neutral"], tmp_path, compounds=classes)
+    assert set(plots) == {"Compound confusion matrix"}
+    assert plots["Compound confusion matrix"].name == "compound_all.png"
+    _png_size(plots["Compound confusion matrix"])

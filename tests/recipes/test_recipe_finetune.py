@@ -60,6 +60,8 @@ def test_few_shot_compounds_from_shards(world, tmp_path):
     assert model(torch.zeros(1, 3, 48, 48))["compound"].shape == (1, 11)
     report = (out / "report.md").read_text()
     assert "Compound" in report and "## Zero-shot baseline (Eq. 10)" in report
+    assert "![Compound confusion matrix](plots/compound_all.png)" in report
+    assert (out / "plots" / "compound_all.png").is_file()
     # holistic evaluate reloads the compound head; rafdb-compound has no validation split.
     from holistic.cli import main as cli
 
