@@ -270,7 +270,10 @@ def plot_metrics(
         )
     if "compound" in entry:
         plots["Compound confusion matrix"] = confusion_matrix_plot(
-            entry["compound"]["confusion_matrix"], compounds, out / f"compound_{dataset}.png"
+            entry["compound"]["confusion_matrix"],
+            compounds,
+            out / f"compound_{dataset}.png",
+            title="Compound expressions: confusion matrix",
         )
     if "au" in entry and entry["au"].get("per_au_f1"):
         plots["Per-AU F1"] = au_f1_bars(entry["au"]["per_au_f1"], out / f"au_f1_{dataset}.png")
