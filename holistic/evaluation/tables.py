@@ -153,9 +153,10 @@ def metrics_markdown(
                 order = [f"AU{a}" for a in label_space.aus]
                 found = [k for k in order if k in found] + [k for k in found if k not in order]
             for key, heading in _PER_AU_TABLES:
+                if not any(key in metrics[d]["au"] for d in have):
+                    continue  # e.g. metrics from before positives were counted
                 rows = [[d, *(metrics[d]["au"].get(key, {}).get(k) for k in found)] for d in have]
-                if any(key in metrics[d]["au"] for d in have):
-                    sections.append(f"{heading}\n\n{markdown_table(['Dataset', *found], rows)}")
+                sections.append(f"{heading}\n\n{markdown_table(['Dataset', *found], rows)}")
         elif task in ("expr", "compound"):
             names: list[str] = []
             if label_space is not None:
