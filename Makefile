@@ -3,7 +3,7 @@
 #   make test   lint + the test suite
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
 #               -> few-shot fine-tuning to compound classes
-#   make results  the ablation of docs/results.md (18 training runs, about 70 min on 2 CPU cores)
+#   make results  the ablation of docs/results.md (21 training runs, about 80 min on 2 CPU cores)
 #
 # TORCH pins the PyTorch pair installed before the project. The default is the pair that lies on
 # the project's CPU machines' local disk; elsewhere pick the build you need, e.g.
