@@ -163,11 +163,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from holistic.data.federation import Federation
     from holistic.evaluation.run import evaluate_model, write_evaluation
     from holistic.evaluation.tables import metrics_markdown
-    from holistic.models.checkpoint import load_model
-    from holistic.schema import LabelSpace
+    from holistic.models import label_space_of, load_model
 
     model = load_model(args.checkpoint)
-    space = LabelSpace(model.expressions, model.aus, getattr(model, "compounds", ()))
+    space = label_space_of(model)
     federation = Federation(str(args.shards))
     predictions = evaluate_model(
         model,
@@ -177,6 +176,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         datasets=args.dataset,
         image_size=args.image_size,
         batch_size=args.batch_size,
+        window=None if args.window == 0 else (args.window or "spec"),
+        stride=args.stride,
     )
     if not len(predictions):
         print(f"holistic evaluate: no {args.split} sample in {args.shards}", file=sys.stderr)
@@ -239,7 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         "also convert it into shards.",
     )
     synth.add_argument("out", type=Path, help="folder for the native trees and world.json")
-    synth.add_argument("--preset", choices=["tiny", "demo", "full"], default="demo")
+    synth.add_argument(
+        "--preset",
+        choices=["tiny", "demo", "full", "temporal", "temporal-control"],
+        default="demo",
+        help="tiny/demo/full: every source; temporal, temporal-control: long Aff-Wild2 and "
+        "AFEW-VA videos whose VA lags the face, and their control (docs/synth_labels.md)",
+    )
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--source", action="append", help="write only this source (repeatable)")
     synth.add_argument("--federate", type=Path, help="also convert the world into this folder")
@@ -261,8 +268,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the split, or splits in order of preference per dataset: validation,test",
     )
     evaluate.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    evaluate.add_argument("--image-size", type=int, default=112)
+    evaluate.add_argument(
+        "--image-size", type=int, help="crop side fed to the model (default: its input spec)"
+    )
     evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument(
+        "--window",
+        type=int,
+        help="clip models: frames per evaluation window (default: the model's clip length; "
+        "0: each video run whole, the recurrent state carried over the video)",
+    )
+    evaluate.add_argument(
+        "--stride",
+        type=int,
+        help="clip models: frames between window starts (default: the window, no overlap); "
+        "overlapping predictions are averaged per frame",
+    )
     evaluate.add_argument("--out", type=Path, help="output folder (default: next to the model)")
     evaluate.set_defaults(run=_evaluate)
     return parser

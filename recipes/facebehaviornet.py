@@ -60,7 +60,7 @@ class ModelConfig:
     name: str = "facebehaviornet_resnet18"
     expressions: str | list[str] = "basic7"
     aus: str | list[int] = "fbn17"
-    hidden: list[int] = field(default_factory=lambda: [256])
+    hidden: list[int] | None = None  # None: the variant's own head (vgg16 has none: fc6/fc7)
     dropout: float = 0.5
     pretrained: bool = False  # timm weights from the local cache, if you have them
     checkpoint_path: str | None = None  # or backbone weights from a local file
@@ -143,14 +143,16 @@ def main(argv: list[str] | None = None) -> dict:
         seed=config.train.seed,
         shuffle_buffer=config.data.shuffle_buffer,
     )
+    head = {} if config.model.hidden is None else {"hidden": tuple(config.model.hidden)}
     model = create_model(
         config.model.name,
         expressions=list(space.expressions),
         aus=list(space.aus),
-        hidden=tuple(config.model.hidden),
         dropout=config.model.dropout,
         pretrained=config.model.pretrained,
         checkpoint_path=config.model.checkpoint_path,
+        image_size=config.data.image_size,
+        **head,
     )
     weights = config.loss.weights
     coupling = None
@@ -205,7 +207,6 @@ def main(argv: list[str] | None = None) -> dict:
         space,
         split=config.data.eval_split,
         datasets=config.data.datasets,
-        image_size=config.data.image_size,
         batch_size=config.data.eval_batch_size,
     )
     metrics: dict = {}

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 
 from holistic.data.federation import Federation
 from holistic.evaluation import to_jsonable
@@ -104,8 +103,7 @@ def train(config: AblationConfig, variant: Variant, seed: int) -> Path:
 
 def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:
     """Eq. 10 scores of one run's model on every zero-shot target, by dataset."""
-    model = load_model(run / "model")
-    image_size = yaml.safe_load((run / "config.yaml").read_text())["data"]["image_size"]
+    model = load_model(run / "model")  # its input spec says the image size it was trained at
     federation = Federation(config.federation)
     return {
         target.dataset: zeroshot_compounds(
@@ -115,7 +113,6 @@ def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:
             split=target.split,
             compounds=resolve_compounds(target.compounds),
             table=config.zeroshot_table,
-            image_size=image_size,
         )
         for target in config.zeroshot
     }

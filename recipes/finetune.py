@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from holistic.data.federation import AlignedMixer, Federation
 from holistic.data.transforms import build_train_transform
 from holistic.evaluation.run import (
+    eval_splits,
     evaluate_pooled,
     write_evaluation,
     zeroshot_compounds,
@@ -63,7 +64,7 @@ class DataConfig:
     datasets: list[str] | None = None  # None: every dataset with target labels
     shots: int | None = None  # few-shot: K train samples per class (per AU); None: all
     batch_size: int = 64
-    image_size: int = 64
+    image_size: int | None = None  # None: the starting model's input spec
     augment: float = 1.0
     num_workers: int = 0
     shuffle_buffer: int = 500
@@ -144,8 +145,16 @@ def main(argv: list[str] | None = None) -> dict:
     federation = Federation(location)
     datasets = config.data.datasets or datasets_with(federation, task, config.data.train_split)
 
-    # Model: the trained one, with the target's outputs re-initialised.
+    # Model: the trained one, with the target's outputs re-initialised, fed as its spec says
+    # (or at data.image_size, which its saved spec then records).
     model = load_model(config.checkpoint)
+    if model.input_spec.is_clip:
+        raise ValueError(
+            f"{config.checkpoint} is a clip model; this recipe fine-tunes image models (train "
+            "clip models with recipes/cnn_rnn.py, whose model.init_from starts from a checkpoint)"
+        )
+    image_size = config.data.image_size or model.input_spec.image_size
+    model.input_spec = replace(model.input_spec, image_size=image_size)
     model.reset_heads(**{HEAD_VOCABULARY[task]: config.target.vocabulary})
     space = LabelSpace(model.expressions, model.aus, model.compounds)
     vocabulary = {"expr": space.expressions, "compound": space.compounds, "au": space.aus}[task]
@@ -161,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_federation,
         space,
         {task: config.data.batch_size},
-        build_train_transform(config.data.image_size, config.data.augment),
+        build_train_transform(image_size, config.data.augment),
         split=config.data.train_split,
         datasets=train_datasets,
         rank=accelerator.process_index,
@@ -220,7 +229,6 @@ def main(argv: list[str] | None = None) -> dict:
         space,
         split=config.data.eval_split,
         datasets=datasets,
-        image_size=config.data.image_size,
         batch_size=config.data.eval_batch_size,
     )
     metrics: dict = {}
@@ -229,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary = {"steps": step, "train_seconds": round(seconds, 1), "task": task}
         sections = {}
         if task == "compound" and config.target.zeroshot_baseline:
-            baseline = zeroshot_baseline(config, federation, datasets, space)
+            baseline = zeroshot_baseline(config, federation, datasets, space, image_size)
             summary["zeroshot_baseline"] = baseline
             rows = [(name, "starting model, zero-shot", s) for name, s in baseline.items()]
             sections["Zero-shot baseline (Eq. 10)"] = (
@@ -306,19 +314,23 @@ def write_few_shot(config, federation, datasets, vocabulary, out: Path) -> None:
     write_subset(federation, out, keys, split=config.data.train_split, note=note)
 
 
-def zeroshot_baseline(config, federation, datasets, space) -> dict:
-    """Eq. 10 scores of the starting model on the evaluation split: what fine-tuning must beat."""
+def zeroshot_baseline(config, federation, datasets, space, image_size: int) -> dict:
+    """Eq. 10 scores of the starting model on the evaluation split (each dataset on the first
+    split of ``data.eval_split`` it has): what fine-tuning must beat."""
     start = load_model(config.checkpoint)
     return {
         dataset: zeroshot_compounds(
             start,
             federation,
             dataset=dataset,
-            split=config.data.eval_split,
+            split=split,
             compounds=space.compounds,
-            image_size=config.data.image_size,
+            image_size=image_size,
         )
-        for dataset in datasets
+        for split, chosen in eval_splits(
+            federation.manifest, config.data.eval_split, datasets
+        ).items()
+        for dataset in chosen
     }
 
 

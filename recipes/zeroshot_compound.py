@@ -36,7 +36,7 @@ class ZeroShotConfig:
     federation: str = "data/demo/shards"
     targets: list[CompoundTarget] = field(default_factory=lambda: [CompoundTarget()])
     table: str = "compound"  # compound prototypical-AU table (name or path)
-    image_size: int = 64
+    image_size: int | None = None  # None: each model's input spec
     batch_size: int = 128
     output: str = "runs/demo/zeroshot.json"
     report: str | None = None  # a report.md to append the zero-shot table to

@@ -21,6 +21,7 @@ from holistic.schema import LabelSpace
 
 __all__ = [
     "CompoundTarget",
+    "clip_predictions",
     "evaluate_model",
     "evaluate_pooled",
     "eval_splits",
@@ -67,25 +68,57 @@ def evaluate_model(
     *,
     split: str | Sequence[str] = "validation",
     datasets: Sequence[str] | None = None,
-    image_size: int = 112,
+    image_size: int | None = None,
     batch_size: int = 128,
+    window: int | None | str = "spec",
+    stride: int | None = None,
     rank: int = 0,
     world_size: int = 1,
     device: torch.device | str = "cpu",
 ) -> Predictions:
     """This rank's predictions on every sample of ``split`` (gather ``state()`` across ranks);
-    with several splits, each dataset on the first it has (:func:`eval_splits`)."""
+    with several splits, each dataset on the first it has (:func:`eval_splits`).
+
+    The model's input spec (``model.input_spec``) says how to feed it: image models see every
+    sample once, in batches of ``batch_size``; clip models see every run of consecutive frames of
+    every video once (:func:`~holistic.data.clips.video_runs`), cut into windows of ``window``
+    frames every ``stride`` frames (default: the model's clip length, no overlap; ``None``: each
+    run whole, the recurrent state carried over the whole video), with the predictions of
+    overlapping windows averaged per frame. Both report per frame, so a frame model and a
+    sequence model are scored on the same rows.
+
+    Args:
+        image_size: side of the crops fed to the model; default: the model's input spec.
+    """
     from holistic.data.federation import eval_batches
     from holistic.data.transforms import build_eval_transform
 
+    spec = model.input_spec
+    transform = build_eval_transform(image_size or spec.image_size)
     was_training = model.training
     model.eval()
     predictions = Predictions()
     for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
+        if spec.is_clip:
+            clip_predictions(
+                model,
+                federation,
+                label_space,
+                transform,
+                predictions,
+                split=split_name,
+                datasets=chosen,
+                window=spec.clip_length if window == "spec" else window,
+                stride=stride,
+                rank=rank,
+                world_size=world_size,
+                device=device,
+            )
+            continue
         for batch in eval_batches(
             federation,
             label_space,
-            build_eval_transform(image_size),
+            transform,
             split=split_name,
             datasets=chosen,
             batch_size=batch_size,
@@ -102,11 +135,57 @@ def evaluate_model(
     return predictions
 
 
+@torch.no_grad()
+def clip_predictions(
+    model: torch.nn.Module,
+    federation,
+    label_space: LabelSpace,
+    transform: Any,
+    predictions: Predictions,
+    *,
+    split: str,
+    datasets: Sequence[str] | None,
+    window: int | None,
+    stride: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | str = "cpu",
+) -> Predictions:
+    """Add a clip model's per-frame predictions on every video run of ``split`` to
+    ``predictions`` (see :func:`evaluate_model`); logits of overlapping windows are averaged."""
+    import numpy as np
+
+    from holistic.data.clips import clip_arrays, run_windows, video_runs
+    from holistic.data.stages import batch_images
+
+    landmarks = model.input_spec.landmarks
+    for run in video_runs(
+        federation, split=split, datasets=datasets, rank=rank, world_size=world_size
+    ):
+        sums: dict[str, np.ndarray] = {}
+        counts = np.zeros(len(run))
+        for start, stop in run_windows(len(run), window, stride):
+            arrays = clip_arrays(run[start:stop], label_space, transform, landmarks=landmarks)
+            extra = {}
+            if landmarks:
+                extra["landmarks"] = torch.from_numpy(arrays["landmarks"][None]).to(device)
+            images = batch_images(arrays["image"][None], normalise=True).to(device)
+            for key, value in model(images, **extra).items():
+                frames = value[0].float().cpu().numpy()
+                sums.setdefault(key, np.zeros((len(run), *frames.shape[1:])))[start:stop] += frames
+            counts[start:stop] += 1
+        labels = label_space.project_arrays([sample["record"] for sample in run])
+        outputs = {key: total / counts[:, None] for key, total in sums.items()}
+        predictions.add(labels, outputs, [run[0]["record"]["dataset"]] * len(run))
+    return predictions
+
+
 def evaluate_pooled(
     accelerator, model: torch.nn.Module, federation, label_space: LabelSpace, **kwargs: Any
 ) -> Predictions:
     """:func:`evaluate_model` on this process's share of the split, pooled over every process
-    (as ABAW pools a split); ``kwargs``: ``split``, ``datasets``, ``image_size``, ``batch_size``."""
+    (as ABAW pools a split); ``kwargs``: ``split``, ``datasets``, ``image_size``, ``batch_size``,
+    ``window``, ``stride``."""
     predictions = evaluate_model(
         model,
         federation,
@@ -194,18 +273,20 @@ def zeroshot_compounds(
     split: str,
     compounds: Sequence[str],
     table: str | Path = "compound",
-    image_size: int = 112,
+    image_size: int | None = None,
     batch_size: int = 128,
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Eq. 10 zero-shot compound scores of ``model`` on ``dataset``/``split`` (no compound
     label is trained on); see :func:`holistic.evaluation.zeroshot.zeroshot_metrics` for the keys.
 
-    ``model`` must have ``expressions`` and ``aus`` (a FaceBehaviorNet) and output ``va``,
-    ``expr`` and ``au``; ``table`` names the prototypical-AU table (or a path to one).
+    ``model`` must be an image model predicting ``va``, ``expr`` and ``au`` (a
+    FaceBehaviorNet); ``table`` names the prototypical-AU table (or a path to one);
+    ``image_size`` defaults to the model's input spec.
 
     Raises:
-        ValueError: ``dataset`` has no ``split`` samples in the federation.
+        ValueError: the model is not an image model with VA, expression and AU outputs, or
+            ``dataset`` has no ``split`` samples in the federation.
     """
     import numpy as np
 
@@ -214,6 +295,12 @@ def zeroshot_compounds(
     from holistic.data.transforms import build_eval_transform
     from holistic.evaluation.zeroshot import predict_compounds, zeroshot_metrics
 
+    missing = {"va", "expr", "au"} - set(model.tasks)
+    if missing or model.input_spec.is_clip:
+        raise ValueError(
+            "zero-shot compound scoring (Eq. 10) needs an image model predicting va, expr and "
+            f"au; this one is a {model.input_spec.kind} model predicting {sorted(model.tasks)}"
+        )
     compounds = tuple(compounds)
     prototypes = relatedness.load_table(table).compound_prototypes(compounds, model.aus)
     space = LabelSpace(model.expressions, model.aus, compounds)
@@ -223,7 +310,7 @@ def zeroshot_compounds(
     for batch in eval_batches(
         federation,
         space,
-        build_eval_transform(image_size),
+        build_eval_transform(image_size or model.input_spec.image_size),
         split=split,
         datasets=[dataset],
         batch_size=batch_size,

@@ -10,7 +10,7 @@ from holistic.losses.coupling import (
     soft_co_annotation_loss,
     soft_co_annotation_targets,
 )
-from holistic.losses.multitask import Coupling, LossWeights, multitask_loss
+from holistic.losses.multitask import Coupling, LossWeights, flatten_frames, multitask_loss
 from holistic.losses.tasks import (
     batch_ccc,
     ccc_loss,
@@ -32,6 +32,7 @@ __all__ = [
     "co_annotation_loss",
     "distribution_matching_loss",
     "distribution_matching_target",
+    "flatten_frames",
     "masked_bce",
     "masked_cross_entropy",
     "multitask_loss",

@@ -15,7 +15,7 @@ from holistic.losses.coupling import (
 )
 from holistic.losses.tasks import ccc_loss, masked_bce, masked_cross_entropy
 
-__all__ = ["Coupling", "LossWeights", "multitask_loss"]
+__all__ = ["Coupling", "LossWeights", "flatten_frames", "multitask_loss"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ class Coupling:
         return table if reweighted else (table > 0).to(table.dtype)
 
 
+def flatten_frames(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Clip tensors ``[B, T, ...]`` as frame batches ``[B·T, ...]`` (outputs, labels, masks).
+
+    A clip model's per-frame outputs and labels go through :func:`multitask_loss` as one batch
+    of B·T frames: the CCC of a clip batch is computed over all its labelled frames, as the
+    AffWildNet and CNN-RNN papers train it.
+    """
+    return {key: value.flatten(0, 1) for key, value in tensors.items()}
+
+
 def multitask_loss(
     outputs: Mapping[str, torch.Tensor],
     labels: Mapping[str, torch.Tensor],
@@ -106,7 +116,8 @@ def multitask_loss(
     """All switched-on terms of the FaceBehaviorNet objective and their weighted ``total``.
 
     Args:
-        outputs: model outputs ``va`` [N, 2], ``expr`` [N, E] logits, ``au`` [N, A] logits.
+        outputs: model outputs ``va`` [N, 2], ``expr`` [N, E] logits, ``au`` [N, A] logits, or
+            any subset of them (a term is computed only for the heads present).
         labels: projected labels with masks, as ``holistic.schema.LabelSpace.project_batch``
             returns them (``va``, ``va_mask``, ``expr``, ``expr_mask``, ``au``, ``au_mask``).
         weights: term weights; default L_MT with every λ = 1 and no coupling.
@@ -118,13 +129,21 @@ def multitask_loss(
     weights = weights or LossWeights()
     if weights.uses_coupling and coupling is None:
         raise ValueError("a coupling loss weight is non-zero but no Coupling was given")
-    device = outputs["au"].device
+    if weights.uses_coupling and not {"expr", "au"} <= set(outputs):
+        raise ValueError(
+            f"the coupling losses need expression and AU outputs; the model predicts "
+            f"{sorted(outputs)}: set the coupling weights to 0"
+        )
+    if not outputs:
+        raise ValueError("outputs: expected at least one of va, expr, au")
+    device = next(iter(outputs.values())).device
     terms: dict[str, torch.Tensor] = {}
-    if weights.expr:
+    # A task term needs its weight and the model's head: a VA-only model trains on VA alone.
+    if weights.expr and "expr" in outputs:
         terms |= masked_cross_entropy(outputs["expr"], labels["expr"], labels["expr_mask"])
-    if weights.au:
+    if weights.au and "au" in outputs:
         terms |= masked_bce(outputs["au"], labels["au"], labels["au_mask"])
-    if weights.va:
+    if weights.va and "va" in outputs:
         terms |= ccc_loss(outputs["va"], labels["va"], labels["va_mask"])
     if weights.coann_au or weights.coann_expr:
         co = co_annotate(
@@ -153,6 +172,10 @@ def multitask_loss(
             neutral_index=coupling.neutral_index,
         )
     if not terms:
-        raise ValueError("every loss weight is zero")
+        if not any(asdict(weights).values()):
+            raise ValueError("every loss weight is zero")
+        raise ValueError(
+            f"no loss term to compute: the non-zero weights name no head of {sorted(outputs)}"
+        )
     terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
     return terms

@@ -1,8 +1,10 @@
 """Model checkpoints: ``model.safetensors`` + ``model.json``; they load without executing code.
 
 The JSON holds the registry name and builder arguments (from ``model.build_args``, set by
-``create_model``), the vocabularies and the holistic version, so a model reloads without the run's
-YAML. Weights are safetensors (no pickle).
+``create_model``), the model contract (``"input"``: its :class:`~holistic.models.spec.InputSpec`;
+``"tasks"``: what it predicts, with vocabularies), the vocabularies and the holistic version, so a
+model reloads without the run's YAML, and a reader (``holistic evaluate``, ``holistic predict``)
+learns how to feed it from the JSON alone. Weights are safetensors (no pickle).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import holistic
 from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 
 from ._registry import create_model, is_model
+from .spec import InputSpec, tasks_to_json
 
-__all__ = ["checkpoint_files", "load_model", "save_model"]
+__all__ = ["checkpoint_files", "load_model", "read_model_json", "save_model"]
 
 FORMAT = "holistic.model/1"
-# Builder arguments that fetch or read backbone weights: the checkpoint's weights replace them.
-_WEIGHT_SOURCES = ("pretrained", "checkpoint_path")
+# Builder arguments that fetch or read weights: the checkpoint's weights replace them.
+_WEIGHT_SOURCES = ("pretrained", "checkpoint_path", "init_from")
 
 
 def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
@@ -58,7 +61,8 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
         path: A directory, or a ``NAME.safetensors`` stem (see :func:`checkpoint_files`).
 
     Raises:
-        ValueError: If the model was not made by ``create_model``.
+        ValueError: If the model was not made by ``create_model`` or lacks the contract
+            (``input_spec``, ``tasks``).
         TypeError: If a builder argument is not JSON-serialisable.
     """
     from safetensors.torch import save_model as save_safetensors
@@ -69,9 +73,21 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
             "save_model needs a model built by holistic.models.create_model (it records "
             f"model.build_args); got {type(model).__name__} without them"
         )
+    spec, tasks = getattr(model, "input_spec", None), getattr(model, "tasks", None)
+    if not isinstance(spec, InputSpec) or not isinstance(tasks, dict):
+        raise ValueError(
+            f"{build_args['name']}: a registered model declares input_spec (an InputSpec) and "
+            "tasks (DESIGN.md decision 11)"
+        )
     kwargs = {k: v for k, v in build_args["kwargs"].items() if k not in _WEIGHT_SOURCES}
     meta: dict[str, Any] = {"format": FORMAT, "name": build_args["name"], "kwargs": kwargs}
-    # The model's vocabularies are the truth: reset_heads may have changed them since building.
+    # The model is the truth: reset_heads may have changed its vocabularies since building, and
+    # a recipe may have set the input size it trained on.
+    kwargs["image_size"] = spec.image_size
+    if spec.is_clip:
+        kwargs["clip_length"] = spec.clip_length
+    meta["input"] = spec.to_json()
+    meta["tasks"] = tasks_to_json(tasks)
     for key in ("expressions", "aus", "compounds"):
         if hasattr(model, key):
             kwargs[key] = list(getattr(model, key))
@@ -115,18 +131,12 @@ def load_model(
     from safetensors.torch import load_model as load_safetensors
 
     weights, metadata = checkpoint_files(path)
-    for file in (metadata, weights):
-        if not file.is_file():
-            raise FileNotFoundError(
-                f"no checkpoint at {str(path)!r}: expected {str(weights)!r} and {str(metadata)!r} "
-                "(as written by holistic.models.save_model)"
-            )
-    try:
-        meta = json.loads(metadata.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{str(metadata)!r} is not valid JSON: {error}") from error
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{str(metadata)!r} is not a holistic model checkpoint (format {FORMAT})")
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {str(path)!r}: expected {str(weights)!r} and {str(metadata)!r} "
+            "(as written by holistic.models.save_model)"
+        )
+    meta = read_model_json(path)
     name, kwargs = meta.get("name"), dict(meta.get("kwargs") or {})
     if not isinstance(name, str) or not is_model(name):
         raise ValueError(
@@ -150,8 +160,40 @@ def load_model(
     kwargs.update(pretrained=False, checkpoint_path=None)
     model = create_model(name, **kwargs)
     model.build_args = {"name": name, "kwargs": dict(meta.get("kwargs") or {})}
+    if "input" in meta:  # checkpoints before the model contract have no "input"
+        saved = InputSpec.from_json(meta["input"], f"{metadata}: input")
+        if saved != model.input_spec:
+            raise ValueError(
+                f"checkpoint {str(metadata)!r}: its input spec {saved} differs from the one the "
+                f"builder makes from its arguments, {model.input_spec}; the JSON was edited or "
+                "written by another version"
+            )
     try:
         load_safetensors(model, str(weights), strict=True, device=str(map_location))
     except RuntimeError as error:
         raise ValueError(f"weights {str(weights)!r} do not fit model {name!r}: {error}") from error
     return model.to(map_location).eval()
+
+
+def read_model_json(path: str | Path) -> dict[str, Any]:
+    """The ``model.json`` of a checkpoint (name, kwargs, ``input``, ``tasks``), validated.
+
+    Reads no weights and builds nothing: what a tool needs to know how to feed a model.
+
+    Raises:
+        FileNotFoundError: no ``model.json`` at ``path``.
+        ValueError: not JSON, or not a holistic model checkpoint.
+    """
+    _, metadata = checkpoint_files(path)
+    if not metadata.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {str(path)!r}: expected {str(metadata)!r} "
+            "(as written by holistic.models.save_model)"
+        )
+    try:
+        meta = json.loads(metadata.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(metadata)!r} is not valid JSON: {error}") from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(metadata)!r} is not a holistic model checkpoint (format {FORMAT})")
+    return meta

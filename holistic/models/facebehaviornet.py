@@ -20,6 +20,7 @@ from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 from ._registry import register_model
 from .backbones import build_timm_backbone
 from .heads import MultiTaskHead
+from .spec import InputSpec, model_tasks
 
 __all__ = ["FaceBehaviorNet", "build_facebehaviornet"]
 
@@ -43,8 +44,11 @@ class FaceBehaviorNet(nn.Module):
         compounds: Compound-expression vocabulary of an extra ``"compound"`` output (a name from
             ``schema.COMPOUND_VOCABULARIES`` or names), or None/empty for none (the paper's
             FaceBehaviorNet; fine-tuning to compound classes adds it with :meth:`reset_heads`).
+        image_size: side of the face crops the model is trained on (its :class:`InputSpec`);
+            the network itself takes any size from 32.
 
     Attributes:
+        input_spec: what the model eats (:class:`~holistic.models.spec.InputSpec`, images).
         expressions: The resolved expression vocabulary (head order of ``"expr"``).
         aus: The resolved AU vocabulary (head order of ``"au"``).
         compounds: The resolved compound vocabulary (head order of ``"compound"``; may be empty).
@@ -61,8 +65,10 @@ class FaceBehaviorNet(nn.Module):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         compounds: str | Iterable[str] | None = None,
+        image_size: int = 112,
     ) -> None:
         super().__init__()
+        self.input_spec = InputSpec(kind="image", image_size=image_size)
         self.expressions = resolve_expressions(expressions)
         self.aus = resolve_aus(aus)
         self.compounds = _resolve_optional_compounds(compounds)
@@ -84,6 +90,11 @@ class FaceBehaviorNet(nn.Module):
         std_t = torch.tensor(std if std is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
         self.register_buffer("mean", mean_t, persistent=False)
         self.register_buffer("std", std_t, persistent=False)
+
+    @property
+    def tasks(self) -> dict[str, tuple]:
+        """What the model predicts: VA, its expressions and AUs (and compounds when it has them)."""
+        return model_tasks(expressions=self.expressions, aus=self.aus, compounds=self.compounds)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] ``[B, 3, H, W]`` to pooled backbone features ``[B, num_features]``."""
@@ -148,6 +159,7 @@ def build_facebehaviornet(
     dropout: float = 0.5,
     pretrained: bool = False,
     checkpoint_path: str | Path | None = None,
+    image_size: int = 112,
     **backbone_kwargs: Any,
 ) -> FaceBehaviorNet:
     """Build FaceBehaviorNet on a timm backbone.
@@ -161,6 +173,7 @@ def build_facebehaviornet(
         dropout: Dropout in the head.
         pretrained: timm pretrained weights from the local cache (never used by tests or the demo).
         checkpoint_path: A local backbone weights file (.safetensors / .pth / .pt).
+        image_size: Side of the training face crops (recorded in the model's input spec).
         **backbone_kwargs: Passed to ``timm.create_model`` (``drop_path_rate``...).
     """
     net, num_features = build_timm_backbone(
@@ -180,6 +193,7 @@ def build_facebehaviornet(
         mean=mean,
         std=std,
         compounds=compounds,
+        image_size=image_size,
     )
 
 

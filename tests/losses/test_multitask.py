@@ -103,3 +103,34 @@ def test_bad_weights_and_missing_coupling_are_clear_errors():
         LossWeights(au=-1)
     with pytest.raises(ValueError, match="every loss weight is zero"):
         multitask_loss(outputs, labels, LossWeights(expr=0, au=0, va=0))
+
+
+def test_any_subset_of_heads_trains_on_its_own_terms(coupling):
+    outputs, labels = _batch()
+    va_only = multitask_loss({"va": outputs["va"]}, labels)
+    assert set(va_only) == {"va", "total"}
+    assert torch.equal(va_only["total"], multitask_loss(outputs, labels)["va"])
+    va_only["total"].backward()
+    assert outputs["va"].grad is not None and outputs["expr"].grad is None
+    expr_au = multitask_loss({"expr": outputs["expr"], "au": outputs["au"]}, labels)
+    assert set(expr_au) == {"expr", "au", "total"}
+    # Coupling needs both heads it couples; a model without them gets a clear error.
+    with pytest.raises(ValueError, match="coupling losses need expression and AU outputs"):
+        multitask_loss({"va": outputs["va"]}, labels, LossWeights(dm=1), coupling)
+    with pytest.raises(ValueError, match=r"name no head of \['va'\]"):
+        multitask_loss({"va": outputs["va"]}, labels, LossWeights(va=0))
+
+
+def test_clip_batches_flatten_to_frames():
+    from holistic.losses import flatten_frames
+
+    outputs, labels = _batch()
+    # The same six frames as 2 clips of 3: the loss of the flattened clips is the frame loss.
+    def as_clips(tensors):
+        return {k: v.reshape(2, 3, *v.shape[1:]) for k, v in tensors.items()}
+
+    flat_outputs, flat = flatten_frames(as_clips(outputs)), flatten_frames(as_clips(labels))
+    assert flat_outputs["va"].shape == (6, 2) and flat["au_mask"].shape == (6, 17)
+    got = multitask_loss(flat_outputs, flat)
+    want = multitask_loss(outputs, labels)
+    assert all(torch.allclose(got[k], want[k]) for k in want)
