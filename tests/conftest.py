@@ -33,7 +33,8 @@ def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
     """An Adapter over ``records`` (each: key, split, labels, optional image_value/missing).
 
     Images live under ``root/img/<key>.jpg``; a record with ``missing=True`` gets none and one
-    with ``broken=True`` gets a file that is not an image.
+    with ``broken=True`` gets a file that is not an image. A record with ``landmarks`` (68 x 2
+    image pixels) is aligned from them and its shard record keeps them (in crop pixels).
     """
     from holistic.data.adapters._base import Adapter, FaceHint, Reject, Sample
 
@@ -59,7 +60,11 @@ def tiny_adapter(name: str, records: list[dict], rejects: tuple = ()):
                 frame=record.get("frame"),
                 audio=record.get("audio"),
                 audio_time=record.get("audio_time"),
-                face=FaceHint("aligned"),
+                face=(
+                    FaceHint("landmarks", landmarks=record["landmarks"])
+                    if "landmarks" in record
+                    else FaceHint("aligned")
+                ),
                 origin=("labels.txt", number + 1),
             )
         for reject in rejects:

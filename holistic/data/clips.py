@@ -2,40 +2,98 @@
 
 Shards keep each video's frames in order (the writer cuts them in scan order), so clips are built
 while streaming: consecutive samples of the same dataset and video whose frame numbers follow
-each other form a *run*; a run yields non-overlapping windows of ``length`` frames from a random
-start offset (new every epoch). A rejected frame (no face, invalid label row that left nothing)
-breaks a run, so a window never jumps over a gap. Windows are shuffled across videos through a
-buffer, decoded, augmented with the *same* parameters for every frame of a clip, and batched as
-``[B, T, ...]``.
+each other form a *run*; a rejected frame (no face, an invalid label row that left nothing) breaks
+a run, so a clip never jumps over a gap.
+
+Training (:class:`ClipLoader`), as an explicit list of stages (:mod:`holistic.data.stages`):
+
+1. shards: each reader (rank x worker) gets a fixed, disjoint share of the shards, read in a new
+   order every epoch (with fewer shards than readers: the videos whose name hashes to it);
+2. runs -> windows, per shard: non-overlapping windows of ``length`` frames from a random start
+   offset (new every pass); a run that continues into the next shard is cut at the boundary;
+3. interleave ``interleave`` shards at a time and shuffle windows through a buffer, so one batch
+   holds clips of many videos (a batch-level CCC loss needs that);
+4. decode, augment with the *same* parameters for every frame of a clip, batch ``[B, T, ...]``.
+
+Evaluation (:func:`video_runs`, :func:`clip_arrays`): every run of every held-out video exactly
+once, in frame order; the evaluation code cuts runs into windows and merges predictions per frame.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from holistic.data.federation import (
-    Federation,
-    _reseed,
-    _shuffled,
-    _tar_samples,
+from holistic.data.federation import Federation, ShardRef
+from holistic.data.stages import (
+    batch_images,
     decode_sample,
+    interleave,
+    reader,
+    reseed,
+    shard_share,
+    shuffled,
+    steps_for,
+    tar_samples,
+    with_record,
 )
-from holistic.data.transforms import normalise_batch
 from holistic.schema import LabelSpace
 
-__all__ = ["ClipLoader", "clip_windows"]
+__all__ = [
+    "ClipLoader",
+    "ClipSourceError",
+    "check_clip_sources",
+    "clip_arrays",
+    "clip_windows",
+    "collate_clips",
+    "frame_runs",
+    "run_windows",
+    "video_runs",
+]
 
 
-def _run_key(record: dict[str, Any]) -> tuple[Any, Any]:
+class ClipSourceError(ValueError):
+    """A dataset cannot serve clips of the asked length (stills, no frame numbers, short runs)."""
+
+
+def _run_key(record: Mapping[str, Any]) -> tuple[Any, Any]:
     return record.get("dataset"), record.get("video")
+
+
+def _is_frame(record: Mapping[str, Any]) -> bool:
+    return record.get("video") is not None and isinstance(record.get("frame"), int)
+
+
+def frame_runs(samples: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Runs of consecutive frames of one video, in stream order.
+
+    Args:
+        samples: raw shard samples, each with a parsed ``"record"``. Samples without a video or a
+            frame number (still images) belong to no run and are skipped.
+    """
+    run: list[dict[str, Any]] = []
+    for sample in samples:
+        record = sample["record"]
+        if run:
+            last = run[-1]["record"]
+            continues = (
+                _is_frame(record)
+                and _run_key(record) == _run_key(last)
+                and record["frame"] == last["frame"] + 1
+            )
+            if not continues:
+                yield run
+                run = []
+        if _is_frame(record):
+            run.append(sample)
+    if run:
+        yield run
 
 
 def clip_windows(
@@ -46,68 +104,106 @@ def clip_windows(
     Args:
         samples: raw shard samples in stream order, each with a parsed ``"record"``.
         length: frames per window (T).
-        rng: draws each run's start offset in ``[0, length)``.
+        rng: draws each run's start offset in ``[0, length)`` (within what the run allows).
     """
     if length < 1:
         raise ValueError(f"clip length must be >= 1, got {length}")
-    run: list[dict[str, Any]] = []
-
-    def flush() -> Iterator[list[dict[str, Any]]]:
-        start = rng.randrange(min(length, len(run) - length + 1)) if len(run) >= length else 0
+    for run in frame_runs(samples):
+        if len(run) < length:
+            continue
+        start = rng.randrange(min(length, len(run) - length + 1))
         for begin in range(start, len(run) - length + 1, length):
             yield run[begin : begin + length]
 
-    for sample in samples:
-        record = sample["record"]
-        if run:
-            previous = run[-1]["record"]
-            frame, last = record.get("frame"), previous.get("frame")
-            continues = (
-                _run_key(record) == _run_key(previous)
-                and frame is not None
-                and last is not None
-                and frame == last + 1
+
+def check_clip_sources(
+    federation: Federation,
+    length: int,
+    *,
+    split: str = "train",
+    datasets: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """The longest run of consecutive frames inside one shard, per dataset; raise if a dataset
+    cannot serve clips of ``length`` frames.
+
+    Read from the manifest (``longest_run`` per shard); shards converted before it was recorded
+    are scanned (JSON only).
+
+    Raises:
+        ClipSourceError: a dataset named (or, with ``datasets=None``, any dataset of ``split``)
+            has no frame numbers (an image-only dataset), or no run of ``length`` frames. The
+            message names the dataset and its longest run.
+    """
+    refs = federation.shards(split, None, datasets)
+    if not refs:
+        raise ClipSourceError(f"the federation has no {split} shards for {datasets or 'clips'}")
+    longest: dict[str, int] = {}
+    frames: dict[str, int] = {}
+    for ref in refs:
+        run, count = (
+            (ref.longest_run, ref.frames) if ref.longest_run is not None else _scan_runs(ref.url)
+        )
+        longest[ref.dataset] = max(longest.get(ref.dataset, 0), run)
+        frames[ref.dataset] = frames.get(ref.dataset, 0) + count
+    for dataset, run in longest.items():
+        if not frames[dataset]:
+            raise ClipSourceError(
+                f"{dataset} ({split}) has no video frames (no sample has a video and a frame "
+                "number): it is an image dataset and cannot serve clips; leave it out of the "
+                "clip recipe's datasets"
             )
-            if not continues:
-                yield from flush()
-                run = []
-        if record.get("video") is None or record.get("frame") is None:
-            continue  # still images cannot form clips
-        run.append(sample)
-    if run:
-        yield from flush()
+        if run < length:
+            raise ClipSourceError(
+                f"{dataset} ({split}): clips of {length} frames, but its longest run of "
+                f"consecutive frames in one shard is {run}; use clips of at most {run} frames "
+                "or convert it with larger shards (holistic federate --shard-size)"
+            )
+    return longest
 
 
-def _with_record(raw: dict[str, Any]) -> dict[str, Any]:
-    raw["record"] = json.loads(raw["json"])
-    return raw
+def _scan_runs(url: str) -> tuple[int, int]:
+    runs = [len(run) for run in frame_runs(with_record(s) for s in tar_samples([url]))]
+    return max(runs, default=0), sum(runs)
 
 
 class ClipLoader(torch.utils.data.IterableDataset):
-    """Batches of clips ``[B, T, ...]`` for CNN-RNN models (AffWildNet, CNN-1RNN/3RNN, ...).
+    """Batches of clips ``[B, T, ...]`` for sequence models (AffWildNet, CNN-RNNs, MT-VGG-GRU).
+
+    The same API as :class:`~holistic.data.federation.AlignedMixer`: :meth:`loader`,
+    :meth:`set_epoch`, ``len()`` (steps per epoch per rank), a split by rank and DataLoader worker
+    with equal steps everywhere, batches a function of their position (resume by skipping), and
+    ``normalise=False`` for uint8 output.
 
     Args:
         federation: the shards and manifest.
         label_space: vocabularies; every frame is projected with masks.
-        length: frames per clip (the papers use 80).
+        length: frames per clip (AffWildNet and the CNN-RNNs use 80, MT-VGG-GRU 90).
         batch_size: clips per batch.
         transform: albumentations transform, applied with the same parameters to all frames of a
-            clip (``transform(images=...)``); ``None`` keeps the stored crops.
+            clip (``transform(images=...)``, and ``keypoints=`` when ``landmarks``); ``None``
+            keeps the stored crops.
         split, datasets: which part of the federation to read.
-        task: keep only clips with at least one frame labelled for this task (``"va"``, ...).
-        rank, world_size, seed: as for :class:`~holistic.data.federation.AlignedMixer`.
+        task: keep only clips with at least one frame labelled for this task (``"va"``), or for
+            any of several (``["va", "expr", "au"]``); ``None`` keeps every clip. Frames carry
+            every label they have, with masks, so a batch mixes VA, EXPR and AU clips.
+        rank, world_size, seed: as for the aligned mixer.
         steps: batches per epoch per rank; default: the split's frames / (length · batch_size ·
             world_size), at least 1.
         shuffle_buffer: clips held by the shuffle buffer.
+        interleave: shards a reader reads at once (the clips of a batch come from their videos).
+        normalise: float32 images in [-1, 1]; False: uint8 ``[B, T, 3, H, W]``.
+        landmarks: also yield ``landmarks`` ``[B, T, 68, 2]`` in [-1, 1] crop coordinates (moved
+            by the augmentation with the image) and ``landmarks_mask`` ``[B, T]`` (frames without
+            landmarks hold zeros).
 
-    Ranks and DataLoader workers read disjoint, contiguous blocks of shards (videos stay whole
-    inside a block); with fewer shards than readers, each reader keeps the videos whose name
-    hashes to it. Every reader yields the same number of batches.
+    Raises:
+        ClipSourceError: a dataset cannot serve clips of ``length`` frames (see
+            :func:`check_clip_sources`).
 
-    Batches: ``image`` float32 [B, T, 3, H, W] in [-1, 1], the projected labels [B, T, ...]
-    with masks, the per-frame audio features ``mel`` [B, T, n_mels, W] and ``egemaps``
-    [B, T, 25] when the source has audio, and the lists ``dataset``, ``video`` and ``frames``
-    (first frame number).
+    Batches: ``image`` [B, T, 3, H, W], the projected labels ``[B, T, ...]`` with masks, the
+    per-frame audio features ``mel`` [B, T, n_mels, W] and ``egemaps`` [B, T, 25] when every
+    frame of the batch has audio, and the lists ``dataset``, ``video`` and ``frames`` (first frame
+    number).
     """
 
     def __init__(
@@ -120,96 +216,222 @@ class ClipLoader(torch.utils.data.IterableDataset):
         *,
         split: str = "train",
         datasets: Sequence[str] | None = None,
-        task: str | None = None,
+        task: str | Sequence[str] | None = None,
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,
         steps: int | None = None,
         shuffle_buffer: int = 64,
+        interleave: int = 8,
+        normalise: bool = True,
+        landmarks: bool = False,
     ) -> None:
-        if length < 1 or batch_size < 1:
-            raise ValueError(f"length and batch_size must be >= 1, got {length}, {batch_size}")
+        if length < 1 or batch_size < 1 or interleave < 1:
+            raise ValueError(
+                f"length, batch_size and interleave must be >= 1, got {length}, {batch_size}, "
+                f"{interleave}"
+            )
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside [0, {world_size})")
-        self.shards = sorted(federation.shards(split, task, datasets), key=lambda r: r.url)
+        self.tasks = (task,) if isinstance(task, str) else tuple(task or ())
+        refs = federation.shards(split, None, datasets)
+        if self.tasks:
+            refs = [r for r in refs if any(r.tasks.get(t) for t in self.tasks)]
+        self.shards: list[ShardRef] = sorted(refs, key=lambda r: r.url)
         if not self.shards:
-            raise ValueError(f"the federation has no {split} shards for clips")
+            raise ClipSourceError(f"the federation has no {split} shards for clips")
+        check_clip_sources(federation, length, split=split, datasets=datasets)
         self.label_space, self.length, self.batch_size = label_space, length, batch_size
-        self.transform, self.task = transform, task
+        self.transform = transform
         self.rank, self.world_size, self.seed = rank, world_size, seed
-        self.shuffle_buffer = shuffle_buffer
+        self.shuffle_buffer, self.interleave = shuffle_buffer, interleave
+        self.normalise, self.landmarks = normalise, landmarks
         frames = sum(ref.samples for ref in self.shards)
         self.steps = steps or max(1, frames // (length * batch_size * world_size))
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Reseed for a new epoch (call before iterating again)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return self.steps
 
-    def _raw(self, part: int, parts: int) -> Iterator[dict[str, Any]]:
-        urls = [ref.url for ref in self.shards]
-        if len(urls) >= parts:  # contiguous blocks keep videos whole
-            block = urls[part * len(urls) // parts : (part + 1) * len(urls) // parts]
-            yield from (_with_record(raw) for raw in _tar_samples(block))
-            return
-        for raw in _tar_samples(urls):  # few shards: split by video name instead
-            raw = _with_record(raw)
-            video = f"{raw['record'].get('dataset')}/{raw['record'].get('video')}"
-            if zlib.crc32(video.encode()) % parts == part:
-                yield raw
+    def loader(self, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` over this loader (``batch_size=None``: batches are built here)."""
+        return torch.utils.data.DataLoader(self, batch_size=None, num_workers=num_workers, **kwargs)
+
+    def _keep(self, window: list[dict[str, Any]]) -> bool:
+        return not self.tasks or any(t in s["record"] for s in window for t in self.tasks)
 
     def _windows(self, part: int, parts: int) -> Iterator[list[dict[str, Any]]]:
-        epoch = self.epoch
+        urls = [ref.url for ref in self.shards]
+        seed = f"{self.seed}-{self.epoch}"
+        mine = shard_share(urls, part, parts, f"{self.seed}-clips")  # 1. fixed, disjoint
+        passes = 0
         while True:
-            rng = random.Random(f"{self.seed}-{epoch}-{part}")
-            windows = clip_windows(self._raw(part, parts), self.length, rng)
-            if self.task is not None:
-                windows = (w for w in windows if any(self.task in s["record"] for s in w))
+            rng = random.Random(f"{seed}-{part}-{passes}")
+            if mine is not None:
+                order = list(mine)
+                rng.shuffle(order)  # 1. a new shard order every pass
+                sources = (self._shard_windows([url], rng, None) for url in order)
+            else:  # 1. fewer shards than readers: the videos that hash to this reader
+                sources = iter([self._shard_windows(urls, rng, (part, parts))])
+            windows = interleave(sources, self.interleave, rng)  # 3. many shards at once
             produced = False
-            for window in _shuffled(windows, self.shuffle_buffer, rng):
+            for window in shuffled(windows, self.shuffle_buffer, rng):  # 3. shuffle buffer
                 produced = True
                 yield window
             if not produced:
-                raise ValueError(
-                    f"reader {part}/{parts} found no clip of {self.length} consecutive frames; "
-                    f"use shorter clips or fewer processes/workers"
+                raise ClipSourceError(
+                    f"reader {part}/{parts} found no clip of {self.length} consecutive frames"
+                    f"{' labelled for ' + '/'.join(self.tasks) if self.tasks else ''}; use "
+                    "shorter clips or fewer processes/workers"
                 )
-            epoch += 1
+            passes += 1
 
-    def _clip(self, window: list[dict[str, Any]]) -> dict[str, Any]:
-        decoded = [decode_sample(raw) for raw in window]
-        images = np.stack([item["image"] for item in decoded])
-        if self.transform is not None:
-            images = np.asarray(self.transform(images=images)["images"])
-        labels = self.label_space.project_arrays([raw["record"] for raw in window])
-        labels["image"] = images
-        if all("audio" in item for item in decoded):  # audio-visual sources: [T, ...] features
-            for name in decoded[0]["audio"]:
-                labels[name] = np.stack([item["audio"][name] for item in decoded])
-        return labels
+    def _shard_windows(
+        self, urls: list[str], rng: random.Random, by_video: tuple[int, int] | None
+    ) -> Iterator[list[dict[str, Any]]]:
+        raw = (with_record(s) for s in tar_samples(urls))
+        if by_video is not None:
+            part, parts = by_video
+            raw = (s for s in raw if _video_hash(s["record"]) % parts == part)
+        # 2. runs -> windows, with a start offset drawn per run
+        return (w for w in clip_windows(raw, self.length, rng) if self._keep(w))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        part, parts = self.rank * workers + worker, self.world_size * workers
-        steps = self.steps // workers + (1 if worker < self.steps % workers else 0)
+        part, parts = reader(self.rank, self.world_size)
         windows = self._windows(part, parts)
-        for index in range(steps):
+        for index in range(steps_for(self.steps, part, parts, self.world_size)):
             chosen = [next(windows) for _ in range(self.batch_size)]
-            _reseed(self.transform, f"{self.seed}-{self.epoch}-{part}-{index}")
-            clips = [self._clip(window) for window in chosen]
-            batch: dict[str, Any] = {}
-            for key in clips[0]:
-                stacked = np.stack([clip[key] for clip in clips])
-                if key == "image":
-                    b, t = stacked.shape[:2]
-                    batch[key] = normalise_batch(stacked.reshape(b * t, *stacked.shape[2:]))
-                    batch[key] = batch[key].reshape(b, t, *batch[key].shape[1:])
-                else:
-                    batch[key] = torch.from_numpy(stacked)
-            batch["dataset"] = [w[0]["record"]["dataset"] for w in chosen]
-            batch["video"] = [w[0]["record"]["video"] for w in chosen]
-            batch["frames"] = [w[0]["record"]["frame"] for w in chosen]
-            yield batch
+            reseed(self.transform, f"{self.seed}-{self.epoch}-{part}-{index}")
+            clips = [
+                clip_arrays(w, self.label_space, self.transform, landmarks=self.landmarks)
+                for w in chosen
+            ]
+            yield collate_clips(clips, chosen, self.normalise)
+
+
+def _video_hash(record: Mapping[str, Any]) -> int:
+    return zlib.crc32(f"{record.get('dataset')}/{record.get('video')}".encode())
+
+
+def clip_arrays(
+    window: Sequence[dict[str, Any]],
+    label_space: LabelSpace,
+    transform: Callable | None,
+    *,
+    landmarks: bool = False,
+) -> dict[str, np.ndarray]:
+    """One clip as arrays: ``image`` uint8 [T, H, W, 3] (decoded, augmented alike), the
+    projected labels [T, ...], audio features when every frame has them, and with ``landmarks``
+    the 68 points [T, 68, 2] in [-1, 1] of the output crop plus ``landmarks_mask`` [T]."""
+    decoded = [decode_sample(raw) for raw in window]
+    images = np.stack([item["image"] for item in decoded])
+    side = images.shape[1]
+    points = mask = None
+    if landmarks:
+        points, mask = _landmarks(window)
+    if transform is not None:
+        if points is not None and getattr(transform, "processors", {}).get("keypoints"):
+            out = transform(images=images, keypoints=points.reshape(-1, 2))
+            points = np.asarray(out["keypoints"], np.float32).reshape(points.shape)
+        else:
+            out = transform(images=images)
+            if points is not None:  # a resize-only transform (evaluation): scale the points
+                points = points * (np.asarray(out["images"]).shape[1] / side)
+        images = np.asarray(out["images"])
+    arrays = label_space.project_arrays([raw["record"] for raw in window])
+    arrays["image"] = images
+    if all("audio" in item for item in decoded):  # audio-visual sources: [T, ...] features
+        for name in decoded[0]["audio"]:
+            arrays[name] = np.stack([item["audio"][name] for item in decoded])
+    if points is not None:
+        size = images.shape[1]
+        arrays["landmarks"] = (points / size * 2 - 1).astype(np.float32) * mask[:, None, None]
+        arrays["landmarks_mask"] = mask
+    return arrays
+
+
+def _landmarks(window: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    points = np.zeros((len(window), 68, 2), np.float32)
+    mask = np.zeros(len(window), bool)
+    for t, raw in enumerate(window):
+        given = raw["record"].get("landmarks")
+        if given is not None and len(given) == 68:
+            points[t] = given
+            mask[t] = True
+    return points, mask
+
+
+def collate_clips(
+    clips: Sequence[Mapping[str, np.ndarray]],
+    windows: Sequence[Sequence[dict[str, Any]]],
+    normalise: bool = True,
+) -> dict[str, Any]:
+    """Stack clips of equal length into a batch ``[B, T, ...]`` (see :class:`ClipLoader`)."""
+    batch: dict[str, Any] = {}
+    shared = set.intersection(*(set(clip) for clip in clips))  # audio only where all have it
+    for key in clips[0]:
+        if key not in shared:
+            continue
+        stacked = np.stack([clip[key] for clip in clips])
+        batch[key] = (
+            batch_images(stacked, normalise) if key == "image" else torch.from_numpy(stacked)
+        )
+    batch["dataset"] = [w[0]["record"]["dataset"] for w in windows]
+    batch["video"] = [w[0]["record"]["video"] for w in windows]
+    batch["frames"] = [w[0]["record"]["frame"] for w in windows]
+    return batch
+
+
+def video_runs(
+    federation: Federation,
+    *,
+    split: str = "validation",
+    datasets: Sequence[str] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every run of consecutive frames of every video of ``split``, once, in frame order.
+
+    Each dataset's shards are read in name order (the writer's order), so a run that continues
+    into the next shard stays whole. Ranks take the videos whose name hashes to them (a video is
+    never split across ranks); gather the predictions for pooled metrics. Samples without a
+    video or frame number (stills) belong to no run and are not yielded.
+    """
+    for dataset in _datasets_of(federation, split, datasets):
+        urls = sorted(ref.url for ref in federation.shards(split, None, [dataset]))
+        raw = (with_record(s) for s in tar_samples(urls))
+        if world_size > 1:
+            raw = (s for s in raw if _video_hash(s["record"]) % world_size == rank)
+        yield from frame_runs(raw)
+
+
+def _datasets_of(federation: Federation, split: str, datasets: Sequence[str] | None) -> list[str]:
+    names = sorted({ref.dataset for ref in federation.shards(split, None, datasets)})
+    if not names:
+        raise ClipSourceError(f"the federation has no {split} shards for {datasets or 'clips'}")
+    return names
+
+
+def run_windows(length: int, window: int | None, stride: int | None) -> list[tuple[int, int]]:
+    """``(start, stop)`` windows covering frames ``0 .. length-1`` of a run.
+
+    ``window=None`` (or a run shorter than the window): the whole run at once. Otherwise windows
+    of ``window`` frames every ``stride`` frames (default ``window``: no overlap), plus one
+    aligned to the end when the last stride leaves frames uncovered. Every frame is covered at
+    least once; overlapping predictions are averaged by the caller.
+    """
+    if length < 1:
+        return []
+    if window is None or length <= window:
+        return [(0, length)]
+    stride = stride or window
+    if not 1 <= stride <= window:
+        raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] + window < length:
+        starts.append(length - window)
+    return [(s, s + window) for s in starts]

@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import random
-import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,18 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from holistic.data.stages import (
+    batch_images,
+    decode_sample,
+    has_task,
+    reader,
+    reseed,
+    shard_share,
+    shuffled,
+    steps_for,
+    tar_samples,
+    weighted_mix,
+)
 from holistic.schema import LabelSpace
 
 __all__ = [
@@ -38,7 +49,6 @@ __all__ = [
     "Federation",
     "ShardRef",
     "aligned_batch_sizes",
-    "decode_sample",
     "eval_batches",
     "sample_stream",
 ]
@@ -58,6 +68,8 @@ class ShardRef:
     split: str
     samples: int
     tasks: Mapping[str, int]
+    frames: int | None = None  # samples with a video frame number (None: not recorded)
+    longest_run: int | None = None  # longest run of consecutive frames of one video
 
 
 class Federation:
@@ -119,7 +131,15 @@ class Federation:
                 if task is not None and not tasks.get(task):
                     continue
                 refs.append(
-                    ShardRef(self.url(shard["name"]), dataset, split, shard["samples"], tasks)
+                    ShardRef(
+                        self.url(shard["name"]),
+                        dataset,
+                        split,
+                        shard["samples"],
+                        tasks,
+                        shard.get("frames"),
+                        shard.get("longest_run"),
+                    )
                 )
         return refs
 
@@ -194,56 +214,8 @@ def aligned_batch_sizes(
 
 
 # ---------------------------------------------------------------------------------------------
-# Stages
+# The per-dataset stream (its stages are in holistic.data.stages)
 # ---------------------------------------------------------------------------------------------
-
-
-def _imread_rgb_flag() -> int:
-    import cv2
-
-    return getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
-
-
-_IMREAD_RGB = _imread_rgb_flag()
-
-
-def decode_sample(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A raw tar sample -> ``{"key", "image": RGB uint8 HxWx3, "record": dict}``, plus
-    ``"audio": {"mel": ..., "egemaps": ...}`` when the shard stored audio features."""
-    import cv2
-
-    record = raw.get("record") or json.loads(raw["json"])
-    rgb = cv2.imdecode(np.frombuffer(raw["jpg"], np.uint8), _IMREAD_RGB)
-    if rgb is None:
-        raise ValueError(f"sample {raw.get('__key__')} of {raw.get('__url__')}: bad JPEG")
-    if _IMREAD_RGB == cv2.IMREAD_COLOR:  # OpenCV < 4.10: decode as BGR, then swap
-        rgb = cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)
-    item = {"key": raw["__key__"], "image": rgb, "record": record}
-    if "audio_features" in record:  # per-frame audio features stored as <name>.npy members
-        item["audio"] = {name: _load_npy(raw[f"{name}.npy"]) for name in record["audio_features"]}
-    return item
-
-
-def _load_npy(payload: bytes) -> np.ndarray:
-    import io
-
-    return np.load(io.BytesIO(payload), allow_pickle=False)
-
-
-def _has_task(raw: dict[str, Any], task: str) -> bool:
-    # Look at the tiny JSON before the image, so off-task samples are never decoded: a
-    # substring test first (most off-task samples fail it), then the parsed record (kept).
-    if f'"{task}":'.encode() not in raw["json"]:
-        return False
-    raw["record"] = json.loads(raw["json"])
-    return task in raw["record"]
-
-
-def _tar_samples(urls: Sequence[str]) -> Iterator[dict[str, Any]]:
-    from holistic.data.tario import iter_samples
-
-    for url in urls:
-        yield from iter_samples(url)
 
 
 def sample_stream(
@@ -273,28 +245,25 @@ def sample_stream(
     caller decides the epoch length (equal for every part). Vary ``seed`` per epoch to give
     each part other shards in the next epoch.
     """
-    if not 0 <= part < parts:
-        raise ValueError(f"part {part} outside [0, {parts})")
     urls = [ref.url for ref in shards]
     if not urls:
         raise ValueError(f"no shards to stream for task {task!r}")
-    order = list(urls)
-    random.Random(f"{seed}").shuffle(order)  # 1. the same order on every part
-    by_shard = len(order) >= parts
-    mine = order[part::parts] if by_shard else order  # 2. node + worker split, by shard
+    mine = shard_share(urls, part, parts, seed)  # 1-2. shuffled by seed, split by reader
     passes = 0
     while True:
         rng = random.Random(f"{seed}-{part}-{passes}")
-        if by_shard:
-            shuffled = list(mine)
-            rng.shuffle(shuffled)
-            raw = _tar_samples(shuffled)
+        if mine is not None:
+            order = list(mine)
+            rng.shuffle(order)
+            raw = tar_samples(order)
         else:  # 2. too few shards: split by sample position in the fixed order instead
-            raw = (s for i, s in enumerate(_tar_samples(mine)) if i % parts == part)
+            order = list(urls)
+            random.Random(f"{seed}").shuffle(order)
+            raw = (s for i, s in enumerate(tar_samples(order)) if i % parts == part)
         if task is not None:  # 3. this set's samples only
-            raw = (s for s in raw if _has_task(s, task))
+            raw = (s for s in raw if has_task(s, task))
         yielded = False
-        for item in _shuffled(raw, shuffle_buffer, rng):  # 4. shuffle buffer
+        for item in shuffled(raw, shuffle_buffer, rng):  # 4. shuffle buffer
             yielded = True
             yield decode_sample(item)  # 5. decode
         if not repeat:
@@ -307,39 +276,9 @@ def sample_stream(
         passes += 1
 
 
-def _shuffled(items, buffer: int, rng: random.Random):
-    if buffer <= 1:
-        yield from items
-        return
-    pool: list = []
-    for item in items:
-        if len(pool) < buffer:
-            pool.append(item)
-            continue
-        index = rng.randrange(len(pool))
-        yield pool[index]
-        pool[index] = item
-    rng.shuffle(pool)
-    yield from pool
-
-
-def _weighted_mix(streams: Mapping[str, Iterator], weights: Mapping[str, float], rng):
-    names = list(streams)
-    cumulative = np.cumsum([weights[name] for name in names], dtype=np.float64)
-    cumulative /= cumulative[-1]
-    while True:
-        name = names[int(np.searchsorted(cumulative, rng.random(), side="right"))]
-        yield next(streams[name])
-
-
 # ---------------------------------------------------------------------------------------------
 # The aligned mixer
 # ---------------------------------------------------------------------------------------------
-
-
-def _reseed(transform: Any, key: str) -> None:
-    if hasattr(transform, "set_random_seed"):
-        transform.set_random_seed(zlib.crc32(key.encode()))
 
 
 def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, set_index: int):
@@ -354,16 +293,13 @@ def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, se
 
 
 def _concat(batches: Sequence[dict[str, Any]], normalise: bool = True) -> dict[str, Any]:
-    from holistic.data.transforms import channels_first, normalise_batch
-
     out: dict[str, Any] = {}
     for key in batches[0]:
         values = [batch[key] for batch in batches]
         if isinstance(values[0], list):
             out[key] = [v for value in values for v in value]
         elif key == "image":
-            images = np.concatenate(values)
-            out[key] = normalise_batch(images) if normalise else channels_first(images)
+            out[key] = batch_images(np.concatenate(values), normalise)
         else:
             out[key] = torch.from_numpy(np.concatenate(values))
     return out
@@ -466,13 +402,8 @@ class AlignedMixer(torch.utils.data.IterableDataset):
     def __len__(self) -> int:
         return self.steps
 
-    def _steps_for(self, worker: int, workers: int) -> int:
-        return self.steps // workers + (1 if worker < self.steps % workers else 0)
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        info = torch.utils.data.get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        part, parts = self.rank * workers + worker, self.world_size * workers
+        part, parts = reader(self.rank, self.world_size)
         seed = f"{self.seed}-{self.epoch}"
         rng = random.Random(f"{seed}-{part}-mix")
         streams = {}
@@ -488,11 +419,11 @@ class AlignedMixer(torch.utils.data.IterableDataset):
                 )
                 for dataset in self.weights[task]
             }
-            streams[task] = _weighted_mix(per_source, self.weights[task], rng)
-        for index in range(self._steps_for(worker, workers)):
+            streams[task] = weighted_mix(per_source, self.weights[task], rng)
+        for index in range(steps_for(self.steps, part, parts, self.world_size)):
             # Augmentation seeded by (seed, epoch, reader, step): a batch is a function of its
             # position alone, so a resumed run that skips batches sees the same ones again.
-            _reseed(self.transform, f"{seed}-{part}-{index}")
+            reseed(self.transform, f"{seed}-{part}-{index}")
             parts_of_batch = [
                 _collate(
                     [next(streams[task]) for _ in range(size)],

@@ -242,9 +242,16 @@ class ShardStats:
     classes: dict[str, Counter] = field(default_factory=dict)
     au_labelled: Counter = field(default_factory=Counter)
     au_positive: Counter = field(default_factory=Counter)
+    # Video frames: samples with a frame number, and the longest run of consecutive frames of one
+    # video inside the shard (what the clip loader can cut clips from).
+    frames: int = 0
+    longest_run: int = 0
+    _run: int = 0
+    _last: tuple[Any, Any] | None = None
 
     def add(self, record: Mapping[str, Any]) -> None:
         self.samples += 1
+        self._add_frame(record.get("video"), record.get("frame"))
         for task in LABEL_TASKS:
             if task in record:
                 self.tasks[task] += 1
@@ -257,9 +264,21 @@ class ShardStats:
             self.au_labelled[au] += 1
             self.au_positive[au] += int(value)
 
+    def _add_frame(self, video: Any, frame: Any) -> None:
+        if video is None or not isinstance(frame, int):
+            self._run, self._last = 0, None
+            return
+        self.frames += 1
+        follows = self._last is not None and self._last == (video, frame - 1)
+        self._run = self._run + 1 if follows else 1
+        self._last = (video, frame)
+        self.longest_run = max(self.longest_run, self._run)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "samples": self.samples,
+            "frames": self.frames,
+            "longest_run": self.longest_run,
             "tasks": dict(self.tasks),
             "classes": {task: dict(counts) for task, counts in self.classes.items()},
             "au_labelled": dict(self.au_labelled),
@@ -535,9 +554,10 @@ def split_entries(
 
     for sidecar in sorted(sidecars, key=lambda s: s["shard"]):
         entry = entry_of(sidecar["split"])
-        entry["shards"].append(
-            {"name": sidecar["shard"], "samples": sidecar["samples"], "tasks": sidecar["tasks"]}
-        )
+        shard = {"name": sidecar["shard"], "samples": sidecar["samples"], "tasks": sidecar["tasks"]}
+        if "longest_run" in sidecar:  # sidecars written before clips were counted lack it
+            shard["frames"], shard["longest_run"] = sidecar["frames"], sidecar["longest_run"]
+        entry["shards"].append(shard)
         entry["samples"] += sidecar["samples"]
         _merge_counts(entry["tasks"], sidecar["tasks"])
         _merge_counts(entry["classes"], sidecar["classes"])

@@ -27,13 +27,15 @@ def _albumentations() -> Any:
     return A
 
 
-def build_train_transform(size: int = 112, strength: float = 1.0) -> Any:
+def build_train_transform(size: int = 112, strength: float = 1.0, keypoints: bool = False) -> Any:
     """Augmentation for training: flip, scale/shift crop, small rotation, photometric jitter,
     blur/noise/downscale.
 
     Args:
         size: output side in pixels (the stored crops are resized when they differ).
         strength: scales every augmentation's magnitude (0 disables all but resizing).
+        keypoints: also move ``keypoints=`` (x, y pixel coordinates, e.g. 68 landmarks) with the
+            geometric part, for models that take landmarks.
 
     The output is ``{"image": uint8 HxWx3}``; see :func:`to_model_input`. Facial AUs are
     left-right symmetric, so a horizontal flip keeps every label valid. The geometric part is a
@@ -64,7 +66,10 @@ def build_train_transform(size: int = 112, strength: float = 1.0) -> Any:
                 ],
                 p=0.3 * min(s, 1.0),
             ),
-        ]
+        ],
+        keypoint_params=(
+            A.KeypointParams(format="xy", remove_invisible=False) if keypoints else None
+        ),
     )
 
 
@@ -75,13 +80,20 @@ class _ResizeIfNeeded:
     def __init__(self, size: int) -> None:
         self.size = int(size)
 
-    def __call__(self, *, image: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(
+        self, *, image: np.ndarray | None = None, images: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        if images is not None:  # a clip [T, H, W, 3]: every frame alike
+            return {"images": np.stack([self._resize(frame) for frame in images])}
+        return {"image": self._resize(image)}
+
+    def _resize(self, image: np.ndarray) -> np.ndarray:
         if image.shape[0] == image.shape[1] == self.size:
-            return {"image": image}
+            return image
         import cv2
 
         interpolation = cv2.INTER_AREA if image.shape[0] > self.size else cv2.INTER_LINEAR
-        return {"image": cv2.resize(image, (self.size, self.size), interpolation=interpolation)}
+        return cv2.resize(image, (self.size, self.size), interpolation=interpolation)
 
     def __repr__(self) -> str:
         return f"ResizeIfNeeded({self.size})"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from holistic.evaluation.evaluate import (
     trivial_predictions,
 )
 from holistic.schema import LabelSpace
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompoundTarget",
@@ -93,7 +96,7 @@ def evaluate_model(
     from holistic.data.federation import eval_batches
     from holistic.data.transforms import build_eval_transform
 
-    spec = model.input_spec
+    spec = unwrapped(model).input_spec
     transform = build_eval_transform(image_size or spec.image_size)
     was_training = model.training
     model.eval()
@@ -158,7 +161,18 @@ def clip_predictions(
     from holistic.data.clips import clip_arrays, run_windows, video_runs
     from holistic.data.stages import batch_images
 
-    landmarks = model.input_spec.landmarks
+    landmarks = unwrapped(model).input_spec.landmarks
+    for ref in federation.shards(split, None, datasets):
+        if ref.frames is not None and ref.frames < ref.samples:
+            logger.warning(
+                "%s (%s): %d of the %d samples of %s are not video frames; a clip model is "
+                "not evaluated on them",
+                ref.dataset,
+                split,
+                ref.samples - ref.frames,
+                ref.samples,
+                ref.url,
+            )
     for run in video_runs(
         federation, split=split, datasets=datasets, rank=rank, world_size=world_size
     ):
@@ -178,6 +192,15 @@ def clip_predictions(
         outputs = {key: total / counts[:, None] for key, total in sums.items()}
         predictions.add(labels, outputs, [run[0]["record"]["dataset"]] * len(run))
     return predictions
+
+
+def unwrapped(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DDP / ``torch.compile`` wrappers (where its contract attributes live)."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
 
 
 def evaluate_pooled(

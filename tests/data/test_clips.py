@@ -1,3 +1,4 @@
+import json
 import random
 
 import numpy as np
@@ -123,3 +124,174 @@ def test_audio_features_travel_with_the_frames(tmp_path):
     # Within each clip, later frames are louder: the mel energy rises with the frame time.
     energy = batch["mel"].float().mean(dim=(2, 3))
     assert bool((energy[:, -1] > energy[:, 0]).all())
+
+
+# --- the loader API shared with the aligned mixer --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many_videos(tmp_path_factory):
+    """12 videos of 40 frames (one per shard), VA on even videos, EXPR on odd ones; an image-only
+    dataset "stills" beside them."""
+    tmp = tmp_path_factory.mktemp("many")
+    records = []
+    for v in range(12):
+        labels = (lambda f: {"va": [0.1, 0.2]}) if v % 2 == 0 else (lambda f: {"expr": "happiness"})
+        records += [
+            {"key": f"v{v:02d}-{f:03d}", "split": "train", "video": f"v{v:02d}", "frame": f,
+             "labels": labels(f)}
+            for f in range(40)
+        ]  # fmt: skip
+    root = tmp / "src"
+    root.mkdir()
+    federate(tiny_adapter("vids", records), root, tmp / "out", shard_size=40, size=32,
+             progress=False)  # fmt: skip
+    stills = [{"key": f"s{i}", "split": "train", "labels": {"expr": "sadness"}} for i in range(6)]
+    federate(tiny_adapter("stills", stills), root, tmp / "out", size=32, progress=False)
+    return Federation(str(tmp / "out"))
+
+
+def _videos_per_batch(loader) -> float:
+    return float(np.mean([len(set(batch["video"])) for batch in loader]))
+
+
+def test_a_batch_holds_clips_of_many_videos(many_videos):
+    def loader(width):
+        return ClipLoader(many_videos, LabelSpace(), 5, 8, None, datasets=["vids"], steps=6,
+                          interleave=width, shuffle_buffer=0)  # fmt: skip
+
+    # One shard at a time (what a fixed shard order gave): a batch comes from one or two videos.
+    assert _videos_per_batch(loader(1)) <= 2.0
+    assert _videos_per_batch(loader(8)) >= 5.0
+
+
+def test_multitask_clips_mix_with_masks(many_videos):
+    loader = ClipLoader(many_videos, LabelSpace(), 5, 12, None, datasets=["vids"], steps=4)
+    batch = next(iter(loader))
+    assert batch["va_mask"].any() and batch["expr_mask"].any()
+    va_clips = batch["va_mask"].all(dim=1)
+    expr_clips = batch["expr_mask"].all(dim=1)
+    assert bool((va_clips ^ expr_clips).all())  # every clip is one video's: VA or EXPR frames
+    only_va = ClipLoader(many_videos, LabelSpace(), 5, 4, None, datasets=["vids"], task="va",
+                         steps=3)  # fmt: skip
+    assert all(b["va_mask"].all() for b in only_va)
+
+
+def test_uint8_output_and_batches_are_a_function_of_their_position(many_videos):
+    from holistic.data.transforms import normalise
+
+    def loader(**kwargs):
+        return ClipLoader(many_videos, LabelSpace(), 4, 3, build_train_transform(32),
+                          datasets=["vids"], steps=5, seed=3, **kwargs)  # fmt: skip
+
+    floats, raw, again = list(loader()), list(loader(normalise=False)), list(loader())
+    assert raw[0]["image"].dtype == torch.uint8 and raw[0]["image"].shape == (3, 4, 3, 32, 32)
+    for a, b, c in zip(floats, raw, again, strict=True):
+        assert torch.allclose(a["image"], normalise(b["image"]), atol=1e-6)
+        assert torch.equal(a["image"], c["image"]) and a["video"] == c["video"]
+    # Resume: a new epoch gives other clips; the same epoch the same ones, skipping by reading.
+    from holistic.training.state import batches_from
+
+    reference = loader()
+    full = [b["frames"] for b in batches_from(reference, 0, 8)]
+    resumed = [b["frames"] for b in batches_from(loader(), 3, 8)]
+    assert resumed == full[3:] and full[:5] != full[5:] + full[:0]
+
+
+def test_readers_get_disjoint_clips_and_equal_steps(many_videos):
+    seen = []
+    for rank in range(2):
+        loader = ClipLoader(many_videos, LabelSpace(), 5, 2, None, datasets=["vids"], rank=rank,
+                            world_size=2, steps=4, shuffle_buffer=0)  # fmt: skip
+        batches = list(loader.loader(num_workers=2))
+        assert len(batches) == 4
+        seen.append({(v, f) for b in batches for v, f in zip(b["video"], b["frames"], strict=True)})
+    assert seen[0] and seen[1] and not {v for v, _ in seen[0]} & {v for v, _ in seen[1]}
+
+
+def test_clip_sources_are_checked_at_start(many_videos):
+    from holistic.data.clips import ClipSourceError, check_clip_sources
+
+    ref = many_videos.shards("train", None, ["vids"])[0]
+    assert ref.longest_run == 40 and ref.frames == 40  # recorded in the manifest
+    assert check_clip_sources(many_videos, 40, datasets=["vids"]) == {"vids": 40}
+    with pytest.raises(ClipSourceError, match=r"vids \(train\): clips of 41 frames.* is 40"):
+        ClipLoader(many_videos, LabelSpace(), 41, 2, None, datasets=["vids"])
+    with pytest.raises(ClipSourceError, match="stills .* image dataset"):
+        ClipLoader(many_videos, LabelSpace(), 4, 2, None)
+
+
+def test_clip_sources_of_an_older_manifest_are_scanned(many_videos, tmp_path):
+    from holistic.data.clips import check_clip_sources
+
+    manifest = json.loads(json.dumps(many_videos.manifest))
+    for shard in manifest["datasets"]["vids"]["splits"]["train"]["shards"]:
+        del shard["longest_run"], shard["frames"]
+    older = Federation(many_videos.location, manifest)
+    assert older.shards("train", None, ["vids"])[0].longest_run is None
+    assert check_clip_sources(older, 40, datasets=["vids"]) == {"vids": 40}
+
+
+def test_landmarks_follow_the_frames(tmp_path):
+    from holistic.synth.layout import SHAPE_MODES, apply_shape
+
+    points = apply_shape(np.zeros(len(SHAPE_MODES)))[:68] * 64
+    records = [
+        {"key": f"l-{f:02d}", "split": "train", "video": "l", "frame": f,
+         "labels": {"va": [0.0, 0.0]}, **({"landmarks": points} if f != 2 else {})}
+        for f in range(6)
+    ]  # fmt: skip
+    root = tmp_path / "src"
+    root.mkdir()
+    federate(tiny_adapter("lm", records), root, tmp_path / "out", size=48, progress=False)
+    federation = Federation(str(tmp_path / "out"))
+    still = ClipLoader(federation, LabelSpace(), 6, 1, None, steps=1, landmarks=True)
+    batch = next(iter(still))
+    assert batch["landmarks"].shape == (1, 6, 68, 2)
+    assert batch["landmarks_mask"].tolist() == [[True, True, False, True, True, True]]
+    assert batch["landmarks"][0, 2].abs().sum() == 0  # no landmarks: zeros
+    inside = batch["landmarks"][0, 0]
+    assert inside.min() > -1 and inside.max() < 1  # [-1, 1] crop coordinates
+    # Flipped by the augmentation: the points move with the image (x mirrored).
+    from holistic.data.transforms import build_train_transform as build
+
+    flip = ClipLoader(federation, LabelSpace(), 6, 1, build(48, 0.0, keypoints=True), steps=1,
+                      landmarks=True)  # fmt: skip
+    import albumentations as A
+
+    flip.transform = A.Compose([A.HorizontalFlip(p=1.0)],
+                               keypoint_params=A.KeypointParams(format="xy"))  # fmt: skip
+    flipped = next(iter(flip))["landmarks"][0, 0]
+    # x' = W - x in pixels -> in [-1, 1] coordinates x' = -x (up to the pixel convention)
+    assert torch.allclose(flipped[:, 0], -inside[:, 0], atol=2 / 48 + 1e-5)
+    assert torch.allclose(flipped[:, 1], inside[:, 1], atol=1e-5)
+
+
+# --- evaluation: every frame of every video run once -----------------------------------------
+
+
+def test_video_runs_cover_every_frame_once_in_order(videos):
+    from holistic.data.clips import video_runs
+
+    runs = list(video_runs(videos, split="train"))
+    frames = [(r["record"]["video"], r["record"]["frame"]) for run in runs for r in run]
+    # Shards of 8 frames cut the videos: runs continue across shard boundaries, gaps break them.
+    assert frames == sorted(frames) and len(frames) == len(set(frames)) == 20 + 29 + 3
+    assert [len(run) for run in runs] == [20, 9, 20, 3]
+    split = [list(video_runs(videos, split="train", rank=r, world_size=2)) for r in range(2)]
+    flat = [
+        [(s["record"]["video"], s["record"]["frame"]) for run in part for s in run]
+        for part in split
+    ]
+    assert sorted(flat[0] + flat[1]) == frames and not set(flat[0]) & set(flat[1])
+
+
+def test_run_windows_cover_every_frame():
+    from holistic.data.clips import run_windows
+
+    assert run_windows(10, None, None) == [(0, 10)]
+    assert run_windows(3, 5, None) == [(0, 3)]
+    assert run_windows(10, 4, None) == [(0, 4), (4, 8), (6, 10)]
+    assert run_windows(10, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    with pytest.raises(ValueError, match="stride"):
+        run_windows(10, 4, 5)
