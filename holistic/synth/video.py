@@ -10,9 +10,12 @@ expression or compound, apex AU intensities and VA) and plays it out:
 - the frame's expression is the segment's while **every** prototypical AU of it is at or above
   ``max(AU_OCCURRENCE, APEX_FRACTION * apex)``; otherwise the frame is neutral. So a labelled
   frame always shows its prototypical AUs occurring, as in the stills;
-- valence/arousal follow the segment's target scaled by the segment envelope, through
-  exponential smoothing with a time constant of ``VA_TIME_CONSTANT_S`` (affect lags the face a
-  little and never jumps);
+- valence/arousal follow the segment's target scaled by an envelope, as a :class:`Dynamics`
+  says. By default (:data:`DEFAULT_DYNAMICS`) the envelope spans the whole segment and goes
+  through exponential smoothing with a time constant of ``VA_TIME_CONSTANT_S`` (affect lags the
+  face a little and never jumps). :data:`TEMPORAL_DYNAMICS` gives VA that a single frame cannot
+  read: it follows the AU envelope a second late and slowly, and arousal rises with the speed of
+  the face; :data:`CONTROL_DYNAMICS` is its control, VA an instantaneous function of the face;
 - head pose is an Ornstein-Uhlenbeck random walk per angle, squashed by ``tanh`` into
   :data:`POSE_BOUNDS`: smooth, slow and bounded.
 """
@@ -20,6 +23,7 @@ expression or compound, apex AU intensities and VA) and plays it out:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,11 +32,15 @@ from holistic.synth.types import FrameLabels, Pose
 
 __all__ = [
     "APEX_FRACTION",
+    "CONTROL_DYNAMICS",
+    "DEFAULT_DYNAMICS",
+    "Dynamics",
     "NEUTRAL_GAP_S",
     "OFFSET_S",
     "ONSET_S",
     "APEX_S",
     "POSE_BOUNDS",
+    "TEMPORAL_DYNAMICS",
     "VA_TIME_CONSTANT_S",
     "sample_video",
 ]
@@ -56,6 +64,70 @@ POSE_BOUNDS: tuple[float, float, float] = (15.0, 10.0, 8.0)
 _POSE_TIME_CONSTANT_S = 4.0  # mean reversion of the head-pose random walk
 _POSE_SMOOTHING_S = 0.5  # low-pass of the walk
 _POSE_SPREAD = 0.4  # stationary std of the walk before squashing, as a fraction of the bound
+_VA_DRIVES = ("segment", "aus")
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How valence/arousal follow the face of a video (AUs and expressions never depend on it).
+
+    Per frame, the *drive* is the segment's target VA times an envelope in [0, 1]; the drive is
+    delayed, smoothed, arousal gets a motion term, and both are clipped to [-1, 1]::
+
+        va(t) = clip(low_pass(drive(t - va_lag_s), va_time_constant_s)
+                     + [0, motion_gain * low_pass(motion(t), motion_time_constant_s)])
+
+    where ``motion(t) = sum_a |d intensity_a / dt|`` is the speed of the face (AU intensity units
+    per second, summed over the 20 AUs; a single frame cannot see it).
+
+    Attributes:
+        va_drive: the envelope. ``"segment"``: a smoothstep envelope spanning the whole segment
+            (onset to the end of the last AU's fall), the world's original dynamics.
+            ``"aus"``: the segment's AU envelope, the mean over the AUs switched on in the
+            target of each AU's onset-apex-offset envelope, so the drive is 0 exactly when the
+            face is at rest (and for a segment whose target switches no AU on).
+        va_lag_s: delay of the drive in seconds (>= 0), rounded to whole frames; the drive
+            before the first frame is 0 (every clip opens with a neutral stretch).
+        va_time_constant_s: time constant of the first-order low-pass of the delayed drive,
+            seconds (>= 0; 0 = no smoothing).
+        motion_gain: arousal added per unit of smoothed motion (>= 0; 0 = no motion term).
+        motion_time_constant_s: time constant of the low-pass of the motion, seconds (>= 0).
+
+    Raises:
+        ValueError: an unknown ``va_drive``, a negative or non-finite number.
+    """
+
+    va_drive: str = "segment"
+    va_lag_s: float = 0.0
+    va_time_constant_s: float = VA_TIME_CONSTANT_S
+    motion_gain: float = 0.0
+    motion_time_constant_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.va_drive not in _VA_DRIVES:
+            raise ValueError(
+                f"Dynamics.va_drive must be one of {_VA_DRIVES}, got {self.va_drive!r}"
+            )
+        for name in ("va_lag_s", "va_time_constant_s", "motion_gain", "motion_time_constant_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"Dynamics.{name} must be a finite number >= 0, got {value!r}")
+
+
+#: The world's original dynamics (presets tiny, demo, full): VA follows the segment, 0.4 s late.
+DEFAULT_DYNAMICS = Dynamics()
+#: VA lags the face: the AU envelope, 1 s late and smoothed over 1 s; arousal also rises with
+#: the speed of the face (about +0.3 at a typical onset). Presets ``temporal``.
+TEMPORAL_DYNAMICS = Dynamics(
+    va_drive="aus",
+    va_lag_s=1.0,
+    va_time_constant_s=1.0,
+    motion_gain=0.06,
+    motion_time_constant_s=0.2,
+)
+#: The control of :data:`TEMPORAL_DYNAMICS`: VA = the segment's target times the current AU
+#: envelope, no lag, no smoothing, no motion term. Preset ``temporal-control``.
+CONTROL_DYNAMICS = Dynamics(va_drive="aus", va_time_constant_s=0.0)
 
 
 def sample_video(
@@ -66,6 +138,7 @@ def sample_video(
     *,
     kind: str = "basic",
     compounds: str | tuple[str, ...] = "rafdb11",
+    dynamics: Dynamics = DEFAULT_DYNAMICS,
 ) -> tuple[list[FrameLabels], list[Pose]]:
     """Per-frame labels and head poses of one synthetic video.
 
@@ -78,6 +151,8 @@ def sample_video(
         kind: ``"basic"`` segments carry an expression; ``"compound"`` segments a compound
             (frames outside them are neutral with ``compound`` None).
         compounds: compound vocabulary for ``kind="compound"``.
+        dynamics: how valence/arousal follow the face. It draws nothing from ``rng``, so two
+            calls that differ only in ``dynamics`` give the same AUs, expressions and poses.
 
     Returns:
         ``(labels, poses)``, two lists of length T.
@@ -100,8 +175,10 @@ def sample_video(
     while start < end_time:
         start += float(rng.uniform(*NEUTRAL_GAP_S))
         target = model.sample_still(rng, kind=kind, compounds=compounds)
-        start = _play_segment(model, rng, target, start, times, intensity, va_target, category)
-    va = np.clip(_low_pass(va_target, fps, VA_TIME_CONSTANT_S), -1.0, 1.0)
+        start = _play_segment(
+            model, rng, target, start, times, intensity, va_target, category, dynamics.va_drive
+        )
+    va = _affect(va_target, intensity, fps, dynamics)
     labels = [_frame_labels(kind, category[t], intensity[t], va[t]) for t in range(num_frames)]
     return labels, _sample_poses(rng, num_frames, fps)
 
@@ -120,8 +197,11 @@ def _play_segment(
     intensity: np.ndarray,
     va_target: np.ndarray,
     category: list[str | None],
+    va_drive: str,
 ) -> float:
-    """Write one segment starting at ``start`` (s) into the arrays; return its end time."""
+    """Write one segment starting at ``start`` (s) into the arrays; return its end time.
+
+    ``va_target`` gets the segment's target VA times the ``va_drive`` envelope."""
     apex = np.array([target.au_intensity[au] for au in LABEL_AUS])
     n = len(LABEL_AUS)
     delay = rng.uniform(0.0, _JITTER_S, n)
@@ -142,11 +222,15 @@ def _play_segment(
     envelope = np.minimum(rise, fall)  # [F, A]
     intensity[inside] = apex * envelope
     name = target.expression if target.compound is None else target.compound
-    segment_envelope = np.minimum(
-        _smoothstep((t[:, 0] - start) / rise_window),
-        1.0 - _smoothstep((t[:, 0] - fall_start) / (end - fall_start)),
-    )
-    va_target[inside] = segment_envelope[:, None] * np.asarray(target.va)[None, :]
+    if va_drive == "segment":
+        drive = np.minimum(
+            _smoothstep((t[:, 0] - start) / rise_window),
+            1.0 - _smoothstep((t[:, 0] - fall_start) / (end - fall_start)),
+        )
+    else:  # "aus": what the face shows, 0 on a face at rest
+        switched_on = apex > 0
+        drive = envelope[:, switched_on].mean(axis=1) if switched_on.any() else np.zeros(len(t))
+    va_target[inside] = drive[:, None] * np.asarray(target.va)[None, :]
     prototypical = [LABEL_AUS.index(au) for au in model.prototypical_aus(name)]
     if prototypical:
         needed = np.maximum(AU_OCCURRENCE, APEX_FRACTION * apex[prototypical])
@@ -155,6 +239,30 @@ def _play_segment(
             if on:
                 category[index] = name
     return end
+
+
+def _affect(drive: np.ndarray, intensity: np.ndarray, fps: float, dynamics: Dynamics) -> np.ndarray:
+    """Per-frame [valence, arousal] from the drive ``[T, 2]`` and the AUs ``[T, A]``."""
+    lag = round(dynamics.va_lag_s * fps)
+    if lag:
+        delayed = np.zeros_like(drive)
+        delayed[lag:] = drive[: max(len(drive) - lag, 0)]
+        drive = delayed
+    if dynamics.va_time_constant_s > 0:
+        drive = _low_pass(drive, fps, dynamics.va_time_constant_s)
+    if dynamics.motion_gain > 0:
+        drive = drive.copy()
+        drive[:, 1] += dynamics.motion_gain * _motion(intensity, fps, dynamics)
+    return np.clip(drive, -1.0, 1.0)
+
+
+def _motion(intensity: np.ndarray, fps: float, dynamics: Dynamics) -> np.ndarray:
+    """Smoothed speed of the face: sum over AUs of |d intensity / dt| (units per second)."""
+    speed = np.zeros(len(intensity))
+    speed[1:] = np.abs(np.diff(intensity, axis=0)).sum(axis=1) * fps
+    if dynamics.motion_time_constant_s > 0:
+        speed = _low_pass(speed, fps, dynamics.motion_time_constant_s)
+    return speed
 
 
 def _low_pass(signal: np.ndarray, fps: float, time_constant_s: float) -> np.ndarray:

@@ -10,6 +10,13 @@ Compound labels live only in ``rafdb-compound`` and ``emotionet-compound``, whic
 FaceBehaviorNet training federation leaves out: they are the held-out sets for zero-shot
 evaluation (and ``rafdb-compound``'s train split for fine-tuning). ``emotionet-compound`` has a
 ``validation`` split only.
+
+The presets ``temporal`` and ``temporal-control`` write only the two VA video sources, with long
+videos, for the temporal-model experiment: in ``temporal`` valence/arousal lag the face and
+arousal carries the face's speed (:data:`~holistic.synth.video.TEMPORAL_DYNAMICS`); in
+``temporal-control`` they are an instantaneous function of the frame
+(:data:`~holistic.synth.video.CONTROL_DYNAMICS`). Everything else (identities, faces, AUs,
+expressions, poses, nuisances, label noise) is the same file for file for a seed.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from holistic.synth.video import CONTROL_DYNAMICS, TEMPORAL_DYNAMICS, Dynamics
 from holistic.synth.writers import stills, videos
 from holistic.synth.writers._common import SourceStyle, Studio
 
@@ -145,7 +153,34 @@ SOURCES: dict[str, SourcePlan] = {
     ),
 }
 
-#: Images per source and split (videos or subjects for video sources, with their frame counts).
+
+def _temporal_preset(dynamics: Dynamics) -> dict[str, dict[str, Any]]:
+    """Long Aff-Wild2 videos and AFEW-VA clips whose VA follows the face as ``dynamics`` says.
+
+    No audio: the voice follows the VA, so with it the two temporal presets would draw different
+    syllables and, after the first video, different faces. AFEW-VA's last 8 of 40 clips are the
+    adapter's ``holdout`` fold (``folds=5``, fold 5): its ``validation`` split.
+    """
+    return {
+        "affwild2": {
+            "counts": {"train": 24, "validation": 6},
+            "frames": 600,  # 20 s at 30 fps
+            "audio": False,
+            "dynamics": dynamics,
+            "federate": ({"options": {"fps": "30"}},),
+        },
+        "afewva": {
+            "counts": {"train": 32, "validation": 8},
+            "frames": 150,  # 6 s at 25 fps
+            "dynamics": dynamics,
+            "federate": ({"options": {"folds": "5", "holdout": "5"}},),
+        },
+    }
+
+
+#: Images per source and split (videos or subjects for video sources, with their frame counts),
+#: then the writer's keyword arguments. A preset may name a subset of the sources; its
+#: ``"federate"`` entry, when present, replaces the source's federate runs of ``SOURCES``.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "affwild2": {"counts": {"train": 2, "validation": 1}, "frames": 12},
@@ -183,6 +218,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "expw": {"counts": {"train": 20000}},
         "emotionet-compound": {"counts": {"validation": 2400}},
     },
+    "temporal": _temporal_preset(TEMPORAL_DYNAMICS),
+    "temporal-control": _temporal_preset(CONTROL_DYNAMICS),
 }
 
 
@@ -195,16 +232,33 @@ def write_world(
 ) -> dict[str, Any]:
     """Write the synthetic sources of ``preset`` under ``out``; deterministic for ``seed``.
 
-    Returns the content of ``out/world.json``.
+    Args:
+        out: the world's folder (created).
+        preset: a name of :data:`PRESETS`.
+        seed: the world's seed.
+        sources: write only these (in this order); None: every source of the preset, in the
+            order of :data:`SOURCES`.
+        progress: print one line per source.
+
+    Returns:
+        The content of ``out/world.json``.
+
+    Raises:
+        ValueError: an unknown preset or source, or a source the preset does not have.
     """
     from holistic.synth.labels import LabelModel
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
-    chosen = list(sources or SOURCES)
+    chosen = list(sources or (name for name in SOURCES if name in PRESETS[preset]))
     unknown = sorted(set(chosen) - set(SOURCES))
     if unknown:
         raise ValueError(f"unknown synthetic source(s) {unknown}; sources: {list(SOURCES)}")
+    absent = [name for name in chosen if name not in PRESETS[preset]]
+    if absent:
+        raise ValueError(
+            f"preset {preset!r} has no source(s) {absent}; its sources: {list(PRESETS[preset])}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = LabelModel()
@@ -212,6 +266,7 @@ def write_world(
     for index, name in enumerate(chosen):
         plan, settings = SOURCES[name], dict(PRESETS[preset][name])
         counts = settings.pop("counts")
+        federate = settings.pop("federate", plan.federate)
         # One generator per source, derived from (seed, source): adding a source changes nothing
         # in the others.
         rng = np.random.default_rng([seed, index])
@@ -223,7 +278,10 @@ def write_world(
         world["sources"][name] = {
             "root": name,
             "counts": counts,
-            "settings": settings,
+            "settings": {
+                key: asdict(value) if is_dataclass(value) else value
+                for key, value in settings.items()
+            },
             "planted_rejects": dict(planted),
             "style": plan.style.__dict__,
             "federate": [
@@ -234,7 +292,7 @@ def write_world(
                     # "{root}" stays a placeholder: the world can be moved or copied.
                     "options": dict(run.get("options", {})),
                 }
-                for run in (plan.federate or ({},))
+                for run in (federate or ({},))
             ],
         }
         if progress:

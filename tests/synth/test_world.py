@@ -81,8 +81,10 @@ def test_synth_command(tmp_path, capsys):
 
 
 def test_presets_cover_every_source():
-    for preset in PRESETS.values():
-        assert set(preset) == set(SOURCES)
+    for name in ("tiny", "demo", "full"):
+        assert set(PRESETS[name]) == set(SOURCES), name
+    for name, preset in PRESETS.items():  # the temporal presets write a subset
+        assert set(preset) <= set(SOURCES), name
 
 
 def test_gallery_images(tmp_path):
@@ -93,3 +95,15 @@ def test_gallery_images(tmp_path):
     path = write_video_strip(tmp_path / "strip.png", frames=20, size=48)
     image = cv2.imread(str(path))
     assert image.shape == (48 + 16, 4 * 48, 3)  # 4 tiles (every fifth frame), one caption row
+
+
+def test_va_dynamics_figure(tmp_path):
+    import cv2
+
+    from holistic.synth.gallery import write_va_dynamics
+
+    image = cv2.imread(str(write_va_dynamics(tmp_path / "va.png", seconds=4.0)))
+    assert image.shape == (560, 1000, 3)  # 10 x 5.6 inches at 100 dpi
+    blue, green, red = (image[..., c].astype(int) for c in range(3))
+    assert ((blue - red > 80) & (blue - green > 30)).sum() > 500  # valence lines, both panels
+    assert ((red - blue > 80) & (red - green > 80)).sum() > 500  # arousal lines

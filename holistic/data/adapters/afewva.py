@@ -27,7 +27,8 @@ Frames are joined by number, never by position: a JSON frame without an image is
 
 Splits: none official. ``folds=0`` (default) puts everything in ``train``; ``folds=k`` assigns the
 clips, sorted by folder name, to ``fold1`` ... ``foldk`` in k contiguous near-equal parts (the
-first ``n % k`` folds get one clip more), after Aspandi et al.'s 5-fold protocol.
+first ``n % k`` folds get one clip more), after Aspandi et al.'s 5-fold protocol. ``holdout=K``
+with ``folds=k`` names fold K ``validation`` and the other folds ``train``.
 """
 
 from __future__ import annotations
@@ -71,19 +72,24 @@ def scan(
     splits: Sequence[str] | None = None,
     *,
     folds: int | str = 0,
+    holdout: int | str = 0,
 ) -> Iterator[Sample | Reject]:
     """Yield a Sample or Reject for every frame entry and every frame image of every clip.
 
     Args:
         root: the AFEW-VA root holding the clip folders (or the zip-part folders).
-        splits: ``["train"]`` without folds, fold names (``"fold1"``...) with them; None: all.
+        splits: ``["train"]`` without folds, fold names (``"fold1"``...) with them,
+            ``"train"``/``"validation"`` with ``holdout``; None: all.
         folds: 0 for no folds (everything ``train``), else the number of folds (>= 2) into
             which the sorted clips are cut; strings are accepted (``--option folds=5``).
+        holdout: 0 (default) keeps the fold names; K in 1..``folds`` makes fold K the
+            ``validation`` split and every other fold ``train``.
 
     Raises:
         ScanError: no clip folder, a clip folder without exactly one JSON file, two clip
-            folders with one name, ``folds`` not 0 or an integer >= 2, fewer clips than folds,
-            or an unknown split name. Raised before the first item is yielded.
+            folders with one name, ``folds`` not 0 or an integer >= 2, ``holdout`` not 0 or a
+            fold number of ``folds``, fewer clips than folds, or an unknown split name. Raised
+            before the first item is yielded.
     """
     root = Path(os.path.abspath(root))
     count = option_int(
@@ -93,8 +99,19 @@ def scan(
         allowed=lambda number: number == 0 or number >= 2,
         expected="0 (no folds) or an integer >= 2",
     )
+    held_out = option_int(
+        holdout,
+        "holdout",
+        DATASET,
+        allowed=lambda number: number == 0 or 1 <= number <= count,
+        expected=(
+            f"0 (no holdout) or a fold number in 1..{count} (folds={count})"
+            if count
+            else "0 without folds (holdout=K needs folds=k, k >= 2)"
+        ),
+    )
     clips = _find_clips(root)
-    split_of = assign_folds([name for name, _, _ in clips], count)
+    split_of = assign_folds([name for name, _, _ in clips], count, holdout=held_out)
     available = list(dict.fromkeys(split_of.values()))
     if splits is not None:
         unknown = [split for split in splits if split not in available]
@@ -110,15 +127,21 @@ def scan(
 # ---------------------------------------------------------------------------------------------
 
 
-def assign_folds(clips: Sequence[str], folds: int) -> dict[str, str]:
-    """Clip name -> split: ``train`` for all when ``folds == 0``, else ``fold1``..``fold<k>``.
+def assign_folds(clips: Sequence[str], folds: int, *, holdout: int = 0) -> dict[str, str]:
+    """Clip name -> split: ``train`` for all when ``folds == 0``, else ``fold1``..``fold<k>``;
+    with ``holdout`` = K (1..``folds``), fold K is ``validation`` and the others ``train``.
 
     The clips are sorted by name and cut into ``folds`` contiguous parts whose sizes differ by at
     most one (the first ``len(clips) % folds`` parts are the larger ones).
 
     Raises:
-        ScanError: fewer clips than folds.
+        ScanError: fewer clips than folds; ``holdout`` not 0 or a fold number.
     """
+    if holdout and not 1 <= holdout <= folds:
+        raise ScanError(
+            f"afewva: holdout={holdout} is not a fold number: expected 0 or 1..{folds} "
+            f"(folds={folds})"
+        )
     ordered = sorted(clips)
     if folds == 0:
         return {clip: "train" for clip in ordered}
@@ -129,7 +152,10 @@ def assign_folds(clips: Sequence[str], folds: int) -> dict[str, str]:
     start = 0
     for fold in range(folds):
         end = start + size + (1 if fold < larger else 0)
-        split_of.update({clip: f"fold{fold + 1}" for clip in ordered[start:end]})
+        name = f"fold{fold + 1}"
+        if holdout:
+            name = "validation" if fold + 1 == holdout else "train"
+        split_of.update({clip: name for clip in ordered[start:end]})
         start = end
     return split_of
 
@@ -324,6 +350,7 @@ ADAPTER = Adapter(
         "subject": "the clip name (AFEW-VA has no subject ids); video = clip name",
         "json": "any single *.json in the clip folder (name unverified)",
         "splits": "folds=0: all 'train'; folds=k: clips sorted by name cut into k contiguous "
-        "near-equal parts fold1..foldk (after Aspandi et al.)",
+        "near-equal parts fold1..foldk (after Aspandi et al.); holdout=K with folds=k: fold K "
+        "is 'validation', the other folds 'train'",
     },
 )

@@ -1,7 +1,11 @@
 """Writers of the video sources, each in its real dataset's native layout.
 
 Frames follow the video dynamics of ``holistic.synth.video`` (onset-apex-offset AUs, changing
-expressions, drifting head pose); one identity and lighting per video.
+expressions, drifting head pose); one identity and lighting per video. The VA writers
+(Aff-Wild2, AFEW-VA) take a :class:`~holistic.synth.video.Dynamics` for how valence/arousal
+follow the face. It draws nothing from the generator, so with Aff-Wild2's ``audio=False`` it
+changes the VA files and nothing else (the voice follows the VA, and how many syllables it
+draws shifts every later draw of the source).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES
 from holistic.synth.labels import LabelModel, intensity_0_5, occurrence
-from holistic.synth.video import sample_video
+from holistic.synth.video import DEFAULT_DYNAMICS, Dynamics, sample_video
 from holistic.synth.writers._common import Studio, save_image, write_lines
 
 __all__ = ["write_affwild2", "write_afewva", "write_bp4d", "write_disfa"]
@@ -27,8 +31,14 @@ DISFA_AUS = AU_VOCABULARIES["disfa12"]
 BP4D_AUS = AU_VOCABULARIES["bp4d12"]
 
 
-def _video(studio: Studio, model: LabelModel, frames: int, fps: float):
-    labels, poses = sample_video(model, studio.rng, frames, fps)
+def _video(
+    studio: Studio,
+    model: LabelModel,
+    frames: int,
+    fps: float,
+    dynamics: Dynamics = DEFAULT_DYNAMICS,
+):
+    labels, poses = sample_video(model, studio.rng, frames, fps, dynamics=dynamics)
     return labels, poses, studio.identity(), studio.nuisance()
 
 
@@ -43,20 +53,22 @@ def write_affwild2(
     au_share: float = 0.5,
     planted: float = 0.01,
     audio: bool = True,
+    dynamics: Dynamics = DEFAULT_DYNAMICS,
 ) -> Counter:
     """ABAW2 layout: ``{VA_Set,EXPR_Set,AU_Set}/{Train_Set,Validation_Set}/<video>.txt`` +
     ``cropped_aligned/<video>/<frame:05d>.jpg`` (1-based) + ``audio/<video>.wav``.
 
     ``counts[split]`` videos of ``frames`` frames. Every video has VA and EXPR files; a share
     ``au_share`` also has an AU file (12 AUs). Plants -5 VA lines, -1 EXPR lines, -1 AU rows and
-    frames without a face image, as the real data has them.
+    frames without a face image, as the real data has them. ``dynamics``: how VA follows the
+    face; ``audio=False`` writes no ``audio/`` folder.
     """
     rejects: Counter = Counter()
     folder = {"train": "Train_Set", "validation": "Validation_Set"}
     for split, count in counts.items():
         for v in range(count):
             video = f"synth-{split}-{v:03d}"
-            labels, poses, identity, nuisance = _video(studio, model, frames, fps)
+            labels, poses, identity, nuisance = _video(studio, model, frames, fps, dynamics)
             va_lines, expr_lines = (
                 ["valence,arousal"],
                 [",".join(n.title() for n in ABAW_EXPRESSIONS)],
@@ -182,14 +194,19 @@ def write_afewva(
     *,
     frames: int = 30,
     fps: float = 25.0,
+    dynamics: Dynamics = DEFAULT_DYNAMICS,
 ) -> Counter:
     """Clip folders ``<clip>/<frame:05d>.png`` (0-based, full film frames) + ``<clip>.json``
-    with integer valence/arousal in [-10, 10] and the 68 landmarks per frame."""
+    with integer valence/arousal in [-10, 10] and the 68 landmarks per frame.
+
+    ``counts`` sums the clips over splits, numbered ``001``, ``002``, ... in split order (AFEW-VA
+    has no official split: the adapter's ``folds``/``holdout`` options cut the sorted clips).
+    ``dynamics``: how VA follows the face."""
     from holistic.synth.writers.stills import PHOTO_SIZE
 
     for c in range(1, sum(counts.values()) + 1):
         clip = f"{c:03d}"
-        labels, poses, identity, nuisance = _video(studio, model, frames, fps)
+        labels, poses, identity, nuisance = _video(studio, model, frames, fps, dynamics)
         nuisance = replace(nuisance, scale=0.55, offset=(0.05, -0.05))  # full film frames
         entries = {}
         for k, (label, pose) in enumerate(zip(labels, poses, strict=True)):

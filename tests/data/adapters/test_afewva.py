@@ -173,6 +173,51 @@ def test_folds_cut_sorted_clips_into_contiguous_parts(tmp_path: Path) -> None:
         list(scan(tmp_path, folds=8))
 
 
+def test_holdout_makes_one_fold_the_validation_split(tmp_path: Path) -> None:
+    for number in range(1, 8):  # clips 001..007, each one frame with valence = its number
+        _clip(tmp_path / f"{number:03d}", {"00000": _frame(number, -1)}, ["00000.png"])
+    samples = [_summary(s) for s in scan(tmp_path, folds=3, holdout="2") if isinstance(s, Sample)]
+
+    def row(split: str, clip: int) -> tuple:
+        name = f"{clip:03d}"
+        return _sample(split, name, 0, f"{name}/00000.png", [clip / 10, -0.1], [clip, -1],
+                       f"{name}/{name}.json")  # fmt: skip
+
+    # folds=3 cuts 001-003 | 004-005 | 006-007; fold 2 is held out
+    assert samples == [row("train", c) for c in (1, 2, 3)] + [
+        row("validation", 4), row("validation", 5)
+    ] + [row("train", c) for c in (6, 7)]  # fmt: skip
+    assert [s.video for s in scan(tmp_path, ["validation"], folds=3, holdout=2)] == ["004", "005"]
+    train = {s.video for s in scan(tmp_path, ["train"], folds=3, holdout=3)}
+    assert train == {"001", "002", "003", "004", "005"}
+    with pytest.raises(ScanError, match=r"unknown split\(s\) \['fold1'\]; available: "
+                       r"\['train', 'validation'\]"):  # fmt: skip
+        list(scan(tmp_path, ["fold1"], folds=3, holdout=3))
+    assert assign_folds(["b", "a", "c"], 3, holdout=1) == {
+        "a": "validation", "b": "train", "c": "train"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("folds", "holdout", "match"),
+    [
+        (3, 4, r"holdout=4: expected 0 \(no holdout\) or a fold number in 1\.\.3 \(folds=3\)"),
+        (3, -1, r"holdout=-1: expected 0 \(no holdout\)"),
+        (3, "last", r"holdout='last': expected 0 \(no holdout\)"),
+        (0, 1, r"holdout=1: expected 0 without folds \(holdout=K needs folds=k, k >= 2\)"),
+        (0, "1", r"holdout='1': expected 0 without folds"),
+    ],
+)
+def test_bad_holdout_option(tree: Path, folds, holdout, match) -> None:
+    with pytest.raises(ScanError, match=f"^afewva option {match}"):
+        list(scan(tree, folds=folds, holdout=holdout))
+
+
+def test_assign_folds_rejects_a_holdout_past_the_folds() -> None:
+    with pytest.raises(ScanError, match=r"holdout=6 is not a fold number: expected 0 or 1\.\.5"):
+        assign_folds(["001", "002", "003", "004", "005"], 5, holdout=6)
+
+
 def test_assign_folds() -> None:
     clips = [f"{n:03d}" for n in range(1, 601)]
     split_of = assign_folds(clips, 5)
