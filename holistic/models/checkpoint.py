@@ -26,7 +26,7 @@ __all__ = ["checkpoint_files", "load_model", "read_model_json", "save_model"]
 
 FORMAT = "holistic.model/1"
 # Builder arguments that fetch or read weights: the checkpoint's weights replace them.
-_WEIGHT_SOURCES = ("pretrained", "checkpoint_path", "init_from")
+_WEIGHT_SOURCES = ("pretrained", "checkpoint_path", "init_from", "member_checkpoints")
 
 
 def checkpoint_files(path: str | Path) -> tuple[Path, Path]:

@@ -58,7 +58,8 @@ class InputSpec:
         normalisation: input value range (:data:`NORMALISATIONS`).
         alignment: face alignment template of the crops (:data:`ALIGNMENTS`).
         landmarks: the model also takes the 68 facial landmarks of each frame
-            (``landmarks`` ``[B, T, 68, 2]`` in crop pixels).
+            (``landmarks`` ``[B, T, 68, 2]`` in [-1, 1] crop coordinates; zeros for a frame
+            without them).
         audio: per-frame audio features the model takes, ``{name: settings}`` (e.g.
             ``{"egemaps": {...}}``); empty for a visual model.
 
