@@ -90,6 +90,7 @@ def federate_world(
     *,
     sources: Sequence[str] | None = None,
     size: int = 112,
+    shard_size: int = 1000,
     workers: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -119,6 +120,7 @@ def federate_world(
                 },
                 align_boxes=run.get("align_boxes", True),
                 size=size,
+                shard_size=shard_size,
                 workers=workers,
                 progress=progress,
             )

@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from holistic.evaluation.tables import markdown_table
 from holistic.models.checkpoint import load_model
 from holistic.schema import resolve_compounds
 from holistic.training.config import load_config
+from holistic.training.experiments import run_recipe
 
 RECIPE = Path(__file__).resolve().parent / "facebehaviornet.py"
 
@@ -87,18 +86,7 @@ def train(config: AblationConfig, variant: Variant, seed: int) -> Path:
         "--config", config.base_config, f"data.federation={config.federation}",
         *config.overrides, *variant.overrides, f"train.seed={seed}", f"train.output_dir={out}",
     ]  # fmt: skip
-    stamp = out / "ablation.json"
-    if stamp.is_file():
-        previous = json.loads(stamp.read_text())
-        if previous["argv"] == argv and previous["finished"]:
-            return out
-        if previous["argv"] != argv:  # another setting: its state must not be resumed
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps({"argv": argv, "finished": False}))
-    subprocess.run([sys.executable, str(RECIPE), *argv], check=True)
-    stamp.write_text(json.dumps({"argv": argv, "finished": True}))
-    return out
+    return run_recipe(RECIPE, argv, out)
 
 
 def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:

@@ -208,9 +208,13 @@ def evaluate_pooled(
 ) -> Predictions:
     """:func:`evaluate_model` on this process's share of the split, pooled over every process
     (as ABAW pools a split); ``kwargs``: ``split``, ``datasets``, ``image_size``, ``batch_size``,
-    ``window``, ``stride``."""
+    ``window``, ``stride``.
+
+    The model runs outside its DDP wrapper: ranks evaluate different numbers of batches (a rank
+    may have none), and a wrapped forward would wait for the others to sync buffers.
+    """
     predictions = evaluate_model(
-        model,
+        unwrapped(model),
         federation,
         label_space,
         rank=accelerator.process_index,

@@ -105,6 +105,11 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
         ("facebehaviornet", "RunConfig", "demo.yaml"),
         ("facebehaviornet", "RunConfig", "paper.yaml"),
         ("zeroshot_compound", "ZeroShotConfig", "demo.yaml"),
+        *[
+            ("cnn_rnn", "RunConfig", path.name)
+            for path in sorted((ROOT / "recipes/configs/cnn_rnn").glob("*.yaml"))
+        ],
+        ("decision_fusion", "FusionConfig", "synthetic.yaml"),
     ],
 )
 def test_shipped_configs_load(recipe, schema, name):

@@ -1,0 +1,251 @@
+"""Sequence models on clips: AffWildNet, CNN-1RNN / CNN-3RNN, model-level fusion, MT-VGG-GRU.
+
+Trains a registered clip model (``model.input_spec.kind == "clip"``) on clips of consecutive
+frames of the federation's videos, with the multi-task loss on every labelled frame (VA only for
+AffWildNet and the CNN-RNNs: 1 - CCC, as the papers train them), then evaluates every frame of
+every held-out video once and saves a reloadable model with its input spec.
+
+    accelerate launch recipes/cnn_rnn.py --config recipes/configs/cnn_rnn/synthetic.yaml
+    accelerate launch recipes/cnn_rnn.py --config ... model.name=cnn3rnn_resnet18 train.steps=500
+
+Decision-level fusion of trained members is ``recipes/decision_fusion.py``.
+
+Reads top to bottom: config -> build -> prepare -> loop -> evaluate -> save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from holistic.data.clips import ClipLoader
+from holistic.data.federation import Federation
+from holistic.data.transforms import build_train_transform, normalise
+from holistic.evaluation.run import evaluate_pooled, write_evaluation
+from holistic.losses import LossWeights, flatten_frames, multitask_loss
+from holistic.models import create_model, label_space_of
+from holistic.models.checkpoint import save_model
+from holistic.training.config import load_config, save_config
+from holistic.training.state import batches_from, log_terms, resume_step, save_state
+
+LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
+
+
+# --- config ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    federation: str = "data/shards"  # folder, http(s) prefix or pipe: template with {name}
+    datasets: list[str] = field(default_factory=lambda: ["affwild2"])  # video datasets only
+    clip_length: int | None = None  # frames per training clip; None: the model's clip length
+    batch_size: int = 4  # clips per step (the papers: 4 x 80 frames)
+    image_size: int = 64
+    augment: float = 1.0  # strength of the train augmentation (same for every frame of a clip)
+    num_workers: int = 0
+    shuffle_buffer: int = 64  # clips
+    interleave: int = 8  # shards read at once: the clips of a batch come from their videos
+    eval_split: str | list[str] = "validation"
+    eval_window: int | None = (
+        0  # frames per evaluation window; 0: the clip length; None: whole runs
+    )
+    eval_stride: int | None = None  # None: the window (no overlap)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "affwildnet_resnet18"
+    expressions: str | list[str] | None = None  # multi-task models (mtvgggru_*): vocabularies
+    aus: str | list[int] | None = None  # None: the model's default (basic7, fbn17)
+    landmarks: bool = False  # feed the 68 landmarks (frames without them get zeros)
+    pretrained: bool = False  # timm weights from the local cache, if you have them
+    checkpoint_path: str | None = None  # or backbone weights from a local file
+    init_from: str | None = None  # MT-VGG-GRU: start the CNN from a FaceBehaviorNet checkpoint
+    kwargs: dict[str, Any] = field(default_factory=dict)  # other builder arguments (dropout...)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 300
+    lr: float = 1e-4
+    lr_decay: float = 1.0  # the paper decays exponentially: lr *= lr_decay every decay_steps
+    decay_steps: int = 1000
+    weight_decay: float = 0.0  # Adam, as the papers
+    freeze_steps: int = 0  # the CNN frozen for the first N steps (after init_from); -1: always
+    grad_accum: int = 1
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    cpu: bool = False
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 0  # 0: only at the end
+    output_dir: str = "runs/cnn_rnn"
+    resume: bool = True  # continue from output_dir/state when it exists
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossWeights = field(default_factory=LossWeights)  # 0 switches a term off
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def parse_args(argv: list[str] | None) -> RunConfig:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="YAML config (recipes/configs/cnn_rnn/...)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=3e-4")
+    args = parser.parse_args(argv)
+    return load_config(RunConfig, args.config, args.overrides)
+
+
+# --- the recipe ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_args(argv)
+    out = Path(config.train.output_dir)
+    accelerator = Accelerator(
+        cpu=config.train.cpu,
+        mixed_precision=config.train.mixed_precision,
+        gradient_accumulation_steps=config.train.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(out),
+    )
+    set_seed(config.train.seed)
+    if accelerator.is_main_process:
+        save_config(config, out / "config.yaml")
+    accelerator.init_trackers("logs")
+
+    # Build: the model first (its input spec says how to feed it), then the clips.
+    model = build_model(config)
+    if not model.input_spec.is_clip:
+        raise ValueError(f"{config.model.name} is an image model; train it with its own recipe")
+    if config.data.clip_length is not None:  # the GRUs run on any length: the spec records it
+        model.input_spec = replace(model.input_spec, clip_length=config.data.clip_length)
+    spec, space = model.input_spec, label_space_of(model)
+    federation = Federation(config.data.federation)
+    clips = ClipLoader(  # fails at start on image datasets and clips longer than any run
+        federation,
+        space,
+        spec.clip_length,
+        config.data.batch_size,
+        build_train_transform(spec.image_size, config.data.augment, keypoints=spec.landmarks),
+        datasets=config.data.datasets,
+        task=list(model.tasks),
+        rank=accelerator.process_index,
+        world_size=accelerator.num_processes,
+        seed=config.train.seed,
+        shuffle_buffer=config.data.shuffle_buffer,
+        interleave=config.data.interleave,
+        normalise=False,  # uint8 to the device, normalised there
+        landmarks=spec.landmarks,
+    )
+    backbone = getattr(model, "backbone", None)
+    cnn = list(backbone.parameters()) if backbone is not None else []
+    cnn_ids = {id(p) for p in cnn}
+    rest = [p for p in model.parameters() if id(p) not in cnn_ids]
+    groups = [{"params": rest}] + ([{"params": cnn}] if cnn else [])
+    optimizer = torch.optim.Adam(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    gamma = config.train.lr_decay ** (1 / config.train.decay_steps)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
+    # The clip loader splits itself by rank and worker: it is NOT prepared (DESIGN.md #6).
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    state_dir = out / "state"
+    step = resume_step(accelerator, state_dir, config.train.resume)
+
+    # Loop.
+    history: dict[str, list[tuple[int, float]]] = {}
+    model.train()
+    bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
+    start = time.perf_counter()
+    for batch in batches_from(clips, step, config.train.steps, config.data.num_workers):
+        frozen = config.train.freeze_steps < 0 or step < config.train.freeze_steps
+        if cnn:  # a frozen CNN: no step (lr 0) and its BatchNorm statistics stay put
+            optimizer.param_groups[1]["lr"] = 0.0 if frozen else scheduler.get_last_lr()[0]
+            accelerator.unwrap_model(model).backbone.train(not frozen)
+        with accelerator.accumulate(model):
+            images = normalise(batch["image"].to(accelerator.device))
+            extra = {}
+            if spec.landmarks:
+                extra["landmarks"] = batch["landmarks"].to(accelerator.device)
+            outputs = flatten_frames(model(images, **extra))
+            labels = flatten_frames({k: batch[k].to(accelerator.device) for k in LABEL_KEYS})
+            terms = multitask_loss(outputs, labels, config.loss)
+            accelerator.backward(terms["total"])
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        step += 1
+        bar.update(1)
+        if step % config.train.log_every == 0 or step == config.train.steps:
+            logged = log_terms(accelerator, terms, step, history)
+            bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
+        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
+            save_state(accelerator, state_dir, step)
+    bar.close()
+    seconds = time.perf_counter() - start
+    save_state(accelerator, state_dir, step)
+
+    # Evaluate every frame of every held-out video once; pool the ranks' predictions.
+    window = spec.clip_length if config.data.eval_window == 0 else config.data.eval_window
+    pooled = evaluate_pooled(
+        accelerator,
+        model,
+        federation,
+        space,
+        split=config.data.eval_split,
+        datasets=config.data.datasets,
+        window=window,
+        stride=config.data.eval_stride,
+    )
+    metrics: dict = {}
+    if accelerator.is_main_process:
+        save_model(accelerator.unwrap_model(model), out / "model")
+        (out / "history.json").write_text(json.dumps(history))
+        summary = {"steps": step, "train_seconds": round(seconds, 1), "eval_window": window}
+        metrics = write_evaluation(
+            out, pooled, space, history=history, summary=summary, title=config.model.name
+        )
+        accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
+    accelerator.wait_for_everyone()  # no process tears the process group down under another
+    accelerator.end_training()
+    return metrics
+
+
+# --- the parts the recipe names --------------------------------------------------------------
+
+
+def build_model(config: RunConfig) -> torch.nn.Module:
+    """The registered model with the config's builder arguments (the recipe's translation of
+    config into flat arguments)."""
+    kwargs: dict[str, Any] = {
+        "image_size": config.data.image_size,
+        "pretrained": config.model.pretrained,
+        "checkpoint_path": config.model.checkpoint_path,
+        **config.model.kwargs,
+    }
+    if config.model.landmarks:
+        kwargs["landmarks"] = True
+    if config.model.init_from is not None:
+        kwargs["init_from"] = config.model.init_from
+    if config.model.expressions is not None:
+        kwargs["expressions"] = config.model.expressions
+    if config.model.aus is not None:
+        kwargs["aus"] = config.model.aus
+    return create_model(config.model.name, **kwargs)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+    sys.exit(0)
