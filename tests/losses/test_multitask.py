@@ -125,6 +125,7 @@ def test_clip_batches_flatten_to_frames():
     from holistic.losses import flatten_frames
 
     outputs, labels = _batch()
+
     # The same six frames as 2 clips of 3: the loss of the flattened clips is the frame loss.
     def as_clips(tensors):
         return {k: v.reshape(2, 3, *v.shape[1:]) for k, v in tensors.items()}
