@@ -4,6 +4,8 @@
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
 #               -> few-shot fine-tuning to compound classes
 #   make results  the ablation of docs/results.md (21 training runs, about 80 min on 2 CPU cores)
+#   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
+#               synthetic temporal world and its control)
 #
 # TORCH pins the PyTorch pair installed before the project. The default is the pair that lies on
 # the project's CPU machines' local disk; elsewhere pick the build you need, e.g.
@@ -15,7 +17,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results world lint clean-venv
+.PHONY: test demo results results-temporal world temporal-worlds lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +54,18 @@ demo: world
 results: world
 	$(BIN)/python recipes/facebehaviornet_ablation.py \
 		--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards
+
+TEMPORAL ?= data
+
+temporal-worlds: $(STAMP)
+	$(BIN)/holistic synth $(TEMPORAL)/temporal/world --preset temporal --seed 0 \
+		--federate $(TEMPORAL)/temporal/shards --workers 2 --no-progress
+	$(BIN)/holistic synth $(TEMPORAL)/temporal-control/world --preset temporal-control --seed 0 \
+		--federate $(TEMPORAL)/temporal-control/shards --workers 2 --no-progress
+
+results-temporal: temporal-worlds
+	$(BIN)/python recipes/temporal_comparison.py \
+		--config recipes/configs/temporal_comparison/synthetic.yaml
 
 clean-venv:
 	rm -rf $(VENV)

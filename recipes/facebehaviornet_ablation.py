@@ -28,7 +28,15 @@ import torch
 
 from holistic.data.federation import Federation
 from holistic.evaluation import to_jsonable
-from holistic.evaluation.ablation import Column, ablation_bars, compare, lookup, summary_table
+from holistic.evaluation.ablation import (
+    Column,
+    ablation_bars,
+    compare,
+    lookup,
+    replace_section,
+    sections,
+    summary_table,
+)
 from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
 from holistic.evaluation.tables import markdown_table
 from holistic.models.checkpoint import load_model
@@ -131,6 +139,10 @@ def main(argv: list[str] | None = None) -> dict:
     figures = Path(config.figures)
     text = results_markdown(config, config_path, results, figures, results_path.parent)
     results_path.parent.mkdir(parents=True, exist_ok=True)
+    # Other generators' sections of the page (the temporal comparison) are kept as they are.
+    kept = sections(results_path.read_text()) if results_path.is_file() else {}
+    for name, body in kept.items():
+        text = replace_section(text, name, body)
     results_path.write_text(text)
     summary = Path(config.output_dir) / "results.json"
     summary.write_text(json.dumps(to_jsonable(results), indent=1, allow_nan=False))

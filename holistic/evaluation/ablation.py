@@ -31,6 +31,8 @@ __all__ = [
     "mean_sd",
     "ablation_bars",
     "compare",
+    "replace_section",
+    "sections",
     "summary_table",
 ]
 
@@ -192,3 +194,33 @@ def ablation_bars(
     ax.legend(fontsize=7, ncol=2, loc="best")
     ax.set_title(title or "Ablation (mean ± sd over seeds)")
     return _save(fig, path)
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+
+
+def replace_section(page: str, name: str, body: str) -> str:
+    """``page`` with its section ``name`` (between ``<!-- section:NAME -->`` and
+    ``<!-- /section:NAME -->``) replaced by ``body``, or ``body`` appended as that section.
+
+    Two generators share one results page this way: each rewrites its own section only.
+    """
+    begin, end = _markers(name)
+    block = f"{begin}\n{body.rstrip()}\n{end}\n"
+    if begin in page and end in page:
+        head, rest = page.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        return head + block.rstrip("\n") + tail
+    return page.rstrip("\n") + "\n\n" + block
+
+
+def sections(page: str) -> dict[str, str]:
+    """The marked sections of ``page``, ``{name: body}`` (see :func:`replace_section`)."""
+    found = {}
+    for chunk in page.split("<!-- section:")[1:]:
+        name, _, rest = chunk.partition(" -->\n")
+        body, marker, _ = rest.partition(f"<!-- /section:{name} -->")
+        if marker:
+            found[name] = body.rstrip("\n")
+    return found

@@ -1,0 +1,191 @@
+"""Frame model vs sequence models on the synthetic temporal world, and under its control, over
+seeds: the temporal table of docs/results.md.
+
+Each (setting, model, seed) is one run of its recipe (``facebehaviornet.py``, ``cnn_rnn.py`` or
+``decision_fusion.py``) in its own process, on the setting's federation; every model is scored
+on the same validation frames (every frame of every held-out video once). A finished run with
+the same command line is reused, an interrupted one resumes, a changed one starts again. The
+summary (mean ± sd over seeds per setting, each model's difference to the frame model) replaces
+the temporal section of the results page and leaves the rest of the page as it is.
+
+    python recipes/temporal_comparison.py \
+        --config recipes/configs/temporal_comparison/synthetic.yaml    # (make results-temporal)
+
+Reads top to bottom: config -> run every (setting, model, seed) -> summarise -> write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from holistic.evaluation import to_jsonable
+from holistic.evaluation.ablation import (
+    Column,
+    ablation_bars,
+    compare,
+    replace_section,
+    summary_table,
+)
+from holistic.training.config import load_config
+from holistic.training.experiments import run_recipe
+
+RECIPES = Path(__file__).resolve().parent
+
+
+@dataclass
+class Setting:
+    name: str  # folder name under output_dir
+    label: str  # heading in the tables
+    federation: str
+
+
+@dataclass
+class Entry:
+    name: str  # folder name under output_dir/<setting>
+    label: str  # row label
+    recipe: str  # a script in recipes/
+    # The recipe's arguments; {federation}, {seed}, {out} and {model:<entry>} (the model folder
+    # of another entry's run of the same setting and seed) are filled in.
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ComparisonConfig:
+    settings: list[Setting] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    entries: list[Entry] = field(default_factory=list)  # in order: members before their fusion
+    baseline: str = "frame"  # the entry the others are compared with
+    columns: list[Column] = field(default_factory=list)
+    output_dir: str = "runs/temporal"
+    results: str = "docs/results.md"
+    section: str = "temporal"  # the marked section of the results page this writes
+    figures: str = "docs/images/results"
+    command: str = "make results-temporal"
+
+
+def parse_args(argv: list[str] | None) -> tuple[ComparisonConfig, Path | None]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("overrides", nargs="*", help="key=value overrides")
+    args = parser.parse_args(argv)
+    config = load_config(ComparisonConfig, args.config, args.overrides)
+    names = [entry.name for entry in config.entries]
+    if not names or len(set(names)) != len(names) or config.baseline not in names:
+        raise ValueError(f"entries need unique names including the baseline, got {names}")
+    if not config.settings:
+        raise ValueError("settings: name at least one federation to compare on")
+    return config, args.config
+
+
+def run(config: ComparisonConfig, setting: Setting, entry: Entry, seed: int) -> Path:
+    """Run (or reuse, or resume) one entry's recipe; return its output folder."""
+    root = Path(config.output_dir) / setting.name
+    out = root / entry.name / f"seed{seed}"
+    fields = {"federation": setting.federation, "seed": seed, "out": out}
+    argv = [_fill(arg, fields, root, seed) for arg in entry.args]
+    return run_recipe(RECIPES / entry.recipe, argv, out)
+
+
+def _fill(arg: str, fields: dict, root: Path, seed: int) -> str:
+    while "{model:" in arg:  # another entry's trained model of this setting and seed
+        start = arg.index("{model:")
+        end = arg.index("}", start)
+        name = arg[start + len("{model:") : end]
+        arg = arg[:start] + str(root / name / f"seed{seed}" / "model") + arg[end + 1 :]
+    for key, value in fields.items():  # not str.format: YAML flow maps have braces too
+        arg = arg.replace(f"{{{key}}}", str(value))
+    return arg
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config, config_path = parse_args(argv)
+    results: dict[str, dict[str, list[dict]]] = {}
+    runs = [(s, e, seed) for s in config.settings for seed in config.seeds for e in config.entries]
+    start = time.perf_counter()
+    for i, (setting, entry, seed) in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {setting.name} {entry.name} seed {seed}", flush=True)
+        out = run(config, setting, entry, seed)
+        document = json.loads((out / "metrics.json").read_text())
+        document["seed"] = seed
+        results.setdefault(setting.label, {}).setdefault(entry.label, []).append(document)
+    print(f"all runs ready in {time.perf_counter() - start:.0f} s", flush=True)
+
+    page = Path(config.results)
+    section = results_markdown(config, config_path, results, page.parent)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    old = page.read_text() if page.is_file() else "# Results\n"
+    page.write_text(replace_section(old, config.section, section))
+    summary = Path(config.output_dir) / "results.json"
+    summary.write_text(json.dumps(to_jsonable(results), indent=1, allow_nan=False))
+    print(f"written the {config.section!r} section of {page} (and {summary})")
+    return results
+
+
+def results_markdown(
+    config: ComparisonConfig,
+    config_path: Path | None,
+    results: dict[str, dict[str, list[dict]]],
+    page_dir: Path,
+) -> str:
+    import os
+
+    baseline = next(e.label for e in config.entries if e.name == config.baseline)
+    seconds = sum(
+        d.get("train_seconds", 0.0) for rows in results.values() for docs in rows.values()
+        for d in docs
+    )  # fmt: skip
+    lines = [
+        "## Temporal models on the synthetic temporal world",
+        "",
+        f"<!-- Generated by `{config.command}` (= `python recipes/temporal_comparison.py "
+        f"--config {config_path}`); edits by hand are overwritten. -->",
+        "",
+        "Does a sequence model beat a frame model where labels depend on time, and does the gain "
+        "vanish where they do not? Settings (docs/synth_labels.md, temporal dynamics): "
+        + "; ".join(f"**{s.label}**: `{s.federation}`" for s in config.settings)
+        + ". Every model is scored on the same frames: every frame of every validation video "
+        "once. Cells are mean ± sample standard deviation over seeds "
+        f"{', '.join(map(str, config.seeds))}.",
+        "",
+        "- Models (recipe and arguments of each):",
+        *[f"  - **{e.label}**: `{e.recipe} {' '.join(e.args)}`" for e in config.entries],
+        f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
+        f"({torch.get_num_threads()} torch threads).",
+        "",
+    ]
+    for setting in config.settings:
+        rows = results[setting.label]
+        slug = f"temporal-{setting.name}"
+        plot = ablation_bars(rows, config.columns, Path(config.figures) / f"{slug}.png",
+                             title=f"{setting.label} (mean ± sd over seeds)")  # fmt: skip
+        lines += [
+            f"### {setting.label}",
+            "",
+            summary_table(rows, config.columns),
+            "",
+            f"![{setting.label}]({Path(os.path.relpath(plot, page_dir)).as_posix()})",
+            "",
+            f"Difference to **{baseline}** (difference of the means; **bold** beyond two "
+            "standard errors, Welch):",
+            "",
+            summary_table(rows, config.columns, baseline=baseline),
+            "",
+        ]
+        for label, verdict in compare(rows, config.columns, baseline).items():
+            higher = ", ".join(verdict["higher"]) or "no column"
+            lower = ", ".join(verdict["lower"]) or "no column"
+            lines.append(f"- {label}: above {baseline} in {higher}; below in {lower}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

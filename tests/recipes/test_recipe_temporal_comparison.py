@@ -1,0 +1,99 @@
+"""recipes/temporal_comparison.py: every (setting, model, seed) run once with its own recipe,
+members before their fusion, the same frames scored for all, and the temporal section of the
+results page written without touching the rest of it."""
+
+import json
+
+import pytest
+import yaml
+from test_recipe_facebehaviornet import ROOT, _recipe
+
+from holistic.cli import federate_world
+from holistic.evaluation.ablation import replace_section, sections
+from holistic.synth.world import write_world
+from holistic.training.config import load_config
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    out = tmp_path_factory.mktemp("temporal")
+    write_world(out / "world", "tiny", seed=4, sources=["affwild2"], progress=False)
+    federate_world(out / "world", out / "shards", size=32, shard_size=6, progress=False)
+    return out / "shards"
+
+
+def _config(tmp_path, shards):
+    clip = ["--config", str(ROOT / "recipes/configs/cnn_rnn/synthetic.yaml"),
+            "data.federation={federation}", "data.datasets=[affwild2]", "data.clip_length=4",
+            "data.batch_size=2", "data.image_size=32", "data.num_workers=0", "train.steps=3",
+            "train.seed={seed}", "train.output_dir={out}"]  # fmt: skip
+    config = {
+        "settings": [{"name": "a", "label": "Setting A", "federation": str(shards)}],
+        "seeds": [0, 1],
+        "baseline": "frame",
+        "entries": [
+            {"name": "frame", "label": "Frame", "recipe": "facebehaviornet.py", "args": [
+                "--config", str(ROOT / "recipes/configs/facebehaviornet/demo.yaml"),
+                "data.federation={federation}", "data.datasets=[affwild2]", "data.batch_size=12",
+                "data.image_size=32", "model.name=test_facebehaviornet", "data.num_workers=0",
+                "data.eval_split=validation", "loss.weights={dm: 0, soft_coann: 0}",
+                "train.steps=3", "train.seed={seed}", "train.output_dir={out}"]},
+            {"name": "one", "label": "CNN-1RNN", "recipe": "cnn_rnn.py",
+             "args": [*clip, "model.name=test_cnn1rnn"]},
+            {"name": "three", "label": "CNN-3RNN", "recipe": "cnn_rnn.py",
+             "args": [*clip, "model.name=test_cnn3rnn"]},
+            {"name": "fused", "label": "Fused", "recipe": "decision_fusion.py", "args": [
+                "--config", str(ROOT / "recipes/configs/decision_fusion/synthetic.yaml"),
+                "federation={federation}", "datasets=[affwild2]", "name=test_decisionfusion",
+                "members=[{model:one},{model:three}]", "output_dir={out}"]},
+        ],
+        "columns": [{"dataset": "affwild2", "task": "va", "metric": "ccc_v", "header": "CCC-V"},
+                    {"dataset": "affwild2", "task": "va", "metric": "ccc_a", "header": "CCC-A"}],
+        "output_dir": str(tmp_path / "runs"),
+        "results": str(tmp_path / "docs" / "results.md"),
+        "figures": str(tmp_path / "docs" / "images"),
+    }  # fmt: skip
+    path = tmp_path / "temporal.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_runs_every_model_and_writes_its_section_only(shards, tmp_path):
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("# Results\n\nThe ablation, written by another generator.\n")
+    results = _recipe("temporal_comparison").main(["--config", str(_config(tmp_path, shards))])
+    assert list(results) == ["Setting A"]
+    rows = results["Setting A"]
+    assert list(rows) == ["Frame", "CNN-1RNN", "CNN-3RNN", "Fused"]
+    assert all(len(documents) == 2 for documents in rows.values())  # two seeds each
+    # The frame model and the sequence models were scored on the same validation frames.
+    counts = {label: docs[0]["metrics"]["affwild2"]["va"]["n"] for label, docs in rows.items()}
+    assert len(set(counts.values())) == 1, counts
+    # The fusion used the members of its own seed.
+    fused = json.loads((tmp_path / "runs/a/fused/seed1/weights.json").read_text())
+    assert fused["members"] == [str(tmp_path / f"runs/a/{m}/seed1/model") for m in ("one", "three")]
+    text = page.read_text()
+    assert text.startswith("# Results\n\nThe ablation, written by another generator.\n")
+    section = sections(text)["temporal"]
+    assert "### Setting A" in section
+    assert "| Model | CCC-V | CCC-A |" in section and "±" in section
+    assert "Difference to **Frame**" in section
+    assert (tmp_path / "docs/images/temporal-a.png").is_file()
+
+
+def test_the_ablation_keeps_the_temporal_section():
+    page = replace_section("# Results\n\nold ablation\n", "temporal", "## Temporal\n\nrows")
+    new = "# Results\n\nnew ablation\n"
+    for name, body in sections(page).items():
+        new = replace_section(new, name, body)
+    assert "new ablation" in new and "old ablation" not in new
+    assert sections(new) == {"temporal": "## Temporal\n\nrows"}
+
+
+def test_shipped_config_loads_and_names_its_command():
+    path = ROOT / "recipes/configs/temporal_comparison/synthetic.yaml"
+    config = load_config(_recipe("temporal_comparison").ComparisonConfig, path)
+    assert config.command == "make results-temporal" and config.seeds == [0, 1, 2]
+    assert [e.name for e in config.entries][0] == config.baseline == "frame"
+    assert "make results-temporal" in (ROOT / "Makefile").read_text()
