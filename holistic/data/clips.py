@@ -122,24 +122,30 @@ def check_clip_sources(
     *,
     split: str = "train",
     datasets: Sequence[str] | None = None,
+    landmarks: bool = False,
 ) -> dict[str, int]:
     """The longest run of consecutive frames inside one shard, per dataset; raise if a dataset
-    cannot serve clips of ``length`` frames.
+    cannot serve clips of ``length`` frames (with ``landmarks``: clips with landmarks).
 
     Read from the manifest (``longest_run`` per shard); shards converted before it was recorded
     are scanned (JSON only).
 
     Raises:
         ClipSourceError: a dataset named (or, with ``datasets=None``, any dataset of ``split``)
-            has no frame numbers (an image-only dataset), or no run of ``length`` frames. The
-            message names the dataset and its longest run.
+            has no frame numbers (an image-only dataset), no run of ``length`` frames, or (with
+            ``landmarks``) no frame with landmarks. The message names the dataset and its longest
+            run.
     """
     refs = federation.shards(split, None, datasets)
     if not refs:
         raise ClipSourceError(f"the federation has no {split} shards for {datasets or 'clips'}")
     longest: dict[str, int] = {}
     frames: dict[str, int] = {}
+    with_landmarks: dict[str, int] = {}
     for ref in refs:
+        with_landmarks[ref.dataset] = with_landmarks.get(ref.dataset, 0) + ref.tasks.get(
+            "landmarks", 0
+        )
         run, count = (
             (ref.longest_run, ref.frames) if ref.longest_run is not None else _scan_runs(ref.url)
         )
@@ -158,6 +164,15 @@ def check_clip_sources(
                 f"consecutive frames in one shard is {run}; use clips of at most {run} frames "
                 "or convert it with larger shards (holistic federate --shard-size)"
             )
+    # Landmark counts exist in manifests that record runs; older ones are not judged here.
+    recorded = {ref.dataset for ref in refs if ref.longest_run is not None}
+    missing = sorted(d for d in recorded if landmarks and not with_landmarks[d])
+    if missing:
+        raise ClipSourceError(
+            f"the model takes 68 landmarks per frame, but no {split} frame of {missing} has "
+            "them (sources given as aligned crops carry none): leave these datasets out or use "
+            "a model without landmarks"
+        )
     return longest
 
 
@@ -240,7 +255,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
         self.shards: list[ShardRef] = sorted(refs, key=lambda r: r.url)
         if not self.shards:
             raise ClipSourceError(f"the federation has no {split} shards for clips")
-        check_clip_sources(federation, length, split=split, datasets=datasets)
+        check_clip_sources(federation, length, split=split, datasets=datasets, landmarks=landmarks)
         self.label_space, self.length, self.batch_size = label_space, length, batch_size
         self.transform = transform
         self.rank, self.world_size, self.seed = rank, world_size, seed

@@ -257,6 +257,8 @@ class ShardStats:
                 self.tasks[task] += 1
         if "audio_features" in record:
             self.tasks["audio"] += 1
+        if "landmarks" in record:
+            self.tasks["landmarks"] += 1
         for task in ("expr", "compound"):
             if task in record:
                 self.classes.setdefault(task, Counter())[record[task]] += 1

@@ -161,8 +161,14 @@ def clip_predictions(
     from holistic.data.clips import clip_arrays, run_windows, video_runs
     from holistic.data.stages import batch_images
 
+    from holistic.data.clips import check_clip_sources
+
     landmarks = unwrapped(model).input_spec.landmarks
-    for ref in federation.shards(split, None, datasets):
+    refs = federation.shards(split, None, datasets)
+    videos = sorted({ref.dataset for ref in refs if ref.frames is None or ref.frames > 0})
+    if landmarks and videos:  # a model fed zeros for landmarks is wrong, not slow: fail first
+        check_clip_sources(federation, 1, split=split, datasets=videos, landmarks=True)
+    for ref in refs:
         if ref.frames is not None and ref.frames < ref.samples:
             logger.warning(
                 "%s (%s): %d of the %d samples of %s are not video frames; a clip model is "

@@ -245,6 +245,7 @@ def test_landmarks_follow_the_frames(tmp_path):
     root.mkdir()
     federate(tiny_adapter("lm", records), root, tmp_path / "out", size=48, progress=False)
     federation = Federation(str(tmp_path / "out"))
+    assert federation.shards("train")[0].tasks["landmarks"] == 5  # counted in the manifest
     still = ClipLoader(federation, LabelSpace(), 6, 1, None, steps=1, landmarks=True)
     batch = next(iter(still))
     assert batch["landmarks"].shape == (1, 6, 68, 2)
@@ -295,3 +296,11 @@ def test_run_windows_cover_every_frame():
     assert run_windows(10, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10)]
     with pytest.raises(ValueError, match="stride"):
         run_windows(10, 4, 5)
+
+
+def test_a_landmark_model_needs_frames_with_landmarks(many_videos, tmp_path):
+    from holistic.data.clips import ClipSourceError
+
+    assert "landmarks" not in many_videos.shards("train", None, ["vids"])[0].tasks
+    with pytest.raises(ClipSourceError, match=r"68 landmarks .* \['vids'\]"):
+        ClipLoader(many_videos, LabelSpace(), 4, 2, None, datasets=["vids"], landmarks=True)

@@ -107,3 +107,12 @@ def test_stills_are_not_clips_and_the_log_says_so(federation, caplog):
     predictions = evaluate_model(FrameMean(), federation, LabelSpace())
     assert set(predictions["dataset"]) == {"vid"}  # the still image belongs to no video run
     assert "img (validation): 1 of the 1 samples" in caplog.text
+
+
+def test_a_landmark_model_is_refused_on_videos_without_landmarks(federation):
+    from holistic.data.clips import ClipSourceError
+
+    model = FrameMean()
+    model.input_spec = InputSpec(kind="clip", image_size=32, clip_length=4, landmarks=True)
+    with pytest.raises(ClipSourceError, match=r"68 landmarks .* \['vid'\]"):
+        evaluate_model(model, federation, LabelSpace())
