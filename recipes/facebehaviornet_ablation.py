@@ -31,8 +31,8 @@ from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
     Column,
     ablation_bars,
-    compare,
     lookup,
+    reading,
     replace_section,
     sections,
     summary_table,
@@ -231,20 +231,6 @@ def results_markdown(
         ]
     lines += ["## Per seed", "", per_seed_table(results, config.columns), ""]
     return "\n".join(lines)
-
-
-def reading(rows: dict[str, list[dict]], columns: list[Column], baseline: str) -> list[str]:
-    """One generated line per variant: where it is above / below the baseline beyond noise."""
-    lines = [f"Read against **{baseline}** (higher is better in every column):", ""]
-    for label, verdict in compare(rows, columns, baseline).items():
-        parts = [
-            f"higher in {', '.join(verdict['higher'])}" if verdict["higher"] else "",
-            f"lower in {', '.join(verdict['lower'])}" if verdict["lower"] else "",
-            f"within two standard errors in {len(verdict['within'])} of "
-            f"{sum(map(len, verdict.values()))} columns",
-        ]
-        lines.append(f"- {label}: " + "; ".join(part for part in parts if part) + ".")
-    return [*lines, ""]
 
 
 def per_seed_table(results: dict[str, list[dict]], columns: list[Column]) -> str:

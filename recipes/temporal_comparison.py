@@ -30,7 +30,7 @@ from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
     Column,
     ablation_bars,
-    compare,
+    reading,
     replace_section,
     summary_table,
 )
@@ -178,12 +178,8 @@ def results_markdown(
             "",
             summary_table(rows, config.columns, baseline=baseline),
             "",
+            *reading(rows, config.columns, baseline),
         ]
-        for label, verdict in compare(rows, config.columns, baseline).items():
-            higher = ", ".join(verdict["higher"]) or "no column"
-            lower = ", ".join(verdict["lower"]) or "no column"
-            lines.append(f"- {label}: above {baseline} in {higher}; below in {lower}.")
-        lines.append("")
     return "\n".join(lines)
 
 

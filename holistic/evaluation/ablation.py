@@ -31,6 +31,7 @@ __all__ = [
     "mean_sd",
     "ablation_bars",
     "compare",
+    "reading",
     "replace_section",
     "sections",
     "summary_table",
@@ -125,6 +126,23 @@ def compare(
             verdict[side].append(column.header)
         verdicts[label] = verdict
     return verdicts
+
+
+def reading(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], baseline: str
+) -> list[str]:
+    """Markdown lines, one per row but the baseline: where it is above or below the baseline
+    beyond two standard errors, and in how many columns it is within that noise."""
+    lines = [f"Read against **{baseline}** (higher is better in every column):", ""]
+    for label, verdict in compare(rows, columns, baseline).items():
+        parts = [
+            f"higher in {', '.join(verdict['higher'])}" if verdict["higher"] else "",
+            f"lower in {', '.join(verdict['lower'])}" if verdict["lower"] else "",
+            f"within two standard errors in {len(verdict['within'])} of "
+            f"{sum(map(len, verdict.values()))} columns",
+        ]
+        lines.append(f"- {label}: " + "; ".join(part for part in parts if part) + ".")
+    return [*lines, ""]
 
 
 def summary_table(

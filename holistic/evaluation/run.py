@@ -158,10 +158,8 @@ def clip_predictions(
     ``predictions`` (see :func:`evaluate_model`); logits of overlapping windows are averaged."""
     import numpy as np
 
-    from holistic.data.clips import clip_arrays, run_windows, video_runs
+    from holistic.data.clips import check_clip_sources, clip_arrays, run_windows, video_runs
     from holistic.data.stages import batch_images
-
-    from holistic.data.clips import check_clip_sources
 
     landmarks = unwrapped(model).input_spec.landmarks
     refs = federation.shards(split, None, datasets)

@@ -13,7 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["build_timm_backbone", "load_state_dict_file", "load_backbone_weights"]
+__all__ = [
+    "BackboneInput",
+    "build_timm_backbone",
+    "load_state_dict_file",
+    "load_backbone_weights",
+]
 
 # Keys under which training scripts (timm's train.py, Lightning, our recipes) nest a state dict.
 _NESTED_KEYS = ("state_dict", "model", "module")
@@ -129,3 +134,33 @@ def build_timm_backbone(
         load_backbone_weights(model, checkpoint_path)
     num_features = getattr(model, "head_hidden_size", None) or model.num_features
     return model, int(num_features)
+
+
+class BackboneInput(nn.Module):
+    """Maps images in [-1, 1] (what every loader yields) to a backbone's own input statistics.
+
+    Args:
+        mean: Per-channel mean the backbone expects for [0, 1] images (e.g. ImageNet's), or None
+            to pass [-1, 1] through as is.
+        std: Per-channel std matching ``mean``.
+
+    The statistics are non-persistent buffers: derived from the backbone's architecture, rebuilt
+    by the builder, never saved.
+
+    Raises:
+        ValueError: only one of ``mean`` and ``std``.
+    """
+
+    def __init__(self, mean=None, std=None) -> None:
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither")
+        self.enabled = mean is not None
+        mean_t = torch.tensor(mean if mean is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
+        std_t = torch.tensor(std if std is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
+        self.register_buffer("mean", mean_t, persistent=False)
+        self.register_buffer("std", std_t, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 3, H, W]`` in [-1, 1] to the backbone's statistics."""
+        return ((x + 1) / 2 - self.mean) / self.std if self.enabled else x

@@ -18,7 +18,7 @@ from torch import nn
 from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 
 from ._registry import register_model
-from .backbones import build_timm_backbone
+from .backbones import BackboneInput, build_timm_backbone
 from .heads import MultiTaskHead
 from .spec import InputSpec, model_tasks
 
@@ -82,14 +82,7 @@ class FaceBehaviorNet(nn.Module):
             dropout,
             num_compound=len(self.compounds),
         )
-        if (mean is None) != (std is None):
-            raise ValueError("give both mean and std, or neither")
-        self.normalize = mean is not None
-        # Not persistent: derived from the backbone's architecture, rebuilt by the builder.
-        mean_t = torch.tensor(mean if mean is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
-        std_t = torch.tensor(std if std is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean_t, persistent=False)
-        self.register_buffer("std", std_t, persistent=False)
+        self.input_norm = BackboneInput(mean, std)
 
     @property
     def tasks(self) -> dict[str, tuple]:
@@ -100,9 +93,7 @@ class FaceBehaviorNet(nn.Module):
         """Images in [-1, 1] ``[B, 3, H, W]`` to pooled backbone features ``[B, num_features]``."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images [B, 3, H, W], got shape {tuple(x.shape)}")
-        if self.normalize:
-            x = ((x + 1) / 2 - self.mean) / self.std
-        return self.backbone(x)
+        return self.backbone(self.input_norm(x))
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features to ``{"va": [B, 2] in [-1, 1], "expr": [B, E], "au": [B, A]}`` (logits), plus

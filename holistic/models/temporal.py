@@ -33,7 +33,7 @@ from torch import nn
 from holistic.schema import resolve_aus, resolve_expressions
 
 from ._registry import register_model
-from .backbones import load_state_dict_file
+from .backbones import BackboneInput, load_state_dict_file
 from .heads import MultiTaskHead
 from .spec import InputSpec, model_tasks
 
@@ -144,8 +144,6 @@ class CNNRNN(nn.Module):
                 f"rnn_dropout must be in [0, 1) and needs num_layers > 1, got {rnn_dropout} "
                 f"with {num_layers} layer(s)"
             )
-        if (mean is None) != (std is None):
-            raise ValueError("give both mean and std, or neither")
         self.input_spec = InputSpec(
             kind="clip", image_size=image_size, clip_length=clip_length, landmarks=bool(landmarks)
         )
@@ -171,12 +169,7 @@ class CNNRNN(nn.Module):
         )
         self.num_features = hidden_size * len(groups)
         self.head: nn.Module = nn.Linear(self.num_features, 2)
-        self.normalize = mean is not None
-        # Not persistent: derived from the backbone's architecture, rebuilt by the builder.
-        mean_t = torch.tensor(mean if mean is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
-        std_t = torch.tensor(std if std is not None else (0.5, 0.5, 0.5)).view(1, 3, 1, 1)
-        self.register_buffer("mean", mean_t, persistent=False)
-        self.register_buffer("std", std_t, persistent=False)
+        self.input_norm = BackboneInput(mean, std)
 
     @property
     def tasks(self) -> dict[str, tuple]:
@@ -189,9 +182,7 @@ class CNNRNN(nn.Module):
         """The per-frame CNN stage: frames in [-1, 1] ``[N, 3, H, W]`` (and ``landmarks
         [N, 68, 2]`` when the model takes them; ignored otherwise) to ``{tap: [N, widths[tap]]}``.
         """
-        if self.normalize:
-            frames = ((frames + 1) / 2 - self.mean) / self.std
-        pooled = [m.mean(dim=(2, 3)) for m in self.backbone(frames)]
+        pooled = [m.mean(dim=(2, 3)) for m in self.backbone(self.input_norm(frames))]
         last = pooled[-1]
         if self.input_spec.landmarks:
             if landmarks is None:

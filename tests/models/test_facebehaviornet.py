@@ -115,10 +115,11 @@ def test_head_refuses_to_keep_a_block_that_changes_size():
 
 def test_inputs_are_mapped_to_the_backbone_normalisation():
     model = build_facebehaviornet("resnet10t", hidden=(8,)).eval()  # ImageNet mean/std
-    assert model.normalize
+    norm = model.input_norm
+    assert norm.enabled
     x = _images()
     with torch.no_grad():
-        expected = model.backbone(((x + 1) / 2 - model.mean) / model.std)
+        expected = model.backbone(((x + 1) / 2 - norm.mean) / norm.std)
         assert torch.allclose(model.forward_features(x), expected)
     assert "mean" not in model.state_dict()  # derived, not saved
 
