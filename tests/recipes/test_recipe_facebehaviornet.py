@@ -67,13 +67,15 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
     assert len(totals) == 6 and sum(totals[-2:]) / 2 < totals[0]
     model = load_model(out / "model")
     assert model.expressions[0] == "neutral" and len(model.aus) == 17
+    # model.hidden unset: the variant's own head (test_facebehaviornet: 32 units), not 256.
+    assert model.head.hidden == (32,) and model.input_spec.image_size == 48
     x = torch.zeros(2, 3, 48, 48)
     assert torch.isfinite(model(x)["au"]).all()
     assert "rafdb-compound" not in metrics  # compound labels are never trained or validated on
     # holistic evaluate on the saved model gives the same metrics as the recipe's evaluation.
     from holistic.cli import main as cli
 
-    assert cli(["evaluate", str(out / "model"), str(shards), "--image-size", "48",
+    assert cli(["evaluate", str(out / "model"), str(shards),  # 48 px from the input spec
                 "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert evaluated["affwild2"]["va"]["ccc_mean"] == pytest.approx(

@@ -43,8 +43,10 @@ def _weights(path):
 
 def test_few_shot_compounds_from_shards(world, tmp_path):
     out = tmp_path / "run"
+    # eval_split as preferences (RAF-DB compound has no validation split): the zero-shot
+    # baseline took the list as one split name and failed (TypeError: unhashable type: 'list').
     _recipe("finetune").main(_args(world, out, "data.shots=1", "train.steps=6",
-                                   "train.freeze_steps=3"))  # fmt: skip
+                                   "train.freeze_steps=3", "data.eval_split=[validation,test]"))  # fmt: skip
     subset = json.loads((out / "fewshot" / "subset.json").read_text())
     chosen = subset["keys"]["rafdb-compound"]
     manifest = json.loads((out / "fewshot" / "manifest.json").read_text())
@@ -57,6 +59,7 @@ def test_few_shot_compounds_from_shards(world, tmp_path):
     assert baseline["n"] == 11 and baseline["chance"] == pytest.approx(1 / 11)
     model = load_model(out / "model", compounds="rafdb11")
     assert model.compounds == COMPOUND_VOCABULARIES["rafdb11"]
+    assert model.input_spec.image_size == 48  # fine-tuned at 48 px from a 112 px start
     assert model(torch.zeros(1, 3, 48, 48))["compound"].shape == (1, 11)
     report = (out / "report.md").read_text()
     assert "Compound" in report and "## Zero-shot baseline (Eq. 10)" in report
@@ -65,7 +68,8 @@ def test_few_shot_compounds_from_shards(world, tmp_path):
     # holistic evaluate reloads the compound head; rafdb-compound has no validation split.
     from holistic.cli import main as cli
 
-    assert cli(["evaluate", str(out / "model"), str(world / "shards"), "--image-size", "48",
+    # ... at the size it was fine-tuned at, read from its input spec.
+    assert cli(["evaluate", str(out / "model"), str(world / "shards"),
                 "--split", "validation,test", "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
     assert evaluated["rafdb-compound"]["compound"]["uar"] == pytest.approx(compound["uar"])
