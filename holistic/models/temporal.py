@@ -510,16 +510,19 @@ def _build_cnn_rnn(
     pool2_index: int | None,
     pretrained: bool,
     checkpoint_path: str | Path | None,
+    init_from: str | Path | None,
     backbone_kwargs: dict[str, Any],
     **model_kwargs: Any,
 ) -> CNNRNN:
     net, channels = build_features_backbone(
         backbone,
         pool2_index=pool2_index,
-        pretrained=pretrained,
-        checkpoint_path=checkpoint_path,
+        pretrained=pretrained and init_from is None,
+        checkpoint_path=checkpoint_path if init_from is None else None,
         **backbone_kwargs,
     )
+    if init_from is not None:
+        _init_backbone_from(net, backbone, init_from)
     return CNNRNN(net, channels, rnn_inputs, **_normalisation(net), **model_kwargs)
 
 
@@ -536,6 +539,7 @@ def build_affwildnet(
     image_size: int = 96,
     pretrained: bool = False,
     checkpoint_path: str | Path | None = None,
+    init_from: str | Path | None = None,
     **backbone_kwargs: Any,
 ) -> CNNRNN:
     """AffWildNet: last-pool features (+ landmarks) -> FC + dropout -> 2-layer GRU -> VA per frame.
@@ -552,6 +556,9 @@ def build_affwildnet(
         image_size: Side of the training face crops (96 in the paper).
         pretrained: timm's pretrained backbone weights from the local cache.
         checkpoint_path: A local backbone weights file.
+        init_from: A holistic checkpoint of a model with a ``backbone`` of the same timm
+            architecture (a trained FaceBehaviorNet): its backbone weights start the CNN, as the
+            papers start from a trained frame CNN. Not saved with the model (its weights are).
         **backbone_kwargs: Passed to ``timm.create_model``.
     """
     return _build_cnn_rnn(
@@ -568,6 +575,7 @@ def build_affwildnet(
         image_size=image_size,
         pretrained=pretrained,
         checkpoint_path=checkpoint_path,
+        init_from=init_from,
         backbone_kwargs=backbone_kwargs,
     )
 
@@ -586,6 +594,7 @@ def build_cnn1rnn(
     image_size: int = 96,
     pretrained: bool = False,
     checkpoint_path: str | Path | None = None,
+    init_from: str | Path | None = None,
     **backbone_kwargs: Any,
 ) -> CNNRNN:
     """CNN-1RNN: one 2-layer GRU over the concatenated pool2, pool5 (+ landmarks) and FC taps.
@@ -606,6 +615,7 @@ def build_cnn1rnn(
         image_size=image_size,
         pretrained=pretrained,
         checkpoint_path=checkpoint_path,
+        init_from=init_from,
         backbone_kwargs=backbone_kwargs,
     )
 
@@ -624,6 +634,7 @@ def build_cnn3rnn(
     image_size: int = 96,
     pretrained: bool = False,
     checkpoint_path: str | Path | None = None,
+    init_from: str | Path | None = None,
     **backbone_kwargs: Any,
 ) -> CNNRNN:
     """CNN-3RNN: one 2-layer GRU per tap (pool2, pool5 + landmarks, FC), outputs concatenated.
@@ -641,6 +652,9 @@ def build_cnn3rnn(
         image_size: Side of the training face crops (96).
         pretrained: timm's pretrained backbone weights from the local cache.
         checkpoint_path: A local backbone weights file.
+        init_from: A holistic checkpoint of a model with a ``backbone`` of the same timm
+            architecture (a trained FaceBehaviorNet): its backbone weights start the CNN, as the
+            papers start from a trained frame CNN. Not saved with the model (its weights are).
         **backbone_kwargs: Passed to ``timm.create_model``.
     """
     return _build_cnn_rnn(
@@ -657,6 +671,7 @@ def build_cnn3rnn(
         image_size=image_size,
         pretrained=pretrained,
         checkpoint_path=checkpoint_path,
+        init_from=init_from,
         backbone_kwargs=backbone_kwargs,
     )
 

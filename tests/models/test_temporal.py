@@ -319,7 +319,10 @@ def test_features_weights_match_flattened_names():
         load_features_weights(features, state, "vgg11")
 
 
-def test_init_from_copies_a_facebehaviornet_backbone(tmp_path):
+@pytest.mark.parametrize(
+    "name", ["test_mtvgggru", "test_affwildnet", "test_cnn1rnn", "test_cnn3rnn"]
+)
+def test_init_from_copies_a_facebehaviornet_backbone(tmp_path, name):
     torch.manual_seed(0)
     fbn = create_model("test_facebehaviornet")
     with torch.no_grad():  # trained-looking weights and BN statistics
@@ -327,14 +330,14 @@ def test_init_from_copies_a_facebehaviornet_backbone(tmp_path):
             p.add_(torch.randn_like(p) * 0.1)
         fbn.train()(torch.rand(4, 3, 32, 32) * 2 - 1)
     save_model(fbn, tmp_path / "fbn")
-    model = create_model("test_mtvgggru", init_from=str(tmp_path / "fbn"))
+    model = create_model(name, init_from=str(tmp_path / "fbn"))
     theirs = fbn.backbone.state_dict()
     ours = model.backbone.state_dict()
     assert set(ours) <= set(theirs)
     for key, value in ours.items():
         assert torch.equal(value, theirs[key]), key
     # The whole backbone was copied, not a default initialisation that happens to match.
-    fresh = create_model("test_mtvgggru").backbone.state_dict()
+    fresh = create_model(name).backbone.state_dict()
     assert not torch.equal(fresh["conv1.0.weight"], ours["conv1.0.weight"])
     # init_from is a weight source: it is not saved, and the saved model reloads without it.
     save_model(model, tmp_path / "mt")
