@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     backbone = getattr(model, "backbone", None)
     cnn = list(backbone.parameters()) if backbone is not None else []
-    cnn_ids = {id(p) for p in cnn}
+    frozen_for_good = bool(cnn) and config.train.freeze_steps < 0
+    if frozen_for_good:  # no gradient through the CNN at all (a third of a step's time)
+        backbone.requires_grad_(False)
+        cnn = []
+    cnn_ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
     rest = [p for p in model.parameters() if id(p) not in cnn_ids]
     groups = [{"params": rest}] + ([{"params": cnn}] if cnn else [])
     optimizer = torch.optim.Adam(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
@@ -167,11 +171,13 @@ def main(argv: list[str] | None = None) -> dict:
     # Loop.
     history: dict[str, list[tuple[int, float]]] = {}
     model.train()
+    if frozen_for_good:  # BatchNorm statistics stay put
+        accelerator.unwrap_model(model).backbone.eval()
     bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
     start = time.perf_counter()
     for batch in batches_from(clips, step, config.train.steps, config.data.num_workers):
-        frozen = config.train.freeze_steps < 0 or step < config.train.freeze_steps
-        if cnn:  # a frozen CNN: no step (lr 0) and its BatchNorm statistics stay put
+        if cnn:  # frozen for the first steps: no step (lr 0), BatchNorm statistics stay put
+            frozen = step < config.train.freeze_steps
             optimizer.param_groups[1]["lr"] = 0.0 if frozen else scheduler.get_last_lr()[0]
             accelerator.unwrap_model(model).backbone.train(not frozen)
         with accelerator.accumulate(model):

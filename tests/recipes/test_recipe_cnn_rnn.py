@@ -111,6 +111,15 @@ def test_mtvgggru_starts_from_facebehaviornet_with_a_frozen_cnn(shards, tmp_path
     _recipe("cnn_rnn").main(_args(shards, unfrozen, 6, *args[:-1], "train.freeze_steps=2"))
     later = load_file(unfrozen / "model" / "model.safetensors")
     assert any(not torch.equal(later[f"backbone.{k}"], v) for k, v in backbone.items())
+    # Frozen for good (-1): no gradient through the CNN; the FC and GRUs train on its features.
+    probe = tmp_path / "probe"
+    _recipe("cnn_rnn").main(_args(shards, probe, 4, *args[:-1], "train.freeze_steps=-1"))
+    probed = load_file(probe / "model" / "model.safetensors")
+    assert all(torch.equal(probed[f"backbone.{k}"], v) for k, v in backbone.items())
+    _recipe("cnn_rnn").main(_args(shards, tmp_path / "init", 0, *args[:-1]))  # same seed, 0 steps
+    initial = load_file(tmp_path / "init" / "model" / "model.safetensors")
+    assert not torch.equal(probed["rnns.0.weight_ih_l0"], initial["rnns.0.weight_ih_l0"])
+    assert torch.equal(probed["backbone.conv1.0.weight"], initial["backbone.conv1.0.weight"])
 
 
 def test_decision_level_fusion_of_two_trained_members(shards, tmp_path):
