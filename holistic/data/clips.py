@@ -7,8 +7,9 @@ a run, so a clip never jumps over a gap.
 
 Training (:class:`ClipLoader`), as an explicit list of stages (:mod:`holistic.data.stages`):
 
-1. shards: each reader (rank x worker) gets a fixed, disjoint share of the shards, read in a new
-   order every epoch (with fewer shards than readers: the videos whose name hashes to it);
+1. shards: each reader (rank x worker) gets a disjoint share of the shards, drawn anew every
+   epoch with the same seed on every reader and read in a new order every pass (with fewer
+   shards than readers: the videos whose name hashes to it);
 2. runs -> windows, per shard: non-overlapping windows of ``length`` frames from a random start
    offset (new every pass); a run that continues into the next shard is cut at the boundary;
 3. interleave ``interleave`` shards at a time and shuffle windows through a buffer, so one batch
@@ -282,7 +283,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
     def _windows(self, part: int, parts: int) -> Iterator[list[dict[str, Any]]]:
         urls = [ref.url for ref in self.shards]
         seed = f"{self.seed}-{self.epoch}"
-        mine = shard_share(urls, part, parts, f"{self.seed}-clips")  # 1. fixed, disjoint
+        mine = shard_share(urls, part, parts, f"{seed}-clips")  # 1. disjoint, new each epoch
         passes = 0
         while True:
             rng = random.Random(f"{seed}-{part}-{passes}")
