@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -356,7 +357,9 @@ def _load_member(model: nn.Module, path: str | Path, index: int, name: str) -> N
     if saved != name:
         raise ValueError(f"member {index} ({name}): checkpoint {str(path)!r} holds a {saved!r}")
     trained = load_model(path)
-    if trained.input_spec != model.input_spec:
+    # The clip length is how a member was trained, not what it is (its GRUs run on any length):
+    # an ensemble trained on other clips may start from it.
+    if replace(trained.input_spec, clip_length=model.input_spec.clip_length) != model.input_spec:
         raise ValueError(
             f"member {index} ({name}): checkpoint {str(path)!r} was trained on "
             f"{trained.input_spec}, the member is built for {model.input_spec}"

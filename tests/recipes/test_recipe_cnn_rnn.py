@@ -122,6 +122,24 @@ def test_mtvgggru_starts_from_facebehaviornet_with_a_frozen_cnn(shards, tmp_path
     assert torch.equal(probed["backbone.conv1.0.weight"], initial["backbone.conv1.0.weight"])
 
 
+def test_model_level_fusion_starts_from_members_trained_on_other_clips(shards, tmp_path):
+    from safetensors.torch import load_file
+
+    recipe = _recipe("cnn_rnn")
+    for name in ("test_cnn1rnn", "test_cnn3rnn"):  # 3-frame clips; the fusion trains on 4
+        recipe.main(_args(shards, tmp_path / name, 4, f"model.name={name}", "data.clip_length=3"))
+    members = [str(tmp_path / name / "model") for name in ("test_cnn1rnn", "test_cnn3rnn")]
+    out = tmp_path / "fusion"
+    recipe.main(_args(shards, out, 2, "model.name=test_modelfusion", "train.freeze_steps=-1",
+                      f"model.kwargs.member_checkpoints=[{','.join(members)}]"))  # fmt: skip
+    fused = load_model(out / "model")
+    assert fused.input_spec.clip_length == 4
+    member = load_file(tmp_path / "test_cnn1rnn" / "model" / "model.safetensors")
+    ours = {k.removeprefix("members.0."): v for k, v in fused.state_dict().items()}
+    # The members' CNNs came from their checkpoints and stayed frozen.
+    assert torch.equal(ours["backbone.conv1.0.weight"], member["backbone.conv1.0.weight"])
+
+
 def test_decision_level_fusion_of_two_trained_members(shards, tmp_path):
     recipe = _recipe("cnn_rnn")
     for name in ("test_cnn1rnn", "test_cnn3rnn"):
