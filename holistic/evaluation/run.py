@@ -200,11 +200,9 @@ def clip_predictions(
 
 def unwrapped(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside DDP / ``torch.compile`` wrappers (where its contract attributes live)."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if not isinstance(inner, torch.nn.Module):
-            return model
-        model = inner
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
 def evaluate_pooled(
