@@ -17,7 +17,6 @@ within an epoch.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from holistic.data.manifest import check_manifest, parse_manifest
 from holistic.data.stages import (
     batch_images,
     decode_sample,
@@ -82,7 +82,11 @@ class Federation:
 
     def __init__(self, location: str, manifest: Mapping[str, Any] | None = None) -> None:
         self.location = str(location)
-        self.manifest = dict(manifest) if manifest is not None else self._read_manifest()
+        self.manifest = (
+            check_manifest(dict(manifest), "the given manifest")
+            if manifest is not None
+            else self._read_manifest()
+        )
 
     def url(self, name: str) -> str:
         if "{name}" in self.location:
@@ -95,15 +99,13 @@ class Federation:
         url = self.url("manifest.json")
         try:
             with wds.gopen(url, "rb") as stream:
-                manifest = json.loads(stream.read())
-        except (OSError, ValueError) as error:
+                text = stream.read()
+        except (OSError, ValueError) as error:  # a pipe: command that fails raises ValueError
             raise FileNotFoundError(
                 f"cannot read the federation manifest {url}: {error}. Convert a source first "
                 f"with `holistic federate SOURCE ROOT --out DIR`"
             ) from error
-        if "datasets" not in manifest:
-            raise ValueError(f"{url} is not a holistic federation manifest")
-        return manifest
+        return parse_manifest(text, url)
 
     @property
     def datasets(self) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ from holistic.data.adapters._base import (
     Reject,
     Sample,
 )
+from holistic.data.manifest import MANIFEST_VERSION, parse_manifest, shard_name
 
 __all__ = [
     "MANIFEST",
@@ -54,13 +55,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
-MANIFEST_VERSION = 1
 LABEL_TASKS = ("va", "expr", "au", "au_intensity", "compound")
-
-
-def shard_name(dataset: str, split: str, index: int) -> str:
-    """``affwild2-train-000003.tar``."""
-    return f"{dataset}-{split}-{index:06d}.tar"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,10 +481,7 @@ def load_manifest(out: str | Path) -> dict[str, Any]:
             f"{path} does not exist: convert a source first with `holistic federate SOURCE ROOT "
             f"--out {out}`"
         )
-    manifest = json.loads(path.read_text())
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: manifest version {manifest.get('version')!r} is not supported")
-    return manifest
+    return parse_manifest(path.read_bytes(), str(path))
 
 
 def _in_scope(dataset: str, scope: set[str] | None, entry_dataset: str, split: str) -> bool:
@@ -588,7 +580,7 @@ def _update_manifest(
 ) -> dict[str, Any]:
     path = out / MANIFEST
     manifest = (
-        json.loads(path.read_text())
+        parse_manifest(path.read_bytes(), str(path))
         if path.is_file()
         else {"version": MANIFEST_VERSION, "datasets": {}}
     )

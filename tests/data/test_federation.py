@@ -60,10 +60,11 @@ def test_set_sizes_and_shard_selection(federation):
 def test_aligned_batch_sizes_follow_set_sizes():
     def fake(va, au, expr):
         shards = [
-            {"name": f"{t}.tar", "samples": n, "tasks": {t: n}}
-            for t, n in (("va", va), ("au", au), ("expr", expr))
+            {"name": f"d-train-{i:06d}.tar", "samples": n, "tasks": {t: n}}
+            for i, (t, n) in enumerate((("va", va), ("au", au), ("expr", expr)))
         ]
-        return Federation("mem", {"datasets": {"d": {"splits": {"train": {"shards": shards}}}}})
+        manifest = {"version": 1, "datasets": {"d": {"splits": {"train": {"shards": shards}}}}}
+        return Federation("mem", manifest)
 
     # The paper: VA-Set, AU-Set and EXPR-Set in proportion 401 : 247 : 103.
     assert aligned_batch_sizes(fake(401_000, 247_000, 103_000), 751) == {
