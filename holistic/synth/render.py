@@ -607,6 +607,8 @@ def render_face(
 # --- gallery ------------------------------------------------------------------------------------------
 def write_gallery(out_dir: Path, size: int = 112) -> list[Path]:
     """Write the documentation gallery: one neutral | AU pair per AU, and a grid of identities."""
+    from holistic.synth.writers._common import save_image  # writers import this module
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     identity = Identity()
@@ -615,7 +617,7 @@ def write_gallery(out_dir: Path, size: int = 112) -> list[Path]:
         face = render_face(identity, {au: 1.0}, size=size).image
         pair = np.hstack([neutral, np.full((size, 4, 3), 255, np.uint8), face])
         path = out_dir / f"au{au:02d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
+        save_image(path, pair)
         written.append(path)
     rng = np.random.default_rng(7)
     tiles = []
@@ -639,7 +641,7 @@ def write_gallery(out_dir: Path, size: int = 112) -> list[Path]:
         )
     grid = np.vstack([np.hstack(tiles[r * 8 : (r + 1) * 8]) for r in range(3)])
     path = out_dir / "identities.png"
-    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    save_image(path, grid)
     written.append(path)
     return written
 

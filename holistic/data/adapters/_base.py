@@ -40,7 +40,8 @@ MISSING_IMAGE: RejectReason = "missing_image"  # labelled frame/row without an i
 UNREADABLE_IMAGE: RejectReason = "unreadable_image"  # the file exists but does not decode
 NO_FACE: RejectReason = "no_face"  # the detector found no face
 NO_LABEL: RejectReason = "no_label"  # an image/row that ends up with no valid label at all
-DUPLICATE: RejectReason = "duplicate"  # the same image labelled twice inconsistently
+DUPLICATE: RejectReason = "duplicate"  # the same image (and face) labelled again
+UNREADABLE_AUDIO: RejectReason = "unreadable_audio"  # task "audio": the sample keeps its image
 REASONS: tuple[RejectReason, ...] = (
     INVALID_MARKER,
     OUT_OF_RANGE,
@@ -50,6 +51,7 @@ REASONS: tuple[RejectReason, ...] = (
     NO_FACE,
     NO_LABEL,
     DUPLICATE,
+    UNREADABLE_AUDIO,
 )
 
 

@@ -242,9 +242,10 @@ class UrlMap:
     rows: dict[str, tuple[str, int]]  # url -> (path relative to root, line)
 
 
-def load_url_map(root: Path, url_map: str) -> UrlMap:
+def load_url_map(root: Path, url_map: str, encoding: str | None = None) -> UrlMap:
     """Read a ``url,path`` table (CSV, or TSV by suffix or by a tab in the line; an optional
-    header row starting with ``url``); ``path`` is relative to ``root``.
+    header row starting with ``url``); ``path`` is relative to ``root``. ``encoding`` is the
+    table's text encoding when it has no byte-order mark (default UTF-8).
 
     Raises:
         ScanError: the file is missing, a row has not exactly two non-empty fields, or one URL
@@ -255,7 +256,7 @@ def load_url_map(root: Path, url_map: str) -> UrlMap:
         raise ScanError(f"{path}: url_map file not found; expected rows 'url,path'")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     rows: dict[str, tuple[str, int]] = {}
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, encoding):
         fields = csv_fields(text, "\t" if "\t" in text else delimiter)
         if not rows and normalise_header(fields[:1]) in (["url"], ["imageurl"]):
             continue  # header

@@ -1,6 +1,14 @@
 """Small parsing helpers every adapter uses (reference/datasets.md §0: parse positionally, check
 headers loosely, tolerate BOMs, CRLF and spaces after commas), and the parsing of options.
 
+Text files (label files, tables, JSON, url maps, fold lists) are read through
+:func:`text_lines`, :func:`read_lines` or :func:`read_text`, one rule for every adapter: a
+byte-order mark decides the encoding (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE); without one, the
+adapter's ``encoding`` option (``--option encoding=latin-1``, checked by
+:func:`encoding_option`), else UTF-8. A line that does not decode raises :class:`ScanError`
+naming the file and line and suggesting the option, and so does a file that looks like UTF-16
+without a mark (NUL bytes).
+
 Options reach ``scan`` as Python values (from the library and the tests) or as strings (from
 ``--option key=value`` on the command line), so every option parser here takes both, and a bad
 value raises :class:`ScanError` naming the source, the option and the value.
@@ -15,8 +23,10 @@ same rule.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
+import io
 import math
 import os
 import re
@@ -33,6 +43,7 @@ __all__ = [
     "check_dataset_name",
     "compound_from_name",
     "csv_fields",
+    "encoding_option",
     "expression_from_name",
     "face_option",
     "normalise_header",
@@ -45,12 +56,14 @@ __all__ = [
     "parse_float",
     "parse_int",
     "read_lines",
+    "read_text",
     "relative",
     "select_splits",
     "single_split",
     "split_fields",
     "split_name",
     "split_option",
+    "text_lines",
     "unique_key",
 ]
 
@@ -60,13 +73,104 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line_number, text)`` for every non-blank line (1-based; BOM and CR stripped)."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
-            text = text.rstrip("\r\n")
-            if text.strip():
-                yield number, text
+#: Byte-order marks and their codecs; UTF-32 LE first, as its mark starts like UTF-16 LE's.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_ENCODING_HINT = "pass the file's encoding, e.g. --option encoding=latin-1 (or cp1252, utf-16)"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def encoding_option(value: str | None, source: str) -> str | None:
+    """The ``encoding`` option of a text-reading adapter: a Python text codec (``latin-1``,
+    ``cp1252``, ``utf-16``, ...) for label files without a byte-order mark; None keeps UTF-8.
+
+    Raises:
+        ScanError: not the name of a text encoding.
+    """
+    if value is None:
+        return None
+    name = str(value).strip()
+    try:
+        io.TextIOWrapper(io.BytesIO(), encoding=name)  # LookupError for non-text codecs too
+    except LookupError:
+        raise option_error(
+            source, "encoding", value, "a text encoding such as utf-8, latin-1, cp1252 or utf-16"
+        ) from None
+    return codecs.lookup(name).name
+
+
+def _codec(path: Path, encoding: str | None) -> tuple[str, int]:
+    """``(codec, bytes to skip)``: a byte-order mark decides; else ``encoding``, else UTF-8.
+
+    Raises:
+        ScanError: no mark and no ``encoding``, but NUL bytes at the start: UTF-16 or UTF-32
+            without a mark would otherwise be read as text full of NULs.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec, len(bom)
+    if encoding is None and b"\x00" in head:
+        raise ScanError(
+            f"{path}: NUL bytes near the start: probably UTF-16 or UTF-32 without a "
+            "byte-order mark; pass its encoding, e.g. --option encoding=utf-16-le (or "
+            "utf-16-be, utf-32-le)"
+        )
+    return encoding or "utf-8", 0
+
+
+def _decode_error(path: Path, codec: str, skip: int, encoding: str | None) -> ScanError:
+    """The ScanError for a file that does not decode as ``codec``: the line, and what to do."""
+    data = path.read_bytes()[skip:]
+    try:
+        data.decode(codec)
+        start, reason = len(data), "it changed while being read"
+    except UnicodeDecodeError as error:
+        start, reason = error.start, f"{error.reason} at byte {skip + error.start}"
+    line = len(_LINE_BREAK.findall(data[:start].decode(codec, "replace"))) + 1
+    hint = (
+        f"the encoding option says {encoding}, which does not fit: pass the right one"
+        if encoding is not None
+        else _ENCODING_HINT
+    )
+    return ScanError(f"{path} line {line}: cannot be decoded as {codec} ({reason}); {hint}")
+
+
+def text_lines(path: Path, encoding: str | None = None) -> Iterator[str]:
+    """The lines of a text file with their ends (``\\n``, ``\\r\\n`` or ``\\r``), the
+    byte-order mark removed; the encoding as the module docstring says.
+
+    Raises:
+        ScanError: a line that does not decode (named by its number), or a file that looks
+            like UTF-16 without a byte-order mark.
+    """
+    codec, skip = _codec(path, encoding)
+    with open(path, "rb") as raw:
+        raw.seek(skip)
+        try:
+            yield from io.TextIOWrapper(raw, encoding=codec, newline="")
+        except UnicodeDecodeError:
+            raise _decode_error(path, codec, skip, encoding) from None
+
+
+def read_lines(path: Path, encoding: str | None = None) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` for every non-blank line (1-based; BOM and line ends stripped);
+    decoded by :func:`text_lines`."""
+    for number, text in enumerate(text_lines(path, encoding), start=1):
+        text = text.rstrip("\r\n")
+        if text.strip():
+            yield number, text
+
+
+def read_text(path: Path, encoding: str | None = None) -> str:
+    """A whole text file (a JSON document), decoded by :func:`text_lines`."""
+    return "".join(text_lines(path, encoding))
 
 
 def split_fields(text: str, sep: str | None = ",") -> list[str]:

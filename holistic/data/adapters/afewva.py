@@ -57,7 +57,7 @@ from holistic.data.adapters._base import (
     safe_key,
 )
 from holistic.data.adapters._files import list_dirs, list_frames
-from holistic.data.adapters._parsing import option_int, relative
+from holistic.data.adapters._parsing import encoding_option, option_int, read_text, relative
 
 __all__ = ["ADAPTER", "assign_folds", "scan"]
 
@@ -73,6 +73,7 @@ def scan(
     *,
     folds: int | str = 0,
     holdout: int | str = 0,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Yield a Sample or Reject for every frame entry and every frame image of every clip.
 
@@ -84,12 +85,15 @@ def scan(
             which the sorted clips are cut; strings are accepted (``--option folds=5``).
         holdout: 0 (default) keeps the fold names; K in 1..``folds`` makes fold K the
             ``validation`` split and every other fold ``train``.
+        encoding: the JSON files' text encoding when they have no byte-order mark (default
+            UTF-8; see ``_parsing.encoding_option``).
 
     Raises:
         ScanError: no clip folder, a clip folder without exactly one JSON file, two clip
             folders with one name, ``folds`` not 0 or an integer >= 2, ``holdout`` not 0 or a
-            fold number of ``folds``, fewer clips than folds, or an unknown split name. Raised
-            before the first item is yielded.
+            fold number of ``folds``, fewer clips than folds, an unknown split name or
+            ``encoding``. Raised before the first item is yielded. Later: a JSON file that does
+            not decode.
     """
     root = Path(os.path.abspath(root))
     count = option_int(
@@ -110,6 +114,7 @@ def scan(
             else "0 without folds (holdout=K needs folds=k, k >= 2)"
         ),
     )
+    encoding = encoding_option(encoding, DATASET)
     clips = _find_clips(root)
     split_of = assign_folds([name for name, _, _ in clips], count, holdout=held_out)
     available = list(dict.fromkeys(split_of.values()))
@@ -119,7 +124,7 @@ def scan(
             raise ScanError(f"afewva: unknown split(s) {unknown}; available: {available}")
     for name, folder, json_path in clips:
         if splits is None or split_of[name] in splits:
-            yield from _scan_clip(root, name, folder, json_path, split_of[name])
+            yield from _scan_clip(root, name, folder, json_path, split_of[name], encoding)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,12 +208,15 @@ def _json_file(folder: Path, root: Path) -> Path:
     return found[0]
 
 
-def _load_frames(path: Path) -> tuple[dict[str, Any] | None, str | None, str]:
-    """(frames dict, actor, problem): frames is None when the file is unusable."""
+def _load_frames(path: Path, encoding: str | None) -> tuple[dict[str, Any] | None, str | None, str]:
+    """(frames dict, actor, problem): frames is None when the file is unusable.
+
+    Raises:
+        ScanError: the file does not decode (a wrong ``encoding`` concerns every clip).
+    """
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            document = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        document = json.loads(read_text(path, encoding))
+    except json.JSONDecodeError as error:
         return None, None, f"not valid JSON ({error})"
     if not isinstance(document, dict) or not isinstance(document.get("frames"), dict):
         return None, None, 'expected an object with a "frames" object keyed by frame id'
@@ -217,7 +225,7 @@ def _load_frames(path: Path) -> tuple[dict[str, Any] | None, str | None, str]:
 
 
 def _scan_clip(
-    root: Path, clip: str, folder: Path, json_path: Path, split: str
+    root: Path, clip: str, folder: Path, json_path: Path, split: str, encoding: str | None
 ) -> Iterator[Sample | Reject]:
     json_rel = relative(json_path, root)
     frames = list_frames(folder, FRAME_SUFFIXES)
@@ -234,7 +242,7 @@ def _scan_clip(
             NO_LABEL, f"{path.name} is not a frame image (NNNNN.png)", relative(path, root)
         )
 
-    frames, actor, problem = _load_frames(json_path)
+    frames, actor, problem = _load_frames(json_path, encoding)
     if frames is None:
         yield reject(MALFORMED_ROW, f"{problem}; the clip's {len(images)} frame images are unused")
         for number in sorted(images):

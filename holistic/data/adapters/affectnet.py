@@ -51,6 +51,7 @@ from holistic.data.adapters._base import (
 )
 from holistic.data.adapters._files import find_folder, list_images
 from holistic.data.adapters._parsing import (
+    encoding_option,
     normalise_header,
     parse_bool,
     parse_float,
@@ -103,6 +104,7 @@ def scan(
     *,
     images: str | Path | None = None,
     none_as_other: bool | str = False,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Yield a Sample or Reject for every row of AffectNet's CSVs, then every unlabelled image.
 
@@ -113,24 +115,27 @@ def scan(
             relative path is taken from the working directory, else from ROOT).
         none_as_other: map expression code 8 (None) to ``other`` instead of rejecting it;
             ``"true"``/``"false"`` strings are accepted (``--option none_as_other=true``).
+        encoding: the CSVs' text encoding when they have no byte-order mark (default UTF-8;
+            see ``_parsing.encoding_option``).
 
     Raises:
         ScanError: no label CSV, an ambiguous or unknown header, no image folder, an unknown
-            split name, or a ``none_as_other`` that is not a boolean. Raised before the first
-            item is yielded.
+            split name, a ``none_as_other`` that is not a boolean or an unknown ``encoding``
+            (raised before the first item is yielded); a line that does not decode.
     """
     root = Path(os.path.abspath(root))
     as_other = parse_bool(none_as_other, "none_as_other", DATASET)
+    encoding = encoding_option(encoding, DATASET)
     label_files = _find_label_files(root)
     wanted = _select_splits(label_files, splits)
     for split in wanted:  # every header is checked before the first item is yielded
-        _check_header(label_files[split])
+        _check_header(label_files[split], encoding)
     image_dir = find_folder(root, images, (IMAGE_DIR,), "AffectNet's image folder")
     existing = set(list_images(image_dir, recursive=True))
     labelled: set[str] = set()
     for split in wanted:
         yield from _scan_file(
-            root, label_files[split], split, image_dir, existing, labelled, as_other
+            root, label_files[split], split, image_dir, existing, labelled, as_other, encoding
         )
     if len(wanted) == len(label_files):
         csv_names = " or ".join(path.name for path in label_files.values())
@@ -192,8 +197,8 @@ def _is_header(fields: list[str], file: Path) -> bool:
     raise ScanError(f"{file}: unknown header {fields}; expected {','.join(HEADER)}")
 
 
-def _check_header(file: Path) -> None:
-    for _, text in read_lines(file):
+def _check_header(file: Path, encoding: str | None) -> None:
+    for _, text in read_lines(file, encoding):
         _is_header([field.strip() for field in next(csv.reader([text]))], file)
         return
 
@@ -206,11 +211,12 @@ def _scan_file(
     existing: set[str],
     labelled: set[str],
     as_other: bool,
+    encoding: str | None,
 ) -> Iterator[Sample | Reject]:
     file_rel = relative(file, root)
     seen: dict[str, int] = {}
     first = True
-    for line, text in read_lines(file):
+    for line, text in read_lines(file, encoding):
         fields = [field.strip() for field in next(csv.reader([text]))]
         if first:
             first = False

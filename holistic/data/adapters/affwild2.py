@@ -54,6 +54,7 @@ from holistic.data.adapters._base import (
 from holistic.data.adapters._files import list_dirs, list_files, list_frames, list_images
 from holistic.data.adapters._parsing import (
     canonical_split,
+    encoding_option,
     expression_from_name,
     normalise_header,
     option_float,
@@ -356,9 +357,9 @@ _HEADERS: dict[str, Callable[[list[str], str, str], Any]] = {
 }
 
 
-def _read_header(path: Path, rel: str) -> tuple[int, list[str]]:
+def _read_header(path: Path, rel: str, encoding: str | None) -> tuple[int, list[str]]:
     """(line number, fields) of the first non-blank line; ScanError for an empty file."""
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, encoding):
         return number, split_fields(text)
     raise ScanError(f"{rel}: empty file; expected a header line and one line per frame")
 
@@ -446,6 +447,7 @@ class _Context:
     edition: str
     audio_root: Path | None = None
     fps: float = 30.0
+    encoding: str | None = None  # of label files without a byte-order mark
 
     def audio_of(self, video: str) -> Path | None:
         """The source video's audio track, if the audio folder has one."""
@@ -567,7 +569,7 @@ def _task_plan(
                 if path.suffix.lower() != ".txt":
                     continue
                 rel = relative(path, ctx.root)
-                header_line, fields = _read_header(path, rel)
+                header_line, fields = _read_header(path, rel, ctx.encoding)
                 spec = _HEADERS[task](fields, ctx.edition, rel)
                 files = videos.setdefault(path.stem, [])
                 if any(other.task == task for other in files):
@@ -577,12 +579,12 @@ def _task_plan(
     return plan
 
 
-def _read_parts(file: _TaskFile) -> Iterator[_Part]:
+def _read_parts(file: _TaskFile, encoding: str | None) -> Iterator[_Part]:
     """The parts of one per-video file in frame order (line ``header + k`` is frame ``k``)."""
     previous = file.header_line
     parse = _PARSERS[file.task]
     title = _TASK_TITLE[file.task]
-    for number, text in read_lines(file.path):
+    for number, text in read_lines(file.path, encoding):
         if number <= file.header_line:
             continue
         for blank in range(previous + 1, number):
@@ -599,7 +601,7 @@ def _scan_video(
 ) -> Iterator[Sample | Reject]:
     folder = ctx.image_root / video
     frames = list_frames(folder)
-    streams = [_read_parts(file) for file in files]
+    streams = [_read_parts(file, ctx.encoding) for file in files]
     merged = heapq.merge(*streams, key=lambda part: (part.frame, _TASK_ORDER[part.task]))
     labelled: set[int] = set()
     for frame, group in itertools.groupby(merged, key=lambda part: part.frame):
@@ -637,7 +639,7 @@ def _mtl_plan(
     for split in _select_splits(layout.mtl_files, splits, layout.describe()):
         path = layout.mtl_files[split]
         rel = relative(path, ctx.root)
-        header_line, fields = _read_header(path, rel)
+        header_line, fields = _read_header(path, rel, ctx.encoding)
         plan.append((split, path, rel, header_line, _mtl_header(fields, ctx.edition, rel)))
     return plan
 
@@ -654,7 +656,7 @@ def _scan_mtl_file(
 ) -> Iterator[Sample | Reject]:
     seen: dict[str, int] = {}
     listing: tuple[Path | None, frozenset[str]] = (None, frozenset())
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, ctx.encoding):
         if number <= header_line:
             continue
         fields = split_fields(text)
@@ -699,6 +701,7 @@ def scan(
     va_rule: str = "both",
     audio: str | Path | None = None,
     fps: float | str = 30.0,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan an Aff-Wild2 copy: one Sample per labelled face image, Rejects for the rest.
 
@@ -715,6 +718,8 @@ def scan(
             ``ffmpeg -i video.mp4 -vn -ac 1 -ar 16000 video.wav``). Frame k (1-based) is at
             (k - 1) / ``fps`` seconds; a video without a track gets no audio features.
         fps: the videos' frame rate for that alignment (default 30).
+        encoding: the label files' text encoding when they have no byte-order mark (default
+            UTF-8; see ``_parsing.encoding_option``).
 
     Returns:
         An iterator of Samples and Rejects (splits, then videos, then frames, in order).
@@ -722,8 +727,8 @@ def scan(
     Raises:
         ValueError: an unknown ``edition`` or ``va_rule``.
         ScanError: no layout, several layouts and no ``edition``, a missing image folder, an
-            unknown split, an empty file or an unknown header (all checked before the first
-            record is yielded).
+            unknown split, an empty file, an unknown header or ``encoding`` (all checked before
+            the first record is yielded); a line that does not decode.
     """
     chosen = _check_options(edition, va_rule)
     root = Path(root).absolute()
@@ -733,7 +738,8 @@ def scan(
     if audio_root is not None and not audio_root.is_dir():
         raise ScanError(f"affwild2 option audio: {audio_root} is not a folder of audio tracks")
     rate = option_float(fps, "fps", DATASET, allowed=lambda v: v > 0, expected="a frame rate > 0")
-    ctx = _Context(root, image_root, layout.edition, audio_root, rate)
+    encoding = encoding_option(encoding, DATASET)
+    ctx = _Context(root, image_root, layout.edition, audio_root, rate, encoding)
     if layout.mtl_files:
         return _scan_mtl(ctx, _mtl_plan(ctx, layout, splits))
     return _scan_tasks(ctx, _task_plan(ctx, layout, splits))

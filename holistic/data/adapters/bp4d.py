@@ -34,6 +34,7 @@ from holistic.data.adapters._base import (
 )
 from holistic.data.adapters._files import Frames, list_frames, unclaimed_frames
 from holistic.data.adapters._parsing import (
+    encoding_option,
     normalise_header,
     option_path,
     parse_bool,
@@ -80,12 +81,13 @@ def _fold_name(text: str) -> str | None:
     return name if name and name != UNASSIGNED else None
 
 
-def load_folds(path: str | Path) -> dict[str, str]:
+def load_folds(path: str | Path, encoding: str | None = None) -> dict[str, str]:
     """Read a ``subject,fold`` file into subject -> split name.
 
     Lines are ``F001,1`` (comma or whitespace separated; an optional ``subject,fold`` header).
     An integer fold ``k`` becomes split ``fold<k>``; train/validation/test aliases become their
     canonical names; any other name of letters, digits, ``_`` and ``-`` is kept as it is.
+    ``encoding`` is the file's text encoding when it has no byte-order mark (default UTF-8).
 
     Raises:
         ScanError: the file is missing, a line has not two fields or an unusable fold name, or
@@ -95,7 +97,7 @@ def load_folds(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise ScanError(f"{path}: bp4d folds file not found; expected 'subject,fold' lines")
     subjects: dict[str, str] = {}
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, encoding):
         fields = split_fields(text, "," if "," in text else None)
         if number == 1 and normalise_header(fields) == ["subject", "fold"]:
             continue
@@ -188,6 +190,7 @@ class _Context:
     root: Path
     image_root: Path
     face: FaceHint
+    encoding: str | None = None  # of label files without a byte-order mark
 
 
 def scan(
@@ -198,6 +201,7 @@ def scan(
     folds: str | Path | None = None,
     variant: str = "bp4d",
     aligned: bool | str = False,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Yield one Sample per AU-coded frame of a BP4D (or BP4D+) copy, and a Reject for the rest.
 
@@ -215,6 +219,8 @@ def scan(
             changes (``bp4d`` / ``bp4dplus``).
         aligned: true when the frames are already aligned face crops (FaceHint "aligned");
             default false (raw frames, FaceHint "detect").
+        encoding: the label and folds files' text encoding when they have no byte-order mark
+            (default UTF-8; see ``_parsing.encoding_option``).
 
     Yields:
         Samples with ``au`` = {"<n>": 0/1} for the AUs coded 0/1 on the row. Rejects, per file:
@@ -229,15 +235,18 @@ def scan(
         ScanError: ``AUCoding/AU_OCC/`` or the image folder is missing; a label file is named
             otherwise than ``<subject>_<task>.csv``, is empty, or has a header whose first
             column is not the frame or whose other columns are not FACS AU numbers; an option,
-            the folds file or a split name is invalid.
+            the folds file or a split name is invalid; a line does not decode.
     """
     context = _Context(
         dataset=_parse_variant(variant),
         root=root,
         image_root=option_path(root, images) if images is not None else root / "images",
         face=FaceHint("aligned") if parse_bool(aligned, "aligned", "bp4d") else FaceHint("detect"),
+        encoding=encoding_option(encoding, "bp4d"),
     )
-    subject_folds = load_folds(option_path(root, folds)) if folds is not None else {}
+    subject_folds = (
+        load_folds(option_path(root, folds), context.encoding) if folds is not None else {}
+    )
     available = (*sorted(set(subject_folds.values())), UNASSIGNED) if subject_folds else ("train",)
     wanted = select_splits(splits, available, "bp4d")
     label_dir = root.joinpath(*LABEL_DIR)
@@ -280,7 +289,7 @@ def _read_rows(
 ) -> tuple[list[int], list[_Row], list[Reject]]:
     """The header's AU numbers, the well-formed rows, and rejects for the malformed ones."""
     where = relative(path, context.root)
-    lines = read_lines(path)
+    lines = read_lines(path, context.encoding)
     header = next(lines, None)
     if header is None:
         raise ScanError(f"{where}: empty label file; expected a header row '0,1,2,4,...'")

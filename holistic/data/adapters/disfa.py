@@ -36,6 +36,7 @@ from holistic.data.adapters._base import (
 )
 from holistic.data.adapters._files import Frames, list_frames, unclaimed_frames
 from holistic.data.adapters._parsing import (
+    encoding_option,
     option_path,
     parse_bool,
     parse_float,
@@ -170,11 +171,13 @@ def _au_files(subject_dir: Path, root: Path) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def _read_au_file(au: int, path: Path, root: Path, labels: _SubjectLabels) -> None:
+def _read_au_file(
+    au: int, path: Path, root: Path, labels: _SubjectLabels, encoding: str | None
+) -> None:
     """Add one AU file's lines to ``labels`` (valid values, problems, origins)."""
     where = relative(path, root)
     lines: dict[int, list[tuple[int, str]]] = {}  # frame -> [(line, intensity text)]
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, encoding):
         fields = split_fields(text)
         frame = parse_int(fields[0]) if len(fields) == 2 else None
         if frame is None or frame < 0:
@@ -232,10 +235,10 @@ def _read_au_file(au: int, path: Path, root: Path, labels: _SubjectLabels) -> No
             del labels.problems[frame]
 
 
-def _read_subject(subject_dir: Path, root: Path) -> _SubjectLabels:
+def _read_subject(subject_dir: Path, root: Path, encoding: str | None) -> _SubjectLabels:
     labels = _SubjectLabels()
     for au, path in _au_files(subject_dir, root):
-        _read_au_file(au, path, root, labels)
+        _read_au_file(au, path, root, labels, encoding)
     return labels
 
 
@@ -274,6 +277,7 @@ class _Settings:
     frame_base: int | None
     threshold: int
     face: FaceHint
+    encoding: str | None = None  # of AU files without a byte-order mark
 
 
 def scan(
@@ -286,6 +290,7 @@ def scan(
     occurrence_threshold: int | str = 2,
     folds: str = "me-graphau",
     aligned: bool | str = False,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Yield one Sample per (view, labelled frame) of a DISFA copy, and a Reject for the rest.
 
@@ -306,6 +311,8 @@ def scan(
             other subjects ``unassigned``) or ``none`` (everything ``train``).
         aligned: true when the frames are already aligned face crops (FaceHint "aligned");
             default false (raw video frames, FaceHint "detect").
+        encoding: the AU files' text encoding when they have no byte-order mark (default
+            UTF-8; see ``_parsing.encoding_option``).
 
     Yields:
         Samples with ``au_intensity`` and ``au`` for the AUs whose file has a valid line for the
@@ -317,7 +324,8 @@ def scan(
     Raises:
         ScanError: ``ActionUnit_Labels/`` or the image folder is missing, a subject folder has
             no AU files, an AU file names an AU outside the FACS table or another subject, no
-            image folder exists for a requested view, an option or split name is invalid.
+            image folder exists for a requested view, an option or split name is invalid; a
+            line does not decode.
     """
     subject_splits, available = _fold_map(folds)
     wanted = select_splits(splits, available, "disfa")
@@ -329,6 +337,7 @@ def scan(
         frame_base=_parse_frame_base(frame_base),
         threshold=_parse_threshold(occurrence_threshold),
         face=FaceHint("aligned") if parse_bool(aligned, "aligned", "disfa") else FaceHint("detect"),
+        encoding=encoding_option(encoding, "disfa"),
     )
     label_root = root / LABEL_DIR
     if not label_root.is_dir():
@@ -345,9 +354,8 @@ def scan(
         if split not in wanted:
             continue
         if subject in label_subjects:
-            yield from _scan_subject(
-                settings, subject, split, _read_subject(label_root / subject, root)
-            )
+            labels = _read_subject(label_root / subject, root, settings.encoding)
+            yield from _scan_subject(settings, subject, split, labels)
         else:
             for view in settings.views:
                 folder = image_root / f"{VIEW_PREFIXES[view]}{subject}"

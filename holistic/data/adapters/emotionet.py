@@ -62,6 +62,7 @@ from ._base import (
 from ._files import UrlImages, find_label_files, load_url_map, url_images
 from ._parsing import (
     csv_fields,
+    encoding_option,
     normalise_header,
     parse_bool,
     parse_int,
@@ -90,6 +91,7 @@ class _Layout:
     n_fields: int
     columns: dict[int, int]  # field index -> AU number
     first_data_line: int  # rows before it (the header) are skipped
+    encoding: str | None  # of a file without a byte-order mark (None: UTF-8)
 
 
 def scan(
@@ -101,6 +103,7 @@ def scan(
     images: str | Path | None = None,
     split: str = "train",
     aligned: bool | str = False,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan EmotioNet AU label files and yield one :class:`Sample` per labelled image on disk.
 
@@ -118,18 +121,21 @@ def scan(
         split: the split every row goes to (default ``"train"``; run once per split file).
         aligned: ``true`` when the local images are already aligned face crops (face hint
             ``aligned``); default ``detect`` (EmotioNet images are raw photos).
+        encoding: the label files' and url_map's text encoding when they have no byte-order
+            mark (default UTF-8; see ``_parsing.encoding_option``).
 
     Raises:
         ScanError: no label file, an unreadable header, a bad url_map, no image folder, an
-            unknown split or a bad option value.
+            unknown split, a bad option value or a line that does not decode.
     """
     split_name = single_split(split, splits, "emotionet")
     face = FaceHint("aligned" if parse_bool(aligned, "aligned", "emotionet") else "detect")
-    mapping = load_url_map(root, url_map) if url_map is not None else None
+    encoding = encoding_option(encoding, "emotionet")
+    mapping = load_url_map(root, url_map, encoding) if url_map is not None else None
     files = find_label_files(
         root, labels, (".txt", ".csv"), "EmotioNet label", mapping.path if mapping else None
     )
-    layouts = [_layout(path) for path in files]
+    layouts = [_layout(path, encoding) for path in files]
     resolver = url_images("emotionet", root, images, mapping)
     if splits is not None and split_name not in splits:
         return iter(())  # an empty selection
@@ -217,9 +223,9 @@ class _Rows:
 # ---------------------------------------------------------------------------------------------
 
 
-def _layout(path: Path) -> _Layout:
+def _layout(path: Path, encoding: str | None) -> _Layout:
     """Tell the challenge format from the CSV format by the file's first line."""
-    first = next(read_lines(path), None)
+    first = next(read_lines(path, encoding), None)
     if first is None:
         raise ScanError(f"{path}: the label file is empty")
     number, text = first
@@ -243,7 +249,7 @@ def _layout(path: Path) -> _Layout:
                 f"{path} line {number}: header fields {bad} are not (distinct) FACS AU columns; "
                 "expected the URL column, then columns named like 'AU 1', 'AU 2', ..."
             )
-        return _Layout("csv", delimiter, len(fields), columns, number + 1)
+        return _Layout("csv", delimiter, len(fields), columns, number + 1, encoding)
     if delimiter == ",":
         delimiter = None  # a challenge row has no commas outside its URL
         fields = csv_fields(text, delimiter)
@@ -253,11 +259,11 @@ def _layout(path: Path) -> _Layout:
             f"row (URL, a second field, then AU values); found {len(fields)} fields"
         )
     columns = {k + 1: k for k in range(1, len(fields) - 1) if k in FACS}
-    return _Layout("challenge", delimiter, len(fields), columns, number)
+    return _Layout("challenge", delimiter, len(fields), columns, number, encoding)
 
 
 def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str]]]:
-    for number, text in read_lines(path):
+    for number, text in read_lines(path, layout.encoding):
         if number >= layout.first_data_line:
             yield number, csv_fields(text, layout.delimiter)
 

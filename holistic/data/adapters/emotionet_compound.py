@@ -59,6 +59,7 @@ from ._base import (
 from ._files import UrlImages, find_label_files, load_url_map, url_images
 from ._parsing import (
     compound_from_name,
+    encoding_option,
     expression_from_name,
     normalise_header,
     option_error,
@@ -90,6 +91,7 @@ def scan(
     images: str | Path | None = None,
     split: str = "validation",
     aligned: bool | str = False,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan EmotioNet track-2 label files: one :class:`Sample` per labelled image on disk.
 
@@ -109,33 +111,37 @@ def scan(
             a held-out set for zero-shot evaluation, so recipes that train on "every dataset
             with a train split" leave them out).
         aligned: ``true`` when the images are aligned face crops; default ``detect``.
+        encoding: the label files' and url_map's text encoding when they have no byte-order
+            mark (default UTF-8; see ``_parsing.encoding_option``).
 
     Raises:
         ScanError: no label file, an empty or malformed label file, a bad url_map, no image
-            folder, an unknown split or a bad option value (``classes``, ``base``, ...).
+            folder, an unknown split, a bad option value (``classes``, ``base``,
+            ``encoding``, ...) or a line that does not decode.
     """
     split_name = single_split(split, splits, SOURCE)
     vocabulary = _classes(classes)
     first = option_int(base, "base", SOURCE, allowed=lambda b: b in (0, 1), expected="0 or 1")
     face = FaceHint("aligned" if parse_bool(aligned, "aligned", SOURCE) else "detect")
-    mapping = load_url_map(root, url_map) if url_map is not None else None
+    encoding = encoding_option(encoding, SOURCE)
+    mapping = load_url_map(root, url_map, encoding) if url_map is not None else None
     files = find_label_files(
         root, labels, LABEL_SUFFIXES, "EmotioNet track-2 label", mapping.path if mapping else None
     )
-    starts = [_first_data_line(path) for path in files]
+    starts = [_first_data_line(path, encoding) for path in files]
     resolver = url_images(SOURCE, root, images, mapping)
     if splits is not None and split_name not in splits:
         return iter(())  # an empty selection
     rows = _Rows(root, split_name, face, vocabulary, first, resolver)
-    return _scan(root, files, starts, rows)
+    return _scan(root, files, starts, rows, encoding)
 
 
 def _scan(
-    root: Path, files: list[Path], starts: list[int], rows: _Rows
+    root: Path, files: list[Path], starts: list[int], rows: _Rows, encoding: str | None
 ) -> Iterator[Sample | Reject]:
     for path, start in zip(files, starts, strict=True):
         file = relative(path, root)
-        for line, text in read_lines(path):
+        for line, text in read_lines(path, encoding):
             if line >= start:  # not the header
                 yield rows.item(file, line, text)
     yield from rows.resolver.unclaimed(rows.split)
@@ -193,10 +199,10 @@ def _fields(text: str) -> list[str]:
     return text.strip().split(None, 1)
 
 
-def _first_data_line(path: Path) -> int:
+def _first_data_line(path: Path, encoding: str | None) -> int:
     """The number of the file's first data line (after an optional header); checks that the
     file is in this format at all."""
-    lines = read_lines(path)
+    lines = read_lines(path, encoding)
     first = next(lines, None)
     if first is None:
         raise ScanError(f"{path}: the label file is empty; expected lines 'URL <tab> category'")

@@ -44,6 +44,7 @@ from holistic.data.adapters._base import (
 )
 from holistic.data.adapters._files import find_folder, list_images
 from holistic.data.adapters._parsing import (
+    encoding_option,
     normalise_header,
     parse_float,
     parse_int,
@@ -78,6 +79,7 @@ def scan(
     splits: Sequence[str] | None = None,
     *,
     images: str | Path | None = None,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Yield a Sample or Reject for every line of ``label/label.lst``, then every unlabelled image.
 
@@ -85,11 +87,15 @@ def scan(
         root: the ExpW root holding ``label/label.lst``.
         splits: None or ``["train"]`` (ExpW has no official split; everything is ``train``).
         images: the image folder (default: see the module docstring).
+        encoding: ``label.lst``'s text encoding when it has no byte-order mark (default UTF-8;
+            see ``_parsing.encoding_option``).
 
     Raises:
-        ScanError: no ``label/label.lst``, no image folder, or a split other than ``train``.
+        ScanError: no ``label/label.lst``, no image folder, a split other than ``train``, an
+            unknown ``encoding`` or a line that does not decode.
     """
     root = Path(os.path.abspath(root))
+    encoding = encoding_option(encoding, DATASET)
     if splits is not None and any(split != SPLIT for split in splits):
         unknown = [split for split in splits if split != SPLIT]
         raise ScanError(
@@ -103,7 +109,7 @@ def scan(
     # ExpW's folder is flat; sub-folders such as a loader's cropped_faces/ are not the source.
     existing = set(list_images(image_dir))
     labelled: set[str] = set()
-    yield from _scan_labels(root, label_file, image_dir, existing, labelled)
+    yield from _scan_labels(root, label_file, image_dir, existing, labelled, encoding)
     for name in sorted(existing - labelled):
         detail = f"image {name} is named by no line of {LABEL_FILE}"
         yield Reject(DATASET, SPLIT, relative(image_dir / name, root), None, NO_LABEL, detail)
@@ -114,12 +120,17 @@ def _is_header(fields: list[str]) -> bool:
 
 
 def _scan_labels(
-    root: Path, label_file: Path, image_dir: Path, existing: set[str], labelled: set[str]
+    root: Path,
+    label_file: Path,
+    image_dir: Path,
+    existing: set[str],
+    labelled: set[str],
+    encoding: str | None,
 ) -> Iterator[Sample | Reject]:
     file_rel = relative(label_file, root)
     seen: dict[str, int] = {}
     first = True
-    for line, text in read_lines(label_file):
+    for line, text in read_lines(label_file, encoding):
         fields = split_fields(text, None)
         if first:
             first = False

@@ -49,7 +49,15 @@ from ._base import (
     safe_key,
 )
 from ._files import list_images
-from ._parsing import face_option, option_path, parse_int, read_lines, relative, split_fields
+from ._parsing import (
+    encoding_option,
+    face_option,
+    option_path,
+    parse_int,
+    read_lines,
+    relative,
+    split_fields,
+)
 
 __all__ = ["ADAPTER", "BASIC_CLASSES", "COMPOUND_ADAPTER", "scan", "scan_compound"]
 
@@ -89,6 +97,7 @@ def scan(
     *,
     images: str | Path | None = None,
     face: str = "aligned",
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan RAF-DB basic: one :class:`Sample` per labelled aligned image, with ``expr``.
 
@@ -101,11 +110,14 @@ def scan(
             the aligned name (``train_00001_aligned.jpg``).
         face: ``"aligned"`` (default; the crops are aligned) or ``"detect"`` (e.g. with
             ``images`` pointing at ``Image/original``).
+        encoding: the label file's text encoding when it has no byte-order mark (default
+            UTF-8; see ``_parsing.encoding_option``).
 
     Raises:
-        ScanError: no label file, no image folder, an unknown split or face mode.
+        ScanError: no label file, no image folder, an unknown split, face mode or encoding;
+            a line that does not decode.
     """
-    return _scan_part(BASIC, root, splits, images, face)
+    return _scan_part(BASIC, root, splits, images, face, encoding)
 
 
 def scan_compound(
@@ -114,13 +126,14 @@ def scan_compound(
     *,
     images: str | Path | None = None,
     face: str = "aligned",
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan RAF-DB compound: one :class:`Sample` per labelled aligned image, with ``compound``.
 
     Same files, options and rules as :func:`scan`, under ``compound/``; labels 1-11 map to the
     canonical compound names of ``COMPOUND_VOCABULARIES["rafdb11"]``.
     """
-    return _scan_part(COMPOUND, root, splits, images, face)
+    return _scan_part(COMPOUND, root, splits, images, face, encoding)
 
 
 def _scan_part(
@@ -129,10 +142,12 @@ def _scan_part(
     splits: Sequence[str] | None,
     images: str | Path | None,
     face: str,
+    encoding: str | None,
 ) -> Iterator[Sample | Reject]:
     # Everything that can raise ScanError is checked before the first item is yielded.
     wanted = _check_splits(splits)
     hint = face_option(face, part.dataset)
+    encoding = encoding_option(encoding, part.dataset)
     part_dir = _find_part_dir(part, root)
     label_file = _find_label_file(part_dir)
     if images is None:
@@ -145,28 +160,34 @@ def _scan_part(
             f"({part.folder}/Image/aligned/<name>_aligned.jpg) or an 'images' folder option"
         )
     on_disk = list_images(image_dir)
-    return _rows(part, root, wanted, label_file, image_dir, by_label_name, on_disk, hint)
+    source = _Source(label_file, encoding, image_dir, by_label_name, on_disk)
+    return _rows(part, root, wanted, source, hint)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What one scan reads: the label file (and its encoding) and the image folder."""
+
+    label_file: Path
+    encoding: str | None
+    image_dir: Path
+    by_label_name: bool  # look images up under their label-file name first (images option)
+    on_disk: list[str]
 
 
 def _rows(
-    part: _Part,
-    root: Path,
-    wanted: set[str],
-    label_file: Path,
-    image_dir: Path,
-    by_label_name: bool,
-    on_disk: list[str],
-    hint: FaceHint,
+    part: _Part, root: Path, wanted: set[str], source: _Source, hint: FaceHint
 ) -> Iterator[Sample | Reject]:
+    label_file, image_dir, on_disk = source.label_file, source.image_dir, source.on_disk
     existing = set(on_disk)
     claimed: set[str] = set()  # image names some label line refers to
     seen: dict[str, tuple[int, int]] = {}  # label-file name -> (line, label)
     file_rel = relative(label_file, root)
 
-    for line, text in read_lines(label_file):
+    for line, text in read_lines(label_file, source.encoding):
         fields = split_fields(text, None)
         name = fields[0] if fields else ""
-        candidates = _image_names(name, by_label_name)
+        candidates = _image_names(name, source.by_label_name)
         claimed.update(candidates)
         split = _split_of(name)
         if split is not None and split not in wanted:

@@ -64,6 +64,7 @@ from ._parsing import (
     EXPRESSION_ALIASES,
     check_dataset_name,
     compound_from_name,
+    encoding_option,
     expression_from_name,
     face_option,
     normalise_header,
@@ -77,6 +78,7 @@ from ._parsing import (
     relative,
     split_name,
     split_option,
+    text_lines,
     unique_key,
 )
 
@@ -159,6 +161,7 @@ def scan(
     face: str = "aligned",
     ignore_unknown: bool | str = False,
     name: str = SOURCE,
+    encoding: str | None = None,
 ) -> Iterator[Sample | Reject]:
     """Scan a CSV/TSV label table and yield one :class:`Sample` per valid row.
 
@@ -185,11 +188,14 @@ def scan(
         name: the dataset name written into samples and rejects (default ``csv``): lowercase
             letters, digits, ``_`` and ``-``. It names the shard files
             (``<name>-<split>-000000.tar``), so several tables can share one federation.
+        encoding: the table's text encoding when it has no byte-order mark (default UTF-8;
+            see ``_parsing.encoding_option``), e.g. ``latin-1`` or ``cp1252``.
 
     Raises:
-        ScanError: no table or several, an unusable header, or a bad option value.
+        ScanError: no table or several, an unusable header, a bad option value, or a line
+            that does not decode.
     """
-    table = _find_table(root, file)
+    table = _find_table(root, file, encoding_option(encoding, SOURCE))
     options = _Options(
         dataset=check_dataset_name(name, SOURCE),
         split=split_option(split, SOURCE),
@@ -207,37 +213,36 @@ def scan(
         markers=_markers(markers),
         face=face_option(face, SOURCE),
     )
-    delimiter = "\t" if table.suffix.lower() in (".tsv", ".tab") else ","
-    header_line, header = _read_header(table, delimiter)
+    header_line, header = table.header()
     columns = _columns(
-        table, header_line, header, parse_bool(ignore_unknown, "ignore_unknown", SOURCE)
+        table.path, header_line, header, parse_bool(ignore_unknown, "ignore_unknown", SOURCE)
     )
     image_dir = option_path(root, images) if images is not None else root
     if not image_dir.is_dir():
         raise ScanError(f"option images={images!r}: {image_dir} is not a folder")
     wanted = None
     if splits is not None:
-        available = _available_splits(table, delimiter, columns, options.split)
+        available = _available_splits(table, columns, options.split)
         unknown = sorted(set(splits) - available)
         if unknown:
             raise ScanError(
-                f"{table.name} has no split {unknown}; available splits are {sorted(available)}"
+                f"{table.path.name} has no split {unknown}; available splits are "
+                f"{sorted(available)}"
             )
         wanted = set(splits)
-    return _scan(root, table, delimiter, columns, options, image_dir, wanted)
+    return _scan(root, table, columns, options, image_dir, wanted)
 
 
 def _scan(
     root: Path,
-    table: Path,
-    delimiter: str,
+    table: _Table,
     columns: _Columns,
     options: _Options,
     image_dir: Path,
     wanted: set[str] | None,
 ) -> Iterator[Sample | Reject]:
-    rows = _Rows(root, relative(table, root), columns, options, image_dir, wanted)
-    for line, fields in _data_rows(table, delimiter):
+    rows = _Rows(root, relative(table.path, root), columns, options, image_dir, wanted)
+    for line, fields in table.rows():
         yield from rows.items(line, fields)
 
 
@@ -477,12 +482,54 @@ def _cell(fields: list[str], index: int | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _find_table(root: Path, file: str | None) -> Path:
+@dataclass(frozen=True)
+class _Table:
+    """The label table: its file, delimiter (tab for ``.tsv``/``.tab``, else comma) and the
+    text encoding of a file without a byte-order mark (None: UTF-8)."""
+
+    path: Path
+    encoding: str | None
+
+    @property
+    def delimiter(self) -> str:
+        return "\t" if self.path.suffix.lower() in (".tsv", ".tab") else ","
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """(last line, stripped fields) of every non-blank record, the header included.
+
+        Raises:
+            ScanError: a line that does not decode, or that the csv module cannot split.
+        """
+        reader = csv.reader(text_lines(self.path, self.encoding), delimiter=self.delimiter)
+        try:
+            for row in reader:
+                fields = [f.strip() for f in row]
+                if any(fields):
+                    yield reader.line_num, fields
+        except csv.Error as error:
+            raise ScanError(f"{self.path} line {reader.line_num}: {error}") from None
+
+    def header(self) -> tuple[int, list[str]]:
+        """(line, fields) of the header row, quotes around names removed."""
+        for line, fields in self._records():
+            return line, [f.strip("'\"") for f in fields]
+        raise ScanError(
+            f"{self.path}: the table is empty; expected a header row (image, labels...)"
+        )
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(line, stripped fields) of every non-blank row after the header."""
+        records = self._records()
+        next(records, None)
+        yield from records
+
+
+def _find_table(root: Path, file: str | None, encoding: str | None) -> _Table:
     if file is not None:
-        table = option_path(root, file)
-        if not table.is_file():
-            raise ScanError(f"option file={file!r}: {table} is not a file")
-        return table
+        path = option_path(root, file)
+        if not path.is_file():
+            raise ScanError(f"option file={file!r}: {path} is not a file")
+        return _Table(path, encoding)
     found = sorted(
         p for p in root.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".tsv")
     )
@@ -492,31 +539,7 @@ def _find_table(root: Path, file: str | None) -> Path:
         raise ScanError(
             f"{root}: several label tables {[p.name for p in found]}; choose one with file=NAME"
         )
-    return found[0]
-
-
-def _data_rows(table: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line, stripped fields) of every non-blank row after the header."""
-    with open(table, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header_seen = False
-        for row in reader:
-            fields = [f.strip() for f in row]
-            if not any(fields):
-                continue
-            if header_seen:
-                yield reader.line_num, fields
-            header_seen = True
-
-
-def _read_header(table: Path, delimiter: str) -> tuple[int, list[str]]:
-    with open(table, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        for row in reader:
-            fields = [f.strip().strip("'\"") for f in row]
-            if any(fields):
-                return reader.line_num, fields
-    raise ScanError(f"{table}: the table is empty; expected a header row (image, labels...)")
+    return _Table(found[0], encoding)
 
 
 def _columns(table: Path, line: int, header: list[str], ignore_unknown: bool) -> _Columns:
@@ -563,11 +586,11 @@ def _columns(table: Path, line: int, header: list[str], ignore_unknown: bool) ->
     return _Columns(n_fields=len(header), aus=dict(sorted(aus.items())), **found)
 
 
-def _available_splits(table: Path, delimiter: str, columns: _Columns, default: str) -> set[str]:
+def _available_splits(table: _Table, columns: _Columns, default: str) -> set[str]:
     if columns.split is None:
         return {default}
     available = set()
-    for _, fields in _data_rows(table, delimiter):
+    for _, fields in table.rows():
         if len(fields) == columns.n_fields:
             available.add(split_name(fields[columns.split]) if fields[columns.split] else default)
     available.discard("")

@@ -119,15 +119,21 @@ class Studio:
 
 
 def save_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
-    """Write an RGB uint8 image (JPEG by extension, PNG otherwise), creating folders."""
+    """Write an RGB uint8 image in the format its suffix names (``.jpg`` at ``quality``,
+    ``.png``, ``.bmp``, ...), creating folders.
+
+    OpenCV encodes in memory and Python writes the file: ``cv2.imwrite`` crashes the process on
+    a path that is not valid UTF-8.
+    """
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    params = (
-        [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    )
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params):
-        raise OSError(f"could not write {path}")
+    suffix = path.suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise OSError(f"could not encode an image of shape {image.shape} for {path}")
+    path.write_bytes(data.tobytes())
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
