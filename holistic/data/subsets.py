@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from holistic.data.federation import Federation
+from holistic.data.manifest import MANIFEST_VERSION
 from holistic.data.shards import (
-    MANIFEST_VERSION,
     ShardStats,
     file_digest,
     save_manifest,
