@@ -1,4 +1,8 @@
-"""The ``holistic`` command line: ``holistic federate SOURCE ROOT --out OUT`` and friends."""
+"""The ``holistic`` command line: ``holistic federate SOURCE ROOT --out OUT`` and friends.
+
+Errors a user can act on (a missing checkpoint or manifest, an unknown dataset or split, a
+crafted manifest, a damaged shard) are one line on stderr and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ def _check_options(adapter, options: dict[str, str]) -> None:
 def _federate(args: argparse.Namespace) -> int:
     from holistic.data.adapters import ADAPTERS
     from holistic.data.adapters._base import ScanError
+    from holistic.data.manifest import ManifestError
     from holistic.data.shards import federate
 
     adapter = ADAPTERS[args.source]
@@ -61,9 +66,8 @@ def _federate(args: argparse.Namespace) -> int:
             audio=not args.no_audio,
             progress=not args.no_progress,
         )
-    except ScanError as error:
-        print(f"holistic federate: {error}", file=sys.stderr)
-        return 2
+    except (ScanError, ManifestError) as error:  # a bad source, or a bad manifest/rejects in OUT
+        return _fail("federate", error)
     print(_summary(result, Path(args.out)))
     return 0
 
@@ -161,25 +165,49 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions whose message tells the user what to do: printed without a traceback."""
+    from holistic.data.damage import ShardError
+    from holistic.data.federation import SelectionError
+    from holistic.data.manifest import ManifestError
+
+    return FileNotFoundError, ManifestError, SelectionError, ShardError
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"holistic {command}: {error}", file=sys.stderr)
+    return 2
+
+
 def _evaluate(args: argparse.Namespace) -> int:
+    try:
+        return _run_evaluation(args)
+    except _user_errors() as error:
+        return _fail("evaluate", error)
+
+
+def _run_evaluation(args: argparse.Namespace) -> int:
     from holistic.data.federation import Federation
-    from holistic.evaluation.run import evaluate_model, write_evaluation
+    from holistic.evaluation.run import check_selection, evaluate_model, write_evaluation
     from holistic.evaluation.tables import metrics_markdown
     from holistic.models import label_space_of, load_model
 
     model = load_model(args.checkpoint)
     space = label_space_of(model)
     federation = Federation(str(args.shards))
+    splits = args.split.split(",")
+    check_selection(federation, splits, args.dataset)
     predictions = evaluate_model(
         model,
         federation,
         space,
-        split=args.split.split(","),
+        split=splits,
         datasets=args.dataset,
         image_size=args.image_size,
         batch_size=args.batch_size,
         window=None if args.window == 0 else (args.window or "spec"),
         stride=args.stride,
+        tolerate_damage=args.tolerate_damage,
     )
     if not len(predictions):
         print(f"holistic evaluate: no {args.split} sample in {args.shards}", file=sys.stderr)
@@ -187,8 +215,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = args.out or Path(args.checkpoint).parent / f"eval-{args.split.replace(',', '-')}"
     metrics = write_evaluation(out, predictions, space, title=f"Evaluation of {args.checkpoint}")
     print(metrics_markdown(metrics, space, per_class=False))
+    if predictions.damaged_shards:
+        print(
+            f"holistic evaluate: {len(predictions.damaged_shards)} damaged shard(s), their "
+            "damaged samples left out (--tolerate-damage); listed in the report",
+            file=sys.stderr,
+        )
     print(f"report: {Path(out) / 'report.md'}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from holistic.data.federation import Federation
+    from holistic.data.verify import verify_federation, verify_table
+
+    try:
+        checks = verify_federation(
+            Federation(args.federation),
+            datasets=args.dataset,
+            splits=args.split,
+            progress=not args.no_progress,
+        )
+    except _user_errors() as error:
+        return _fail("verify", error)
+    if args.json:
+        print(json.dumps([check.to_json() for check in checks], indent=1))
+    else:
+        print(verify_table(checks))
+    return 1 if any(check.problems for check in checks) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,7 +341,29 @@ def build_parser() -> argparse.ArgumentParser:
         "overlapping predictions are averaged per frame",
     )
     evaluate.add_argument("--out", type=Path, help="output folder (default: next to the model)")
+    evaluate.add_argument(
+        "--tolerate-damage",
+        action="store_true",
+        help="skip the damaged samples of shards that do not hold what the manifest says (cut "
+        "short, members that do not parse), count them and list them in the report, instead "
+        "of stopping with an error",
+    )
     evaluate.set_defaults(run=_evaluate)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check every shard of a federation against its manifest",
+        description="Read every shard of a federation and check it against manifest.json: "
+        "presence, byte size and SHA-256 (where recorded), sample counts, and that every JSON "
+        "record parses and every JPEG decodes. Prints one line per shard; exits 1 when "
+        "anything is wrong.",
+    )
+    verify.add_argument("federation", help="the federation (folder, URL prefix or pipe: template)")
+    verify.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    verify.add_argument("--split", action="append", help="only this split (repeatable)")
+    verify.add_argument("--json", action="store_true", help="print the rows as JSON")
+    verify.add_argument("--no-progress", action="store_true", help="no progress bar")
+    verify.set_defaults(run=_verify)
     return parser
 
 

@@ -14,7 +14,13 @@ Training (:class:`ClipLoader`), as an explicit list of stages (:mod:`holistic.da
    offset (new every pass); a run that continues into the next shard is cut at the boundary;
 3. interleave ``interleave`` shards at a time and shuffle windows through a buffer, so one batch
    holds clips of many videos (a batch-level CCC loss needs that);
-4. decode, augment with the *same* parameters for every frame of a clip, batch ``[B, T, ...]``.
+4. decode, augment with the *same* parameters for every frame of a clip, batch ``[B, T, ...]``
+   (only from the batch a loader starts at: the windows of earlier batches are drawn, not
+   decoded).
+
+Every shard is checked against the manifest as it is read (``stages.shard_samples``): damage
+raises :class:`~holistic.data.damage.ShardError`, or is skipped and counted with
+``tolerate_damage``.
 
 Evaluation (:func:`video_runs`, :func:`clip_arrays`): every run of every held-out video exactly
 once, in frame order; the evaluation code cuts runs into windows and merges predictions per frame.
@@ -31,18 +37,22 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from holistic.data.federation import Federation, ShardRef
+from holistic.data.damage import DamageLog, ShardError, advice
+from holistic.data.federation import Federation
 from holistic.data.stages import (
+    ShardRef,
     batch_images,
     decode_sample,
+    epoch_loader,
+    first_batch,
     interleave,
+    read_shards,
     reader,
     reseed,
     shard_share,
     shuffled,
     steps_for,
-    tar_samples,
-    with_record,
+    with_records,
 )
 from holistic.schema import LabelSpace
 
@@ -124,12 +134,13 @@ def check_clip_sources(
     split: str = "train",
     datasets: Sequence[str] | None = None,
     landmarks: bool = False,
+    damage: DamageLog | None = None,
 ) -> dict[str, int]:
     """The longest run of consecutive frames inside one shard, per dataset; raise if a dataset
     cannot serve clips of ``length`` frames (with ``landmarks``: clips with landmarks).
 
     Read from the manifest (``longest_run`` per shard); shards converted before it was recorded
-    are scanned (JSON only).
+    are scanned (JSON only), damage reported to ``damage`` (default: raised).
 
     Raises:
         ClipSourceError: a dataset named (or, with ``datasets=None``, any dataset of ``split``)
@@ -148,7 +159,9 @@ def check_clip_sources(
             "landmarks", 0
         )
         run, count = (
-            (ref.longest_run, ref.frames) if ref.longest_run is not None else _scan_runs(ref.url)
+            (ref.longest_run, ref.frames)
+            if ref.longest_run is not None
+            else _scan_runs(ref, DamageLog() if damage is None else damage)
         )
         longest[ref.dataset] = max(longest.get(ref.dataset, 0), run)
         frames[ref.dataset] = frames.get(ref.dataset, 0) + count
@@ -177,8 +190,8 @@ def check_clip_sources(
     return longest
 
 
-def _scan_runs(url: str) -> tuple[int, int]:
-    runs = [len(run) for run in frame_runs(with_record(s) for s in tar_samples([url]))]
+def _scan_runs(ref: ShardRef, damage: DamageLog) -> tuple[int, int]:
+    runs = [len(run) for run in frame_runs(with_records(read_shards([ref], damage), damage))]
     return max(runs, default=0), sum(runs)
 
 
@@ -211,6 +224,11 @@ class ClipLoader(torch.utils.data.IterableDataset):
         landmarks: also yield ``landmarks`` ``[B, T, 68, 2]`` in [-1, 1] crop coordinates (moved
             by the augmentation with the image) and ``landmarks_mask`` ``[B, T]`` (frames without
             landmarks hold zeros).
+        tolerate_damage: False (default): a shard that holds another number of samples than
+            the manifest says, or a frame that does not parse, raises
+            :class:`~holistic.data.damage.ShardError`. True: what is damaged is skipped (a clip
+            with a damaged frame is left out of its batch), logged as a warning and counted in
+            :attr:`damage` (of this process; DataLoader workers count in their own copy).
 
     Raises:
         ClipSourceError: a dataset cannot serve clips of ``length`` frames (see
@@ -241,6 +259,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
         interleave: int = 8,
         normalise: bool = True,
         landmarks: bool = False,
+        tolerate_damage: bool = False,
     ) -> None:
         if length < 1 or batch_size < 1 or interleave < 1:
             raise ValueError(
@@ -256,7 +275,15 @@ class ClipLoader(torch.utils.data.IterableDataset):
         self.shards: list[ShardRef] = sorted(refs, key=lambda r: r.url)
         if not self.shards:
             raise ClipSourceError(f"the federation has no {split} shards for clips")
-        check_clip_sources(federation, length, split=split, datasets=datasets, landmarks=landmarks)
+        self.damage = DamageLog(tolerate_damage)
+        check_clip_sources(
+            federation,
+            length,
+            split=split,
+            datasets=datasets,
+            landmarks=landmarks,
+            damage=self.damage,
+        )
         self.label_space, self.length, self.batch_size = label_space, length, batch_size
         self.transform = transform
         self.rank, self.world_size, self.seed = rank, world_size, seed
@@ -265,34 +292,40 @@ class ClipLoader(torch.utils.data.IterableDataset):
         frames = sum(ref.samples for ref in self.shards)
         self.steps = steps or max(1, frames // (length * batch_size * world_size))
         self.epoch = 0
+        self.start = 0  # the first batch of the epoch to yield (set by ``loader(start=...)``)
 
     def set_epoch(self, epoch: int) -> None:
         """Reseed for a new epoch (call before iterating again)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.steps
+        """Batches left in the epoch: ``steps`` (less ``start`` in a :meth:`loader` from a
+        position)."""
+        return max(0, self.steps - self.start)
 
-    def loader(self, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
-        """A ``DataLoader`` over this loader (``batch_size=None``: batches are built here)."""
-        return torch.utils.data.DataLoader(self, batch_size=None, num_workers=num_workers, **kwargs)
+    def loader(
+        self, num_workers: int = 0, start: int = 0, **kwargs: Any
+    ) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` over this loader (``batch_size=None``: batches are built here);
+        ``start``: the epoch's first batch to yield, the earlier ones drawn without decoding
+        (as :meth:`AlignedMixer.loader <holistic.data.federation.AlignedMixer.loader>`)."""
+        return epoch_loader(self, num_workers, start, **kwargs)
 
     def _keep(self, window: list[dict[str, Any]]) -> bool:
         return not self.tasks or any(t in s["record"] for s in window for t in self.tasks)
 
     def _windows(self, part: int, parts: int) -> Iterator[list[dict[str, Any]]]:
-        urls = [ref.url for ref in self.shards]
         seed = f"{self.seed}-{self.epoch}"
-        mine = shard_share(urls, part, parts, f"{seed}-clips")  # 1. disjoint, new each epoch
+        mine = shard_share(self.shards, part, parts, f"{seed}-clips")  # 1. disjoint, per epoch
         passes = 0
         while True:
             rng = random.Random(f"{seed}-{part}-{passes}")
             if mine is not None:
                 order = list(mine)
                 rng.shuffle(order)  # 1. a new shard order every pass
-                sources = (self._shard_windows([url], rng, None) for url in order)
+                sources = (self._shard_windows([ref], rng, None) for ref in order)
             else:  # 1. fewer shards than readers: the videos that hash to this reader
-                sources = iter([self._shard_windows(urls, rng, (part, parts))])
+                sources = iter([self._shard_windows(self.shards, rng, (part, parts))])
             windows = interleave(sources, self.interleave, rng)  # 3. many shards at once
             produced = False
             for window in shuffled(windows, self.shuffle_buffer, rng):  # 3. shuffle buffer
@@ -307,9 +340,9 @@ class ClipLoader(torch.utils.data.IterableDataset):
             passes += 1
 
     def _shard_windows(
-        self, urls: list[str], rng: random.Random, by_video: tuple[int, int] | None
+        self, refs: Sequence[ShardRef], rng: random.Random, by_video: tuple[int, int] | None
     ) -> Iterator[list[dict[str, Any]]]:
-        raw = (with_record(s) for s in tar_samples(urls))
+        raw = with_records(read_shards(refs, self.damage), self.damage)  # checked per shard
         if by_video is not None:
             part, parts = by_video
             raw = (s for s in raw if _video_hash(s["record"]) % parts == part)
@@ -317,16 +350,32 @@ class ClipLoader(torch.utils.data.IterableDataset):
         return (w for w in clip_windows(raw, self.length, rng) if self._keep(w))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        part, parts = reader(self.rank, self.world_size)
+        part, parts = reader(self.rank, self.world_size, self.start)
         windows = self._windows(part, parts)
+        first = first_batch(self.start, part, parts, self.world_size)
         for index in range(steps_for(self.steps, part, parts, self.world_size)):
             chosen = [next(windows) for _ in range(self.batch_size)]
+            if index < first:  # before the resume position: drawn alike, never decoded
+                continue
             reseed(self.transform, f"{self.seed}-{self.epoch}-{part}-{index}")
-            clips = [
-                clip_arrays(w, self.label_space, self.transform, landmarks=self.landmarks)
-                for w in chosen
-            ]
-            yield collate_clips(clips, chosen, self.normalise)
+            yield self._batch(chosen, f"batch {index} of reader {part}/{parts}")
+
+    def _batch(self, chosen: list[list[dict[str, Any]]], where: str) -> dict[str, Any]:
+        """Decode, augment and collate the windows; a clip with a damaged frame goes to
+        :attr:`damage` (raised, or left out of the batch)."""
+        clips, kept = [], []
+        for window in chosen:
+            try:
+                clips.append(
+                    clip_arrays(window, self.label_space, self.transform, landmarks=self.landmarks)
+                )
+            except ShardError as error:
+                self.damage.bad_sample(error)
+                continue
+            kept.append(window)
+        if not clips:
+            raise ShardError(f"every clip of {where} is damaged. {advice()}")
+        return collate_clips(clips, kept, self.normalise)
 
 
 def _video_hash(record: Mapping[str, Any]) -> int:
@@ -409,17 +458,21 @@ def video_runs(
     datasets: Sequence[str] | None = None,
     rank: int = 0,
     world_size: int = 1,
+    damage: DamageLog | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Every run of consecutive frames of every video of ``split``, once, in frame order.
 
     Each dataset's shards are read in name order (the writer's order), so a run that continues
     into the next shard stays whole. Ranks take the videos whose name hashes to them (a video is
     never split across ranks); gather the predictions for pooled metrics. Samples without a
-    video or frame number (stills) belong to no run and are not yielded.
+    video or frame number (stills) belong to no run and are not yielded. Shards are checked
+    against the manifest; damage goes to ``damage`` (default: raised as
+    :class:`~holistic.data.damage.ShardError`).
     """
+    damage = DamageLog() if damage is None else damage
     for dataset in _datasets_of(federation, split, datasets):
-        urls = sorted(ref.url for ref in federation.shards(split, None, [dataset]))
-        raw = (with_record(s) for s in tar_samples(urls))
+        refs = sorted(federation.shards(split, None, [dataset]), key=lambda ref: ref.url)
+        raw = with_records(read_shards(refs, damage), damage)
         if world_size > 1:
             raw = (s for s in raw if _video_hash(s["record"]) % world_size == rank)
         yield from frame_runs(raw)

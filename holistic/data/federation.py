@@ -21,24 +21,27 @@ import logging
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.utils.data
 
-from holistic.data.manifest import check_manifest, parse_manifest
+from holistic.data.damage import DamageLog, ShardError, advice
+from holistic.data.manifest import MANIFEST_FILE, check_file_name, check_manifest, parse_manifest
 from holistic.data.stages import (
+    ShardRef,
     batch_images,
-    decode_sample,
-    has_task,
+    decode_all,
+    epoch_loader,
+    every_nth,
+    first_batch,
+    read_shards,
     reader,
     reseed,
     shard_share,
     shuffled,
     steps_for,
-    tar_samples,
     weighted_mix,
 )
 from holistic.schema import LabelSpace
@@ -47,6 +50,7 @@ __all__ = [
     "TASK_SETS",
     "AlignedMixer",
     "Federation",
+    "SelectionError",
     "ShardRef",
     "aligned_batch_sizes",
     "eval_batches",
@@ -59,17 +63,9 @@ logger = logging.getLogger(__name__)
 TASK_SETS: dict[str, str] = {"va": "va", "au": "au", "expr": "expr", "compound": "compound"}
 
 
-@dataclass(frozen=True)
-class ShardRef:
-    """One shard of the federation: where it is, whose it is and how much it holds."""
-
-    url: str
-    dataset: str
-    split: str
-    samples: int
-    tasks: Mapping[str, int]
-    frames: int | None = None  # samples with a video frame number (None: not recorded)
-    longest_run: int | None = None  # longest run of consecutive frames of one video
+class SelectionError(ValueError):
+    """Datasets or splits asked for that the federation does not have; the message lists the
+    datasets and splits it has."""
 
 
 class Federation:
@@ -89,6 +85,14 @@ class Federation:
         )
 
     def url(self, name: str) -> str:
+        """The URL (or ``pipe:`` command) of the federation's file ``name``.
+
+        Raises:
+            ManifestError: ``name`` is not ``manifest.json`` or a shard name of the naming
+                scheme: nothing else is substituted into a location, which may be a shell
+                command.
+        """
+        check_file_name(name, f"federation {self.location}")
         if "{name}" in self.location:
             return self.location.replace("{name}", name)
         return f"{self.location.rstrip('/')}/{name}"
@@ -96,7 +100,7 @@ class Federation:
     def _read_manifest(self) -> dict[str, Any]:
         import webdataset as wds
 
-        url = self.url("manifest.json")
+        url = self.url(MANIFEST_FILE)
         try:
             with wds.gopen(url, "rb") as stream:
                 text = stream.read()
@@ -111,6 +115,16 @@ class Federation:
     def datasets(self) -> tuple[str, ...]:
         return tuple(self.manifest["datasets"])
 
+    def check_datasets(self, datasets: Sequence[str] | None) -> None:
+        """Raise :class:`SelectionError` naming the datasets of ``datasets`` (None: all) that
+        the federation does not have, and listing those it has."""
+        unknown = sorted(set(datasets or ()) - set(self.datasets))
+        if unknown:
+            raise SelectionError(
+                f"dataset(s) {unknown} are not in the federation {self.location}; it has "
+                f"{sorted(self.datasets)}"
+            )
+
     def shards(
         self,
         split: str = "train",
@@ -118,9 +132,7 @@ class Federation:
         datasets: Sequence[str] | None = None,
     ) -> list[ShardRef]:
         """Shards of ``split`` (optionally only those with ``task`` labels, from ``datasets``)."""
-        unknown = sorted(set(datasets or ()) - set(self.datasets))
-        if unknown:
-            raise ValueError(f"datasets {unknown} are not in the federation ({self.datasets})")
+        self.check_datasets(datasets)
         refs = []
         for dataset, entry in self.manifest["datasets"].items():
             if datasets is not None and dataset not in datasets:
@@ -149,17 +161,25 @@ class Federation:
         """Samples with a ``task`` label in ``split`` (the size of that task set)."""
         return sum(ref.tasks.get(task, 0) for ref in self.shards(split, task, datasets))
 
-    def check_serves(self, label_space: LabelSpace, split: str = "train") -> list[int]:
+    def check_serves(
+        self,
+        label_space: LabelSpace,
+        split: str = "train",
+        datasets: Sequence[str] | None = None,
+    ) -> list[int]:
         """Raise if the shards cannot serve the vocabularies; return the AUs no source labels.
 
         An expression vocabulary none of whose classes occurs, or an AU vocabulary none of whose
         AUs is labelled, is an error. AUs of the vocabulary that no source labels (AU11 under
         the FaceBehaviorNet 17: only GFT codes it) are returned and logged: they learn only
-        through the coupling losses, as in the paper.
+        through the coupling losses, as in the paper. ``datasets``: only these sources count
+        (the ones a run trains on); None: every dataset of the federation.
         """
         expr_seen: set[str] = set()
         aus_seen: set[int] = set()
-        for entry in self.manifest["datasets"].values():
+        for name, entry in self.manifest["datasets"].items():
+            if datasets is not None and name not in datasets:
+                continue
             split_entry = entry["splits"].get(split, {})
             expr_seen |= set(split_entry.get("classes", {}).get("expr", {}))
             aus_seen |= {int(au) for au in split_entry.get("aus", {})}
@@ -229,51 +249,55 @@ def sample_stream(
     seed: int | str,
     shuffle_buffer: int = 1000,
     repeat: bool = True,
+    damage: DamageLog | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The samples of one dataset's shards that belong to ``part`` of ``parts``, decoded.
+    """The raw (undecoded) samples of one dataset's shards that belong to ``part`` of ``parts``.
 
     The stages, in order:
 
     1. shards: the shard list shuffled with ``seed``, identically on every part;
-    2. split by part (``part = rank * workers + worker``): whole shards when there are at least
-       as many shards as parts, otherwise every ``parts``-th sample. The assignment is fixed
-       for the whole stream, so two parts never read the same sample, even when one part
+    2. read tar members, checked against the manifest at each shard's end, and keep samples
+       labelled for ``task`` (JSON only: cheap);
+    3. split by part (``part = rank * workers + worker``): whole shards when there are at least
+       as many shards as parts, otherwise every ``parts``-th kept sample. The assignment is
+       fixed for the whole stream, so two parts never read the same sample, even when one part
        consumes more than its share and wraps around;
-    3. read tar members, keep samples labelled for ``task`` (JSON only: cheap);
-    4. shuffle buffer (seeded per part and pass);
-    5. decode the JPEG.
+    4. shuffle buffer (seeded per part and pass).
 
-    With ``repeat=True`` the part's own shards are read again, in a new order, forever; the
-    caller decides the epoch length (equal for every part). Vary ``seed`` per epoch to give
-    each part other shards in the next epoch.
+    The caller decodes (:func:`~holistic.data.stages.decode_all`) what it uses, so samples it
+    skips cost no JPEG decoding. With ``repeat=True`` the part's own shards are read again, in a
+    new order, forever; the caller decides the epoch length (equal for every part). Vary
+    ``seed`` per epoch to give each part other shards in the next epoch.
+
+    Args:
+        damage: where a damaged shard is reported (:class:`~holistic.data.damage.DamageLog`);
+            default: a :class:`~holistic.data.damage.ShardError` is raised.
     """
-    urls = [ref.url for ref in shards]
-    if not urls:
+    if not shards:
         raise ValueError(f"no shards to stream for task {task!r}")
-    mine = shard_share(urls, part, parts, seed)  # 1-2. shuffled by seed, split by reader
+    damage = DamageLog() if damage is None else damage
+    mine = shard_share(shards, part, parts, seed)  # 1, 3. shuffled by seed, split by reader
     passes = 0
     while True:
         rng = random.Random(f"{seed}-{part}-{passes}")
         if mine is not None:
             order = list(mine)
             rng.shuffle(order)
-            raw = tar_samples(order)
-        else:  # 2. too few shards: split by sample position in the fixed order instead
-            order = list(urls)
+            raw = read_shards(order, damage, task)  # 2. checked, this set's samples only
+        else:  # 3. too few shards: split by sample position in the fixed order instead
+            order = list(shards)
             random.Random(f"{seed}").shuffle(order)
-            raw = (s for i, s in enumerate(tar_samples(order)) if i % parts == part)
-        if task is not None:  # 3. this set's samples only
-            raw = (s for s in raw if has_task(s, task))
+            raw = every_nth(read_shards(order, damage, task), part, parts)
         yielded = False
         for item in shuffled(raw, shuffle_buffer, rng):  # 4. shuffle buffer
             yielded = True
-            yield decode_sample(item)  # 5. decode
+            yield item
         if not repeat:
             return
         if not yielded:
             raise ValueError(
-                f"part {part}/{parts} got no {task or 'any'} sample from {len(urls)} shard(s); "
-                f"use fewer processes/workers or more, smaller shards"
+                f"part {part}/{parts} got no {task or 'any'} sample from {len(shards)} "
+                f"shard(s); use fewer processes/workers or more, smaller shards"
             )
         passes += 1
 
@@ -329,10 +353,15 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         normalise: yield float32 images in [-1, 1]; False yields uint8 [B, 3, H, W] to move to
             the accelerator as is and normalise there (``holistic.data.transforms.normalise``),
             which moves four times fewer bytes and frees the loader workers.
+        tolerate_damage: False (default): a shard that holds another number of samples than
+            the manifest says, or a sample that does not parse, raises
+            :class:`~holistic.data.damage.ShardError`. True: what is damaged is skipped (a
+            batch may then hold fewer samples), logged as a warning and counted in
+            :attr:`damage` (of this process; DataLoader workers count in their own copy).
 
     Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
     and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
-    ``dataset`` and ``key``. Use it in ``DataLoader(mixer, batch_size=None, num_workers=k)``.
+    ``dataset`` and ``key``. Use it through :meth:`loader`.
     """
 
     def __init__(
@@ -351,6 +380,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         seed: int = 0,
         shuffle_buffer: int = 1000,
         normalise: bool = True,
+        tolerate_damage: bool = False,
     ) -> None:
         unknown = sorted(set(batch_sizes) - set(TASK_SETS))
         if unknown:
@@ -381,6 +411,8 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             steps = max(1, per_epoch // world_size)
         self.steps = int(steps)
         self.epoch = 0
+        self.start = 0  # the first batch of the epoch to yield (set by ``loader(start=...)``)
+        self.damage = DamageLog(tolerate_damage)
 
     def _weights(self, task: str, given: Mapping[str, Any] | None) -> dict[str, float]:
         counts: dict[str, int] = {}
@@ -402,11 +434,12 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.steps
+        """Batches left in the epoch: ``steps`` (less ``start`` in a :meth:`loader` from a
+        position)."""
+        return max(0, self.steps - self.start)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        part, parts = reader(self.rank, self.world_size)
-        seed = f"{self.seed}-{self.epoch}"
+    def _streams(self, part: int, parts: int, seed: str) -> dict[str, Iterator[dict[str, Any]]]:
+        """Each set's stream of raw samples: its sources mixed by weight."""
         rng = random.Random(f"{seed}-{part}-mix")
         streams = {}
         for task in self.sets:
@@ -418,28 +451,57 @@ class AlignedMixer(torch.utils.data.IterableDataset):
                     parts=parts,
                     seed=f"{seed}-{task}-{dataset}",
                     shuffle_buffer=self.shuffle_buffer,
+                    damage=self.damage,
                 )
                 for dataset in self.weights[task]
             }
             streams[task] = weighted_mix(per_source, self.weights[task], rng)
+        return streams
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        part, parts = reader(self.rank, self.world_size, self.start)
+        seed = f"{self.seed}-{self.epoch}"
+        streams = self._streams(part, parts, seed)
+        first = first_batch(self.start, part, parts, self.world_size)
         for index in range(steps_for(self.steps, part, parts, self.world_size)):
+            drawn = {
+                task: [next(streams[task]) for _ in range(size)]
+                for task, size in self.batch_sizes.items()
+            }
+            if index < first:  # before the resume position: drawn alike, never decoded
+                continue
             # Augmentation seeded by (seed, epoch, reader, step): a batch is a function of its
             # position alone, so a resumed run that skips batches sees the same ones again.
             reseed(self.transform, f"{seed}-{part}-{index}")
-            parts_of_batch = [
-                _collate(
-                    [next(streams[task]) for _ in range(size)],
-                    self.label_space,
-                    self.transform,
-                    self.sets.index(task),
-                )
-                for task, size in self.batch_sizes.items()
-            ]
-            yield _concat(parts_of_batch, self.normalise)
+            yield self._batch(drawn, f"batch {index} of reader {part}/{parts}")
 
-    def loader(self, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
-        """A ``DataLoader`` over this mixer (``batch_size=None``: batches are built here)."""
-        return torch.utils.data.DataLoader(self, batch_size=None, num_workers=num_workers, **kwargs)
+    def _batch(self, drawn: Mapping[str, list[dict[str, Any]]], where: str) -> dict[str, Any]:
+        """Decode, augment, project and concatenate the raw samples drawn for each set."""
+        parts_of_batch = []
+        for task, raws in drawn.items():
+            items = decode_all(raws, self.damage)
+            if items:  # a set's samples may all be damaged (and tolerated)
+                parts_of_batch.append(
+                    _collate(items, self.label_space, self.transform, self.sets.index(task))
+                )
+        if not parts_of_batch:
+            raise ShardError(f"every sample of {where} is damaged. {advice()}")
+        return _concat(parts_of_batch, self.normalise)
+
+    def loader(
+        self, num_workers: int = 0, start: int = 0, **kwargs: Any
+    ) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` over this mixer (``batch_size=None``: batches are built here).
+
+        Args:
+            num_workers: DataLoader worker processes (each a reader with its share).
+            start: the epoch's first batch to yield, counted as the DataLoader yields them:
+                resume at a step without decoding or augmenting the batches before it. Their
+                samples are drawn from the undecoded streams as an uninterrupted run draws
+                them, so every batch from ``start`` on is identical to that run's.
+            kwargs: more ``DataLoader`` arguments (``pin_memory``, ``prefetch_factor``, ...).
+        """
+        return epoch_loader(self, num_workers, start, **kwargs)
 
 
 def eval_batches(
@@ -452,24 +514,46 @@ def eval_batches(
     batch_size: int = 256,
     rank: int = 0,
     world_size: int = 1,
+    damage: DamageLog | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every sample of ``split`` exactly once (this rank's share), in fixed order, batched.
 
     Ranks take disjoint shards (or every ``world_size``-th sample when shards are fewer than
     ranks); gather predictions across ranks for pooled metrics.
+
+    Args:
+        damage: where damaged shards are reported; default: a
+            :class:`~holistic.data.damage.ShardError` is raised. With
+            ``DamageLog(tolerate=True)`` damaged samples are left out (a batch may be smaller)
+            and counted there.
     """
     refs = federation.shards(split, None, datasets)
     if not refs:
         raise ValueError(f"the federation has no {split} shards")
+    damage = DamageLog() if damage is None else damage
     stream = sample_stream(
-        refs, task=None, part=rank, parts=world_size, seed=0, shuffle_buffer=0, repeat=False
+        refs,
+        task=None,
+        part=rank,
+        parts=world_size,
+        seed=0,
+        shuffle_buffer=0,
+        repeat=False,
+        damage=damage,
     )
     # The shard order of sample_stream is shuffled by seed 0, identically on every rank.
-    items: list[dict[str, Any]] = []
-    for item in stream:
-        items.append(item)
-        if len(items) == batch_size:
-            yield _concat([_collate(items, label_space, transform, 0)])
-            items = []
+    raws: list[dict[str, Any]] = []
+    for raw in stream:
+        raws.append(raw)
+        if len(raws) == batch_size:
+            yield from _eval_batch(raws, label_space, transform, damage)
+            raws = []
+    yield from _eval_batch(raws, label_space, transform, damage)
+
+
+def _eval_batch(
+    raws: list[dict[str, Any]], label_space: LabelSpace, transform: Callable, damage: DamageLog
+) -> Iterator[dict[str, Any]]:
+    items = decode_all(raws, damage)
     if items:
         yield _concat([_collate(items, label_space, transform, 0)])

@@ -82,11 +82,16 @@ class Predictions:
     :meth:`LabelSpace.project_batch` and the predictions ``va_pred`` ``[N, 2]``, ``expr_prob``
     ``[N, E]``, ``au_prob`` ``[N, A]``, ``compound_prob`` ``[N, C]``. A task whose head was not in
     the outputs is not stored; every batch must carry the same heads.
+
+    :attr:`damaged_shards` lists the shards found damaged while reading the samples, when the
+    evaluation tolerated damage (rows of :meth:`holistic.data.damage.DamageLog.rows`); the
+    report lists them.
     """
 
     def __init__(self) -> None:
         self._chunks: dict[str, list[np.ndarray]] = {}
         self._tasks: tuple[str, ...] | None = None
+        self.damaged_shards: list[dict[str, Any]] = []
 
     # -- accumulation ----------------------------------------------------------------------------
 
@@ -190,7 +195,12 @@ class Predictions:
             chunks.append(value)
 
     def merge(self, other: Predictions) -> Predictions:
-        """Append every sample of ``other`` (e.g. another process's share); returns ``self``."""
+        """Append every sample of ``other`` (e.g. another process's share), and its damaged
+        shards; returns ``self``."""
+        from holistic.data.damage import merge_damage
+
+        if other.damaged_shards:
+            self.damaged_shards = merge_damage(self.damaged_shards, other.damaged_shards)
         if len(other) == 0:
             return self
         if self._tasks is not None and other._tasks != self._tasks:

@@ -8,8 +8,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from holistic.evaluation.evaluate import (
@@ -20,10 +21,15 @@ from holistic.evaluation.evaluate import (
 )
 from holistic.schema import LabelSpace
 
+if TYPE_CHECKING:
+    from holistic.data.damage import DamageLog
+    from holistic.data.federation import Federation
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompoundTarget",
+    "check_selection",
     "clip_predictions",
     "evaluate_model",
     "evaluate_pooled",
@@ -50,8 +56,9 @@ def eval_splits(
 ) -> dict[str, list[str]]:
     """``{split: [dataset, ...]}``: every dataset of the federation (or of ``datasets``) under the
     first split of ``split`` it has (a name, or names in order of preference such as
-    ``["validation", "test"]`` for sources like RAF-DB that publish no validation split)."""
-    preferences = [split] if isinstance(split, str) else list(split)
+    ``["validation", "test"]`` for sources like RAF-DB that publish no validation split).
+    Datasets with none of them are left out (:func:`check_selection` refuses that)."""
+    preferences = _preferences(split)
     chosen: dict[str, list[str]] = {}
     for name, entry in manifest["datasets"].items():
         if datasets is not None and name not in datasets:
@@ -60,6 +67,37 @@ def eval_splits(
             if candidate in entry["splits"]:
                 chosen.setdefault(candidate, []).append(name)
                 break
+    return chosen
+
+
+def _preferences(split: str | Sequence[str]) -> list[str]:
+    return [split] if isinstance(split, str) else list(split)
+
+
+def check_selection(
+    federation: Federation, split: str | Sequence[str], datasets: Sequence[str] | None = None
+) -> dict[str, list[str]]:
+    """:func:`eval_splits`, for a selection a user typed: every dataset named must exist and
+    have one of the splits, and something must be chosen.
+
+    Raises:
+        holistic.data.federation.SelectionError: an unknown dataset (the message lists the
+            federation's datasets), or named datasets (or, with ``datasets=None``, all of them)
+            without any of the splits (the message lists the splits each has).
+    """
+    from holistic.data.federation import SelectionError
+
+    federation.check_datasets(datasets)
+    chosen = eval_splits(federation.manifest, split, datasets)
+    picked = {name for names in chosen.values() for name in names}
+    lacking = [name for name in datasets or () if name not in picked]
+    if lacking or not chosen:
+        wanted = " or ".join(repr(name) for name in _preferences(split))
+        splits = {
+            name: sorted(entry["splits"]) for name, entry in federation.manifest["datasets"].items()
+        }
+        listed = "; ".join(f"{name} has {splits[name]}" for name in lacking or sorted(splits))
+        raise SelectionError(f"no {wanted} split to evaluate: {listed}")
     return chosen
 
 
@@ -78,6 +116,7 @@ def evaluate_model(
     rank: int = 0,
     world_size: int = 1,
     device: torch.device | str = "cpu",
+    tolerate_damage: bool = False,
 ) -> Predictions:
     """This rank's predictions on every sample of ``split`` (gather ``state()`` across ranks);
     with several splits, each dataset on the first it has (:func:`eval_splits`).
@@ -92,12 +131,19 @@ def evaluate_model(
 
     Args:
         image_size: side of the crops fed to the model; default: the model's input spec.
+        tolerate_damage: False (default): a shard that holds another number of samples than
+            the manifest says, or a sample that does not parse, raises
+            :class:`~holistic.data.damage.ShardError`. True: damaged samples are left out,
+            logged as warnings and listed in ``predictions.damaged_shards`` (and so in the
+            report of :func:`write_evaluation`).
     """
+    from holistic.data.damage import DamageLog
     from holistic.data.federation import eval_batches
     from holistic.data.transforms import build_eval_transform
 
     spec = unwrapped(model).input_spec
     transform = build_eval_transform(image_size or spec.image_size)
+    damage = DamageLog(tolerate_damage)
     was_training = model.training
     model.eval()
     predictions = Predictions()
@@ -116,6 +162,7 @@ def evaluate_model(
                 rank=rank,
                 world_size=world_size,
                 device=device,
+                damage=damage,
             )
             continue
         for batch in eval_batches(
@@ -127,6 +174,7 @@ def evaluate_model(
             batch_size=batch_size,
             rank=rank,
             world_size=world_size,
+            damage=damage,
         ):
             outputs = model(batch["image"].to(device))
             predictions.add(
@@ -135,6 +183,7 @@ def evaluate_model(
                 batch["dataset"],
             )
     model.train(was_training)
+    predictions.damaged_shards = damage.rows()
     return predictions
 
 
@@ -153,19 +202,25 @@ def clip_predictions(
     rank: int = 0,
     world_size: int = 1,
     device: torch.device | str = "cpu",
+    damage: DamageLog | None = None,
 ) -> Predictions:
     """Add a clip model's per-frame predictions on every video run of ``split`` to
-    ``predictions`` (see :func:`evaluate_model`); logits of overlapping windows are averaged."""
-    import numpy as np
+    ``predictions`` (see :func:`evaluate_model`); logits of overlapping windows are averaged.
 
-    from holistic.data.clips import check_clip_sources, clip_arrays, run_windows, video_runs
-    from holistic.data.stages import batch_images
+    ``damage``: where damaged shards are reported (default: raised). When it tolerates damage,
+    a window with a frame that does not decode is left out, and so are the frames no other
+    window covers."""
+    from holistic.data.clips import check_clip_sources, run_windows, video_runs
+    from holistic.data.damage import DamageLog, ShardError
 
+    damage = DamageLog() if damage is None else damage
     landmarks = unwrapped(model).input_spec.landmarks
     refs = federation.shards(split, None, datasets)
     videos = sorted({ref.dataset for ref in refs if ref.frames is None or ref.frames > 0})
     if landmarks and videos:  # a model fed zeros for landmarks is wrong, not slow: fail first
-        check_clip_sources(federation, 1, split=split, datasets=videos, landmarks=True)
+        check_clip_sources(
+            federation, 1, split=split, datasets=videos, landmarks=True, damage=damage
+        )
     for ref in refs:
         if ref.frames is not None and ref.frames < ref.samples:
             logger.warning(
@@ -177,25 +232,50 @@ def clip_predictions(
                 ref.samples,
                 ref.url,
             )
-    for run in video_runs(
-        federation, split=split, datasets=datasets, rank=rank, world_size=world_size
-    ):
+    runs = video_runs(
+        federation, split=split, datasets=datasets, rank=rank, world_size=world_size, damage=damage
+    )
+    for run in runs:
         sums: dict[str, np.ndarray] = {}
         counts = np.zeros(len(run))
         for start, stop in run_windows(len(run), window, stride):
-            arrays = clip_arrays(run[start:stop], label_space, transform, landmarks=landmarks)
-            extra = {}
-            if landmarks:
-                extra["landmarks"] = torch.from_numpy(arrays["landmarks"][None]).to(device)
-            images = batch_images(arrays["image"][None], normalise=True).to(device)
-            for key, value in model(images, **extra).items():
-                frames = value[0].float().cpu().numpy()
+            try:
+                outputs = _window_outputs(model, run[start:stop], label_space, transform, device)
+            except ShardError as error:
+                damage.bad_sample(error)
+                continue
+            for key, frames in outputs.items():
                 sums.setdefault(key, np.zeros((len(run), *frames.shape[1:])))[start:stop] += frames
             counts[start:stop] += 1
-        labels = label_space.project_arrays([sample["record"] for sample in run])
-        outputs = {key: total / counts[:, None] for key, total in sums.items()}
-        predictions.add(labels, outputs, [run[0]["record"]["dataset"]] * len(run))
+        seen = counts > 0  # frames of windows left out as damaged have no prediction
+        if not seen.any():
+            continue
+        labels = label_space.project_arrays(
+            [s["record"] for s, ok in zip(run, seen, strict=True) if ok]
+        )
+        outputs = {key: total[seen] / counts[seen, None] for key, total in sums.items()}
+        predictions.add(labels, outputs, [run[0]["record"]["dataset"]] * int(seen.sum()))
     return predictions
+
+
+def _window_outputs(
+    model: torch.nn.Module,
+    window: Sequence[dict[str, Any]],
+    label_space: LabelSpace,
+    transform: Any,
+    device: torch.device | str,
+) -> dict[str, np.ndarray]:
+    """A clip model's per-frame outputs ``{key: [T, ...]}`` on one window of raw frames."""
+    from holistic.data.clips import clip_arrays
+    from holistic.data.stages import batch_images
+
+    landmarks = unwrapped(model).input_spec.landmarks
+    arrays = clip_arrays(window, label_space, transform, landmarks=landmarks)
+    extra = {}
+    if landmarks:
+        extra["landmarks"] = torch.from_numpy(arrays["landmarks"][None]).to(device)
+    images = batch_images(arrays["image"][None], normalise=True).to(device)
+    return {key: value[0].float().cpu().numpy() for key, value in model(images, **extra).items()}
 
 
 def unwrapped(model: torch.nn.Module) -> torch.nn.Module:
@@ -210,7 +290,7 @@ def evaluate_pooled(
 ) -> Predictions:
     """:func:`evaluate_model` on this process's share of the split, pooled over every process
     (as ABAW pools a split); ``kwargs``: ``split``, ``datasets``, ``image_size``, ``batch_size``,
-    ``window``, ``stride``.
+    ``window``, ``stride``, ``tolerate_damage``.
 
     The model runs outside its DDP wrapper: ranks evaluate different numbers of batches (a rank
     may have none), and a wrapped forward would wait for the others to sync buffers.
@@ -228,12 +308,15 @@ def evaluate_pooled(
 
 
 def pool_predictions(predictions: Predictions) -> Predictions:
-    """Every process's predictions, merged (the same on every process); one process: as is."""
+    """Every process's predictions and damaged shards, merged (the same on every process); one
+    process: as is."""
     from accelerate.utils import gather_object
 
     pooled = Predictions()
-    for state in gather_object([predictions.state()]):
-        pooled.merge(Predictions.from_state(state))
+    for state, damaged in gather_object([(predictions.state(), predictions.damaged_shards)]):
+        share = Predictions.from_state(state)
+        share.damaged_shards = damaged
+        pooled.merge(share)
     return pooled
 
 
@@ -252,7 +335,9 @@ def write_evaluation(
 
     ``metrics.json`` and the report also hold the metrics of trivial predictors on the same
     samples (:func:`~holistic.evaluation.evaluate.trivial_predictions`): the chance levels the
-    model's numbers are read against.
+    model's numbers are read against, and the shards found damaged when the evaluation tolerated
+    damage (``damaged_shards``: per shard the samples expected and read, the samples left out
+    and the problems).
 
     Returns the metrics (``{}`` when nothing was evaluated).
     """
@@ -264,6 +349,9 @@ def write_evaluation(
     metrics = compute_metrics(predictions, label_space) if len(predictions) else {}
     document = {**(summary or {}), "metrics": metrics}
     sections = dict(extra_sections or {})
+    if predictions.damaged_shards:
+        document["damaged_shards"] = predictions.damaged_shards
+        sections[DAMAGED_SECTION] = damage_markdown(predictions.damaged_shards)
     if metrics:
         trivial = compute_metrics(trivial_predictions(predictions), label_space)
         document["trivial"] = trivial
@@ -293,6 +381,30 @@ def write_evaluation(
     return metrics
 
 
+#: The report's section listing damaged shards.
+DAMAGED_SECTION = "Damaged shards (skipped: tolerate_damage)"
+
+
+def damage_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of damaged shards (rows of :meth:`DamageLog.rows`)."""
+    lines = [
+        "These shards did not hold what the manifest says; what was damaged was left out of "
+        "the metrics above. Run `holistic verify` on the federation and re-convert the "
+        "datasets named with `holistic federate`.",
+        "",
+        "| dataset | split | shard | samples expected | read | samples left out | problems |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        found = "not to the end" if row["found"] is None else row["found"]
+        problems = "; ".join(row["problems"]).replace("|", "\\|")
+        lines.append(
+            f"| {row['dataset']} | {row['split']} | `{row['shard']}` | {row['expected']} | "
+            f"{found} | {len(row['bad_samples'])} | {problems} |"
+        )
+    return "\n".join(lines)
+
+
 @torch.no_grad()
 def zeroshot_compounds(
     model: torch.nn.Module,
@@ -305,21 +417,22 @@ def zeroshot_compounds(
     image_size: int | None = None,
     batch_size: int = 128,
     device: torch.device | str = "cpu",
+    tolerate_damage: bool = False,
 ) -> dict[str, Any]:
     """Eq. 10 zero-shot compound scores of ``model`` on ``dataset``/``split`` (no compound
     label is trained on); see :func:`holistic.evaluation.zeroshot.zeroshot_metrics` for the keys.
 
     ``model`` must be an image model predicting ``va``, ``expr`` and ``au`` (a
     FaceBehaviorNet); ``table`` names the prototypical-AU table (or a path to one);
-    ``image_size`` defaults to the model's input spec.
+    ``image_size`` defaults to the model's input spec. ``tolerate_damage``: as for
+    :func:`evaluate_model`; the damaged shards are listed under ``"damaged_shards"``.
 
     Raises:
         ValueError: the model is not an image model with VA, expression and AU outputs, or
             ``dataset`` has no ``split`` samples in the federation.
     """
-    import numpy as np
-
     import relatedness
+    from holistic.data.damage import DamageLog
     from holistic.data.federation import eval_batches
     from holistic.data.transforms import build_eval_transform
     from holistic.evaluation.zeroshot import predict_compounds, zeroshot_metrics
@@ -333,6 +446,7 @@ def zeroshot_compounds(
     compounds = tuple(compounds)
     prototypes = relatedness.load_table(table).compound_prototypes(compounds, model.aus)
     space = LabelSpace(model.expressions, model.aus, compounds)
+    damage = DamageLog(tolerate_damage)
     was_training = model.training
     model.eval()
     predictions, targets, masks = [], [], []
@@ -343,6 +457,7 @@ def zeroshot_compounds(
         split=split,
         datasets=[dataset],
         batch_size=batch_size,
+        damage=damage,
     ):
         outputs = {k: v.float().cpu() for k, v in model(batch["image"].to(device)).items()}
         predictions.append(
@@ -363,6 +478,9 @@ def zeroshot_compounds(
             f"{dataset} has no {split} samples in the federation; federate it first "
             "(holistic federate / holistic synth --federate)"
         )
-    return zeroshot_metrics(
+    scores = zeroshot_metrics(
         np.concatenate(predictions), np.concatenate(targets), len(compounds), np.concatenate(masks)
     )
+    if len(damage):
+        scores["damaged_shards"] = damage.rows()
+    return scores

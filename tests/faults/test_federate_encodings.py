@@ -106,3 +106,13 @@ def test_every_text_reading_adapter_takes_an_encoding_option(name):
     parameters = inspect.signature(ADAPTERS[name].scan).parameters
     assert parameters["encoding"].kind is inspect.Parameter.KEYWORD_ONLY
     assert parameters["encoding"].default is None
+
+
+def test_the_cli_names_a_malformed_manifest_in_out_without_a_traceback(tmp_path, capsys):
+    root, out = _table(tmp_path, "utf-8"), tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"version": 1, "datasets": {')
+    argv = ["federate", "csv", str(root), "--out", str(out), "--size", "32", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("holistic federate: ") and "manifest.json is not valid JSON" in err
