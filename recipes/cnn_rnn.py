@@ -8,7 +8,9 @@ every held-out video once and saves a reloadable model with its input spec.
     accelerate launch recipes/cnn_rnn.py --config recipes/configs/cnn_rnn/synthetic.yaml
     accelerate launch recipes/cnn_rnn.py --config ... model.name=cnn3rnn_resnet18 train.steps=500
 
-Decision-level fusion of trained members is ``recipes/decision_fusion.py``.
+Decision-level fusion of trained members is ``recipes/decision_fusion.py``. Rerunning the same
+command resumes an interrupted run exactly and leaves a finished one as it is (see
+docs/facebehaviornet.md, "Checkpoints and resume").
 
 Reads top to bottom: config -> build -> prepare -> loop -> evaluate -> save.
 """
@@ -16,15 +18,12 @@ Reads top to bottom: config -> build -> prepare -> loop -> evaluate -> save.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -34,9 +33,24 @@ from holistic.data.transforms import build_train_transform, normalise
 from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses import LossWeights, flatten_frames, multitask_loss
 from holistic.models import create_model, label_space_of
-from holistic.models.checkpoint import save_model
-from holistic.training.config import load_config, save_config
-from holistic.training.state import batches_from, log_terms, resume_step, save_state
+from holistic.training.checks import check_eval_split, check_served
+from holistic.training.config import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    Seed,
+    load_config,
+)
+from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
+from holistic.training.state import (
+    batches_from,
+    due,
+    log_terms,
+    resume_state,
+    save_state,
+)
 
 LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
 
@@ -48,25 +62,26 @@ LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
 class DataConfig:
     federation: str = "data/shards"  # folder, http(s) prefix or pipe: template with {name}
     datasets: list[str] = field(default_factory=lambda: ["affwild2"])  # video datasets only
-    clip_length: int | None = None  # frames per training clip; None: the model's clip length
-    batch_size: int = 4  # clips per step (the papers: 4 x 80 frames)
-    image_size: int = 64
-    augment: float = 1.0  # strength of the train augmentation (same for every frame of a clip)
-    num_workers: int = 0
-    shuffle_buffer: int = 64  # clips
-    interleave: int = 8  # shards read at once: the clips of a batch come from their videos
+    clip_length: PositiveInt | None = None  # frames per training clip; None: the model's
+    batch_size: PositiveInt = 4  # clips per step (the papers: 4 x 80 frames)
+    image_size: PositiveInt = 64
+    augment: Annotated[float, Range(ge=0, le=3)] = 1.0  # train augmentation (alike per clip)
+    num_workers: NonNegativeInt = 0
+    shuffle_buffer: PositiveInt = 64  # clips
+    tolerate_damage: bool = False  # skip and count damaged shards instead of failing
+    interleave: PositiveInt = 8  # shards read at once: the clips of a batch come from their videos
     eval_split: str | list[str] = "validation"
-    eval_window: int | None = (
-        0  # frames per evaluation window; 0: the clip length; None: whole runs
+    eval_window: NonNegativeInt | None = (
+        0  # frames per window; 0: the clip length; None: whole runs
     )
-    eval_stride: int | None = None  # None: the window (no overlap)
+    eval_stride: PositiveInt | None = None  # None: the window (no overlap)
 
 
 @dataclass
 class ModelConfig:
     name: str = "affwildnet_resnet18"
     expressions: str | list[str] | None = None  # multi-task models (mtvgggru_*): vocabularies
-    aus: str | list[int] | None = None  # None: the model's default (basic7, fbn17)
+    aus: str | list[PositiveInt] | None = None  # None: the model's default (basic7, fbn17)
     landmarks: bool = False  # feed the 68 landmarks (frames without them get zeros)
     pretrained: bool = False  # timm weights from the local cache, if you have them
     checkpoint_path: str | None = None  # or backbone weights from a local file
@@ -76,20 +91,23 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 300
-    lr: float = 1e-4
-    lr_decay: float = 1.0  # the paper decays exponentially: lr *= lr_decay every decay_steps
-    decay_steps: int = 1000
-    weight_decay: float = 0.0  # Adam, as the papers
-    freeze_steps: int = 0  # the CNN frozen for the first N steps (after init_from); -1: always
-    grad_accum: int = 1
+    steps: PositiveInt = 300
+    lr: PositiveFloat = 1e-4
+    # The paper decays exponentially: lr *= lr_decay every decay_steps (smoothly, step by step).
+    lr_decay: Annotated[float, Range(gt=0, le=1)] = 1.0
+    decay_steps: PositiveInt = 1000
+    weight_decay: NonNegativeFloat = 0.0  # Adam, as the papers
+    # The CNN frozen for the first N steps (after init_from); -1: always.
+    freeze_steps: Annotated[int, Range(ge=-1)] = 0
+    grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 0  # 0: only at the end
+    seed: Seed = 0
+    log_every: PositiveInt = 10
+    checkpoint_every: NonNegativeInt = 0  # 0: only at the end
     output_dir: str = "runs/cnn_rnn"
-    resume: bool = True  # continue from output_dir/state when it exists
+    resume: bool = True  # continue from output_dir/state when it exists; false: start afresh
+    accept_changes: list[str] = field(default_factory=list)  # config keys changed on resume
 
 
 @dataclass
@@ -114,17 +132,10 @@ def parse_args(argv: list[str] | None) -> RunConfig:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     out = Path(config.train.output_dir)
-    accelerator = Accelerator(
-        cpu=config.train.cpu,
-        mixed_precision=config.train.mixed_precision,
-        gradient_accumulation_steps=config.train.grad_accum,
-        log_with="tensorboard",
-        project_dir=str(out),
-    )
+    finished = check_output_dir(config)  # a refused config change stops here, writing nothing
+    if finished is not None:
+        return finished  # the run is finished: its results stay as they are
     set_seed(config.train.seed)
-    if accelerator.is_main_process:
-        save_config(config, out / "config.yaml")
-    accelerator.init_trackers("logs")
 
     # Build: the model first (its input spec says how to feed it), then the clips.
     model = build_model(config)
@@ -134,6 +145,10 @@ def main(argv: list[str] | None = None) -> dict:
         model.input_spec = replace(model.input_spec, clip_length=config.data.clip_length)
     spec, space = model.input_spec, label_space_of(model)
     federation = Federation(config.data.federation)
+    if {"expr", "au"} & set(model.tasks):  # multi-task models: their vocabularies are trained
+        check_served(federation, space, config.data.datasets)
+    check_eval_split(federation, config.data.eval_split, config.data.datasets)
+    accelerator = start_run(config)
     clips = ClipLoader(  # fails at start on image datasets and clips longer than any run
         federation,
         space,
@@ -146,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         world_size=accelerator.num_processes,
         seed=config.train.seed,
         shuffle_buffer=config.data.shuffle_buffer,
+        tolerate_damage=config.data.tolerate_damage,
         interleave=config.data.interleave,
         normalise=False,  # uint8 to the device, normalised there
         landmarks=spec.landmarks,
@@ -160,25 +176,22 @@ def main(argv: list[str] | None = None) -> dict:
     rest = [p for p in model.parameters() if id(p) not in cnn_ids]
     groups = [{"params": rest}] + ([{"params": cnn}] if cnn else [])
     optimizer = torch.optim.Adam(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
-    gamma = config.train.lr_decay ** (1 / config.train.decay_steps)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
     # The clip loader splits itself by rank and worker: it is NOT prepared (DESIGN.md #6).
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-
-    state_dir = out / "state"
-    step = resume_step(accelerator, state_dir, config.train.resume)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh
 
     # Loop.
-    history: dict[str, list[tuple[int, float]]] = {}
     model.train()
     if frozen_for_good:  # BatchNorm statistics stay put
         accelerator.unwrap_model(model).backbone.eval()
-    bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
-    start = time.perf_counter()
-    for batch in batches_from(clips, step, config.train.steps, config.data.num_workers):
+    steps = config.train.steps
+    bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
+    for batch in batches_from(clips, progress.step, steps, config.data.num_workers):
+        lr = learning_rate(config.train, progress.step)  # a function of the step: exact resume
+        optimizer.param_groups[0]["lr"] = lr
         if cnn:  # frozen for the first steps: no step (lr 0), BatchNorm statistics stay put
-            frozen = step < config.train.freeze_steps
-            optimizer.param_groups[1]["lr"] = 0.0 if frozen else scheduler.get_last_lr()[0]
+            frozen = progress.step < config.train.freeze_steps
+            optimizer.param_groups[1]["lr"] = 0.0 if frozen else lr
             accelerator.unwrap_model(model).backbone.train(not frozen)
         with accelerator.accumulate(model):
             images = normalise(batch["image"].to(accelerator.device))
@@ -190,18 +203,17 @@ def main(argv: list[str] | None = None) -> dict:
             terms = multitask_loss(outputs, labels, config.loss)
             accelerator.backward(terms["total"])
             optimizer.step()
-            scheduler.step()
             optimizer.zero_grad()
-        step += 1
+        progress.step += 1
         bar.update(1)
-        if step % config.train.log_every == 0 or step == config.train.steps:
-            logged = log_terms(accelerator, terms, step, history)
+        if due(progress.step, config.train.log_every) or progress.step == steps:
+            logged = log_terms(accelerator, terms, progress.step, progress.history)
             bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
-        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
-            save_state(accelerator, state_dir, step)
+        if due(progress.step, config.train.checkpoint_every):
+            save_state(accelerator, out / STATE, progress)
     bar.close()
-    seconds = time.perf_counter() - start
-    save_state(accelerator, state_dir, step)
+    progress.stop_clock()
+    save_state(accelerator, out / STATE, progress)
 
     # Evaluate every frame of every held-out video once; pool the ranks' predictions.
     window = spec.clip_length if config.data.eval_window == 0 else config.data.eval_window
@@ -214,22 +226,30 @@ def main(argv: list[str] | None = None) -> dict:
         datasets=config.data.datasets,
         window=window,
         stride=config.data.eval_stride,
+        tolerate_damage=config.data.tolerate_damage,
     )
     metrics: dict = {}
     if accelerator.is_main_process:
-        save_model(accelerator.unwrap_model(model), out / "model")
-        (out / "history.json").write_text(json.dumps(history))
-        summary = {"steps": step, "train_seconds": round(seconds, 1), "eval_window": window}
+        summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
         metrics = write_evaluation(
-            out, pooled, space, history=history, summary=summary, title=config.model.name
+            out,
+            pooled,
+            space,
+            history=progress.history,
+            summary={**summary, "eval_window": window},
+            title=config.model.name,
         )
-        accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
-    accelerator.wait_for_everyone()  # no process tears the process group down under another
-    accelerator.end_training()
+    end_run(accelerator, out, progress)
     return metrics
 
 
 # --- the parts the recipe names --------------------------------------------------------------
+
+
+def learning_rate(train: TrainConfig, step: int) -> float:
+    """The learning rate at ``step``: ``train.lr`` decayed by ``train.lr_decay`` every
+    ``train.decay_steps`` steps, smoothly (the papers' exponential decay)."""
+    return train.lr * train.lr_decay ** (step / train.decay_steps)
 
 
 def build_model(config: RunConfig) -> torch.nn.Module:

@@ -31,7 +31,8 @@ from holistic.evaluation.tables import markdown_table
 from holistic.models import create_model, label_space_of, load_model, read_model_json
 from holistic.models.checkpoint import save_model
 from holistic.models.ensemble import decision_fusion_weights
-from holistic.training.config import load_config, save_config
+from holistic.training.checks import check_eval_split
+from holistic.training.config import NonNegativeInt, PositiveInt, load_config, save_config
 
 
 @dataclass
@@ -42,10 +43,15 @@ class FusionConfig:
     datasets: list[str] | None = None  # None: every dataset of the split
     weights_split: str | list[str] = "validation"  # where the members' CCCs (weights) come from
     eval_split: str | list[str] = "validation"
-    eval_window: int | None = 0  # frames per evaluation window; 0: the clip length; None: whole
-    eval_stride: int | None = None
+    eval_window: NonNegativeInt | None = 0  # frames per window; 0: the clip length; None: whole
+    eval_stride: PositiveInt | None = None
     cpu: bool = False
+    tolerate_damage: bool = False  # skip and count damaged shards instead of failing
     output_dir: str = "runs/decision_fusion"
+
+    def __post_init__(self) -> None:
+        if len(self.members) < 2:
+            raise ValueError(f"members: give at least two checkpoints, got {self.members}")
 
 
 def parse_args(argv: list[str] | None) -> FusionConfig:
@@ -53,18 +59,17 @@ def parse_args(argv: list[str] | None) -> FusionConfig:
     parser.add_argument("--config", type=Path)
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args(argv)
-    config = load_config(FusionConfig, args.config, args.overrides)
-    if len(config.members) < 2:
-        raise ValueError(f"members: give at least two checkpoints, got {config.members}")
-    return config
+    return load_config(FusionConfig, args.config, args.overrides)
 
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     out = Path(config.output_dir)
+    federation = Federation(config.federation)
+    check_eval_split(federation, config.weights_split, config.datasets, key="weights_split")
+    check_eval_split(federation, config.eval_split, config.datasets, key="eval_split")
     save_config(config, out / "config.yaml")
     device = "cuda" if torch.cuda.is_available() and not config.cpu else "cpu"
-    federation = Federation(config.federation)
 
     # Members: each one's CCCs on the weights split are its Eq. 3 weights.
     members = [load_model(path, map_location=device) for path in config.members]
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         window=_window(fused, config),
         stride=config.eval_stride,
         device=device,
+        tolerate_damage=config.tolerate_damage,
     )
     rows = [
         [path, f"{c[0]:.3f}", f"{c[1]:.3f}", f"{w[0]:.3f}", f"{w[1]:.3f}"]
@@ -127,6 +133,7 @@ def evaluate(model, federation, config: FusionConfig, split, device) -> dict:
         window=_window(model, config),
         stride=config.eval_stride,
         device=device,
+        tolerate_damage=config.tolerate_damage,
     )
     return compute_metrics(predictions, space)
 

@@ -6,21 +6,21 @@ FaceBehaviorNet paper, then evaluates per dataset x task and saves a reloadable 
     accelerate launch recipes/facebehaviornet.py --config recipes/configs/facebehaviornet/demo.yaml
     accelerate launch recipes/facebehaviornet.py --config ... train.steps=500 loss.weights.dm=0.5
 
+Rerunning the same command resumes an interrupted run exactly and leaves a finished one as it
+is; ``train.steps=<more>`` trains it further; docs/facebehaviornet.md says what resume guarantees.
+
 Reads top to bottom: config -> build -> prepare -> loop -> evaluate -> save.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -30,10 +30,26 @@ from holistic.data.transforms import build_train_transform
 from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses import Coupling, LossWeights, multitask_loss
 from holistic.models import create_model
-from holistic.models.checkpoint import save_model
 from holistic.schema import LabelSpace
-from holistic.training.config import load_config, save_config
-from holistic.training.state import batches_from, log_terms, resume_step, save_state
+from holistic.training.checks import check_eval_split, check_served
+from holistic.training.config import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    Seed,
+    load_config,
+)
+from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
+from holistic.training.state import (
+    batches_from,
+    due,
+    log_terms,
+    resume_state,
+    save_state,
+)
 
 LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
 
@@ -45,23 +61,25 @@ LABEL_KEYS = ("va", "va_mask", "expr", "expr_mask", "au", "au_mask")
 class DataConfig:
     federation: str = "data/shards"  # folder, http(s) prefix or pipe: template with {name}
     datasets: list[str] | None = None  # None: every dataset with a train split
-    batch_size: int = 96  # per step, split over the VA, AU and EXPR sets by their sizes
-    batch_sizes: dict[str, int] | None = None  # or explicit, e.g. {va: 401, au: 247, expr: 103}
-    image_size: int = 64
-    augment: float = 1.0  # strength of the train augmentation; 0 disables it
-    num_workers: int = 0
-    shuffle_buffer: int = 500
+    batch_size: PositiveInt = 96  # per step, split over the VA, AU and EXPR sets by their sizes
+    # or explicit, e.g. {va: 401, au: 247, expr: 103}; a set left out is not trained on
+    batch_sizes: dict[Literal["va", "au", "expr"], PositiveInt] | None = None
+    image_size: PositiveInt = 64
+    augment: Annotated[float, Range(ge=0, le=3)] = 1.0  # train augmentation strength; 0: off
+    num_workers: NonNegativeInt = 0
+    shuffle_buffer: PositiveInt = 500
+    tolerate_damage: bool = False  # skip and count damaged shards instead of failing
     eval_split: str | list[str] = "validation"  # or preferences per dataset: [validation, test]
-    eval_batch_size: int = 128
+    eval_batch_size: PositiveInt = 128
 
 
 @dataclass
 class ModelConfig:
     name: str = "facebehaviornet_resnet18"
     expressions: str | list[str] = "basic7"
-    aus: str | list[int] = "fbn17"
-    hidden: list[int] | None = None  # None: the variant's own head (vgg16 has none: fc6/fc7)
-    dropout: float = 0.5
+    aus: str | list[PositiveInt] = "fbn17"  # a vocabulary name or FACS numbers
+    hidden: list[PositiveInt] | None = None  # None: the variant's own head (vgg16: fc6/fc7)
+    dropout: Fraction = 0.5
     pretrained: bool = False  # timm weights from the local cache, if you have them
     checkpoint_path: str | None = None  # or backbone weights from a local file
 
@@ -78,17 +96,18 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 200
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    grad_accum: int = 1
+    steps: PositiveInt = 200
+    lr: PositiveFloat = 1e-4
+    weight_decay: NonNegativeFloat = 1e-4
+    grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 0  # 0: only at the end
+    seed: Seed = 0
+    log_every: PositiveInt = 10
+    checkpoint_every: NonNegativeInt = 0  # 0: only at the end
     output_dir: str = "runs/facebehaviornet"
-    resume: bool = True  # continue from output_dir/state when it exists
+    resume: bool = True  # continue from output_dir/state when it exists; false: start afresh
+    accept_changes: list[str] = field(default_factory=list)  # config keys changed on resume
 
 
 @dataclass
@@ -113,22 +132,17 @@ def parse_args(argv: list[str] | None) -> RunConfig:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     out = Path(config.train.output_dir)
-    accelerator = Accelerator(
-        cpu=config.train.cpu,
-        mixed_precision=config.train.mixed_precision,
-        gradient_accumulation_steps=config.train.grad_accum,
-        log_with="tensorboard",
-        project_dir=str(out),
-    )
-    set_seed(config.train.seed)
-    if accelerator.is_main_process:
-        save_config(config, out / "config.yaml")
-    accelerator.init_trackers("logs")
-
-    # Build: data, model, losses, optimiser.
+    finished = check_output_dir(config)  # a refused config change stops here, writing nothing
+    if finished is not None:
+        return finished  # the run is finished: its results stay as they are
     federation = Federation(config.data.federation)
     space = LabelSpace(config.model.expressions, config.model.aus)
-    federation.check_serves(space)
+    check_served(federation, space, config.data.datasets)
+    check_eval_split(federation, config.data.eval_split, config.data.datasets)
+    accelerator = start_run(config)
+    set_seed(config.train.seed)
+
+    # Build: data, model, losses, optimiser.
     batch_sizes = config.data.batch_sizes or aligned_batch_sizes(
         federation, config.data.batch_size, datasets=config.data.datasets
     )
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         world_size=accelerator.num_processes,
         seed=config.train.seed,
         shuffle_buffer=config.data.shuffle_buffer,
+        tolerate_damage=config.data.tolerate_damage,
     )
     head = {} if config.model.hidden is None else {"hidden": tuple(config.model.hidden)}
     model = create_model(
@@ -171,16 +186,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     # The mixer splits itself by rank and worker: its loader is NOT prepared (DESIGN.md #6).
     model, optimizer = accelerator.prepare(model, optimizer)
-
-    state_dir = out / "state"
-    step = resume_step(accelerator, state_dir, config.train.resume)
+    progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh
 
     # Loop.
-    history: dict[str, list[tuple[int, float]]] = {}
     model.train()
-    bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
-    start = time.perf_counter()
-    for batch in batches_from(mixer, step, config.train.steps, config.data.num_workers):
+    steps = config.train.steps
+    bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
+    for batch in batches_from(mixer, progress.step, steps, config.data.num_workers):
         with accelerator.accumulate(model):
             outputs = model(batch["image"].to(accelerator.device))
             labels = {key: batch[key].to(accelerator.device) for key in LABEL_KEYS}
@@ -188,16 +200,16 @@ def main(argv: list[str] | None = None) -> dict:
             accelerator.backward(terms["total"])
             optimizer.step()
             optimizer.zero_grad()
-        step += 1
+        progress.step += 1
         bar.update(1)
-        if step % config.train.log_every == 0 or step == config.train.steps:
-            logged = log_terms(accelerator, terms, step, history)
+        if due(progress.step, config.train.log_every) or progress.step == steps:
+            logged = log_terms(accelerator, terms, progress.step, progress.history)
             bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
-        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
-            save_state(accelerator, state_dir, step)
+        if due(progress.step, config.train.checkpoint_every):
+            save_state(accelerator, out / STATE, progress)
     bar.close()
-    seconds = time.perf_counter() - start
-    save_state(accelerator, state_dir, step)
+    progress.stop_clock()
+    save_state(accelerator, out / STATE, progress)
 
     # Evaluate on every dataset's held-out split; pool the ranks' predictions (as ABAW does).
     pooled = evaluate_pooled(
@@ -208,18 +220,15 @@ def main(argv: list[str] | None = None) -> dict:
         split=config.data.eval_split,
         datasets=config.data.datasets,
         batch_size=config.data.eval_batch_size,
+        tolerate_damage=config.data.tolerate_damage,
     )
     metrics: dict = {}
     if accelerator.is_main_process:
-        save_model(accelerator.unwrap_model(model), out / "model")
-        (out / "history.json").write_text(json.dumps(history))
-        summary = {"steps": step, "train_seconds": round(seconds, 1)}
+        summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
         metrics = write_evaluation(
-            out, pooled, space, history=history, summary=summary, title="FaceBehaviorNet"
+            out, pooled, space, history=progress.history, summary=summary, title="FaceBehaviorNet"
         )
-        accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
-    accelerator.wait_for_everyone()  # no process tears the process group down under another
-    accelerator.end_training()
+    end_run(accelerator, out, progress)
     return metrics
 
 

@@ -41,7 +41,8 @@ from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
 from holistic.evaluation.tables import markdown_table
 from holistic.models.checkpoint import load_model
 from holistic.schema import resolve_compounds
-from holistic.training.config import load_config
+from holistic.training.checks import check_compound_targets
+from holistic.training.config import ConfigError, Seed, load_config
 from holistic.training.experiments import run_recipe
 
 RECIPE = Path(__file__).resolve().parent / "facebehaviornet.py"
@@ -61,7 +62,7 @@ class AblationConfig:
     base_config: str = "recipes/configs/facebehaviornet/demo.yaml"
     federation: str = "data/demo/shards"
     overrides: list[str] = field(default_factory=list)  # for every run
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = field(default_factory=lambda: [0, 1, 2])
     variants: list[Variant] = field(default_factory=list)
     baseline: str = "fbn"  # the variant the others are compared with
     columns: list[Column] = field(default_factory=list)  # Table VI columns
@@ -81,9 +82,9 @@ def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
     config = load_config(AblationConfig, args.config, args.overrides)
     names = [variant.name for variant in config.variants]
     if not names or len(set(names)) != len(names):
-        raise ValueError(f"variants need unique names, got {names}")
+        raise ConfigError(f"config key variants: give unique names, got {names}")
     if config.baseline not in names:
-        raise ValueError(f"baseline {config.baseline!r} is not a variant name ({names})")
+        raise ConfigError(f"config key baseline: {config.baseline!r} is not a variant ({names})")
     return config, args.config
 
 
@@ -116,6 +117,8 @@ def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> dict:
     config, config_path = parse_args(argv)
+    if config.zeroshot:  # before hours of training, not after
+        check_compound_targets(Federation(config.federation), config.zeroshot, key="zeroshot")
     runs = [(variant, seed) for seed in config.seeds for variant in config.variants]
     results: dict[str, list[dict]] = {variant.label: [] for variant in config.variants}
     start = time.perf_counter()

@@ -13,6 +13,9 @@ class, chosen by the seed and written as a small federation of their own.
     accelerate launch recipes/finetune.py --config recipes/configs/finetune/demo_compound.yaml
     accelerate launch recipes/finetune.py --config ... data.shots=null train.freeze_steps=0
 
+Rerunning the same command resumes an interrupted run exactly and leaves a finished one as it is
+(see docs/facebehaviornet.md, "Checkpoints and resume").
+
 Reads top to bottom: config -> data -> model -> prepare -> loop -> evaluate -> save.
 """
 
@@ -20,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -40,10 +41,26 @@ from holistic.evaluation.run import (
 )
 from holistic.evaluation.tables import zeroshot_markdown
 from holistic.losses import masked_bce, masked_cross_entropy
-from holistic.models.checkpoint import load_model, save_model
+from holistic.models.checkpoint import load_model
 from holistic.schema import LabelSpace
-from holistic.training.config import load_config, save_config
-from holistic.training.state import batches_from, log_terms, resume_step, save_state
+from holistic.training.checks import check_eval_split
+from holistic.training.config import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    Seed,
+    load_config,
+)
+from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
+from holistic.training.state import (
+    batches_from,
+    due,
+    log_terms,
+    resume_state,
+    save_state,
+)
 
 # --- config ----------------------------------------------------------------------------------
 
@@ -53,7 +70,7 @@ class SourceConfig:
     adapter: str  # a `holistic federate` source: hf, csv, affectnet, rafdb-compound, ...
     root: str  # its native root (a saved HF dataset, a CSV file, a dataset folder)
     options: dict[str, str] = field(default_factory=dict)  # the adapter's --option key=value
-    size: int = 112  # side of the stored face crops
+    size: PositiveInt = 112  # side of the stored face crops
     align_boxes: bool = True
 
 
@@ -62,39 +79,46 @@ class DataConfig:
     federation: str | None = None  # shards to read, or None with `source`
     source: SourceConfig | None = None  # a source converted into <output_dir>/shards first
     datasets: list[str] | None = None  # None: every dataset with target labels
-    shots: int | None = None  # few-shot: K train samples per class (per AU); None: all
-    batch_size: int = 64
-    image_size: int | None = None  # None: the starting model's input spec
-    augment: float = 1.0
-    num_workers: int = 0
-    shuffle_buffer: int = 500
+    shots: PositiveInt | None = None  # few-shot: K train samples per class (per AU); None: all
+    batch_size: PositiveInt = 64
+    image_size: PositiveInt | None = None  # None: the starting model's input spec
+    augment: Annotated[float, Range(ge=0, le=3)] = 1.0  # train augmentation strength; 0: off
+    num_workers: NonNegativeInt = 0
+    shuffle_buffer: PositiveInt = 500
+    tolerate_damage: bool = False  # skip and count damaged shards instead of failing
     train_split: str = "train"
     eval_split: str | list[str] = "validation"  # or preferences per dataset: [validation, test]
-    eval_batch_size: int = 128
+    eval_batch_size: PositiveInt = 128
+
+    def __post_init__(self) -> None:
+        if (self.federation is None) == (self.source is None):
+            raise ValueError("give exactly one of data.federation (shards) and data.source")
 
 
 @dataclass
 class TargetConfig:
     task: Literal["expr", "compound", "au"] = "compound"
-    vocabulary: str | list[str] | list[int] = "rafdb11"  # classes (expr, compound) or AUs
+    vocabulary: str | list[str] | list[PositiveInt] = "rafdb11"  # classes (expr, compound) or AUs
     zeroshot_baseline: bool = True  # compound: also score the starting model zero-shot (Eq. 10)
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 300
-    lr: float = 1e-3  # the head (shared layers and outputs)
-    backbone_lr: float = 1e-4  # the backbone, once unfrozen
-    freeze_steps: int = 100  # backbone frozen for the first N steps; -1: always (linear probe)
-    weight_decay: float = 1e-4
-    grad_accum: int = 1
+    steps: PositiveInt = 300
+    lr: PositiveFloat = 1e-3  # the head (shared layers and outputs)
+    backbone_lr: NonNegativeFloat = 1e-4  # the backbone, once unfrozen
+    # The backbone frozen for the first N steps; -1: always (a linear probe).
+    freeze_steps: Annotated[int, Range(ge=-1)] = 100
+    weight_decay: NonNegativeFloat = 1e-4
+    grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 0
+    seed: Seed = 0
+    log_every: PositiveInt = 10
+    checkpoint_every: NonNegativeInt = 0  # 0: only at the end
     output_dir: str = "runs/finetune"
-    resume: bool = True
+    resume: bool = True  # continue from output_dir/state when it exists; false: start afresh
+    accept_changes: list[str] = field(default_factory=list)  # config keys changed on resume
 
 
 @dataclass
@@ -110,10 +134,7 @@ def parse_args(argv: list[str] | None) -> FinetuneConfig:
     parser.add_argument("--config", type=Path)
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.shots=10")
     args = parser.parse_args(argv)
-    config = load_config(FinetuneConfig, args.config, args.overrides)
-    if (config.data.federation is None) == (config.data.source is None):
-        raise ValueError("give exactly one of data.federation (shards) and data.source")
-    return config
+    return load_config(FinetuneConfig, args.config, args.overrides)
 
 
 # --- the recipe ------------------------------------------------------------------------------
@@ -122,17 +143,11 @@ def parse_args(argv: list[str] | None) -> FinetuneConfig:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     out = Path(config.train.output_dir)
-    accelerator = Accelerator(
-        cpu=config.train.cpu,
-        mixed_precision=config.train.mixed_precision,
-        gradient_accumulation_steps=config.train.grad_accum,
-        log_with="tensorboard",
-        project_dir=str(out),
-    )
+    finished = check_output_dir(config)  # a refused config change stops here, writing nothing
+    if finished is not None:
+        return finished  # the run is finished: its results stay as they are
+    accelerator = start_run(config)
     set_seed(config.train.seed)
-    if accelerator.is_main_process:
-        save_config(config, out / "config.yaml")
-    accelerator.init_trackers("logs")
     task = config.target.task
 
     # Data: shards, or the source converted into shards (by the main process; others wait).
@@ -144,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
                 convert_source(config.data.source, Path(location))
     federation = Federation(location)
     datasets = config.data.datasets or datasets_with(federation, task, config.data.train_split)
+    check_eval_split(federation, config.data.eval_split, datasets)
 
     # Model: the trained one, with the target's outputs re-initialised, fed as its spec says
     # (or at data.image_size, which its saved spec then records).
@@ -177,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
         world_size=accelerator.num_processes,
         seed=config.train.seed,
         shuffle_buffer=config.data.shuffle_buffer,
+        tolerate_damage=config.data.tolerate_damage,
     )
     optimizer = torch.optim.AdamW(
         [
@@ -186,22 +203,20 @@ def main(argv: list[str] | None = None) -> dict:
         weight_decay=config.train.weight_decay,
     )
     model, optimizer = accelerator.prepare(model, optimizer)
-    state_dir = out / "state"
-    step = resume_step(accelerator, state_dir, config.train.resume)
+    progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh
 
     # Loop. While frozen, the backbone's learning rate is 0 and its BatchNorm statistics stay put
     # (the gradients still flow, so DDP sees every parameter used).
-    history: dict[str, list[tuple[int, float]]] = {}
     backbone = accelerator.unwrap_model(model).backbone
     model.train()
-    bar = tqdm(total=config.train.steps, initial=step, disable=not accelerator.is_main_process)
-    start = time.perf_counter()
-    for batch in batches_from(mixer, step, config.train.steps, config.data.num_workers):
-        frozen = config.train.freeze_steps < 0 or step < config.train.freeze_steps
+    steps = config.train.steps
+    bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
+    for batch in batches_from(mixer, progress.step, steps, config.data.num_workers):
+        frozen = config.train.freeze_steps < 0 or progress.step < config.train.freeze_steps
         backbone_group = optimizer.param_groups[0]  # looked up each step: loading state
         backbone_group["lr"] = 0.0 if frozen else config.train.backbone_lr  # replaces groups
         backbone.train(not frozen)
-        if step == config.train.freeze_steps:  # unfreezing: no Adam moments from frozen steps
+        if progress.step == config.train.freeze_steps:  # unfreezing: no moments of frozen steps
             for parameter in backbone_group["params"]:
                 optimizer.state[parameter].clear()
         with accelerator.accumulate(model):
@@ -210,16 +225,16 @@ def main(argv: list[str] | None = None) -> dict:
             accelerator.backward(terms["total"])
             optimizer.step()
             optimizer.zero_grad()
-        step += 1
+        progress.step += 1
         bar.update(1)
-        if step % config.train.log_every == 0 or step == config.train.steps:
-            logged = log_terms(accelerator, terms, step, history)
+        if due(progress.step, config.train.log_every) or progress.step == steps:
+            logged = log_terms(accelerator, terms, progress.step, progress.history)
             bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
-        if config.train.checkpoint_every and step % config.train.checkpoint_every == 0:
-            save_state(accelerator, state_dir, step)
+        if due(progress.step, config.train.checkpoint_every):
+            save_state(accelerator, out / STATE, progress)
     bar.close()
-    seconds = time.perf_counter() - start
-    save_state(accelerator, state_dir, step)
+    progress.stop_clock()
+    save_state(accelerator, out / STATE, progress)
 
     # Evaluate on the held-out split of the full data (never the few-shot subset).
     pooled = evaluate_pooled(
@@ -230,11 +245,11 @@ def main(argv: list[str] | None = None) -> dict:
         split=config.data.eval_split,
         datasets=datasets,
         batch_size=config.data.eval_batch_size,
+        tolerate_damage=config.data.tolerate_damage,
     )
     metrics: dict = {}
     if accelerator.is_main_process:
-        save_model(accelerator.unwrap_model(model), out / "model")
-        summary = {"steps": step, "train_seconds": round(seconds, 1), "task": task}
+        summary = {**save_outputs(accelerator, out, model, progress), "task": task}
         sections = {}
         if task == "compound" and config.target.zeroshot_baseline:
             baseline = zeroshot_baseline(config, federation, datasets, space, image_size)
@@ -244,11 +259,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "The starting model scored on the same split without training on compounds: "
                 f"the number fine-tuning has to beat.\n\n{zeroshot_markdown(rows)}"
             )
-        metrics = write_evaluation(out, pooled, space, history=history, summary=summary,
+        metrics = write_evaluation(out, pooled, space, history=progress.history, summary=summary,
                                    title="Fine-tuning", extra_sections=sections)  # fmt: skip
-        accelerator.print(f"done: {step} steps in {seconds:.0f} s; report in {out / 'report.md'}")
-    accelerator.wait_for_everyone()  # no process tears the process group down under another
-    accelerator.end_training()
+    end_run(accelerator, out, progress)
     return metrics
 
 

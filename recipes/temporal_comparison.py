@@ -34,7 +34,7 @@ from holistic.evaluation.ablation import (
     replace_section,
     summary_table,
 )
-from holistic.training.config import load_config
+from holistic.training.config import ConfigError, Seed, load_config
 from holistic.training.experiments import run_recipe
 
 RECIPES = Path(__file__).resolve().parent
@@ -60,7 +60,7 @@ class Entry:
 @dataclass
 class ComparisonConfig:
     settings: list[Setting] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = field(default_factory=lambda: [0, 1, 2])
     entries: list[Entry] = field(default_factory=list)  # in order: members before their fusion
     baseline: str = "frame"  # the entry the others are compared with
     columns: list[Column] = field(default_factory=list)
@@ -79,9 +79,12 @@ def parse_args(argv: list[str] | None) -> tuple[ComparisonConfig, Path | None]:
     config = load_config(ComparisonConfig, args.config, args.overrides)
     names = [entry.name for entry in config.entries]
     if not names or len(set(names)) != len(names) or config.baseline not in names:
-        raise ValueError(f"entries need unique names including the baseline, got {names}")
+        raise ConfigError(
+            f"config keys entries, baseline: unique entry names including the baseline "
+            f"{config.baseline!r}, got {names}"
+        )
     if not config.settings:
-        raise ValueError("settings: name at least one federation to compare on")
+        raise ConfigError("config key settings: name at least one federation to compare on")
     return config, args.config
 
 

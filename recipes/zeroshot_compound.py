@@ -26,7 +26,8 @@ from holistic.evaluation import to_jsonable
 from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
 from holistic.models.checkpoint import load_model
 from holistic.schema import resolve_compounds
-from holistic.training.config import load_config
+from holistic.training.checks import check_compound_targets
+from holistic.training.config import PositiveInt, load_config
 
 
 @dataclass
@@ -36,8 +37,9 @@ class ZeroShotConfig:
     federation: str = "data/demo/shards"
     targets: list[CompoundTarget] = field(default_factory=lambda: [CompoundTarget()])
     table: str = "compound"  # compound prototypical-AU table (name or path)
-    image_size: int | None = None  # None: each model's input spec
-    batch_size: int = 128
+    image_size: PositiveInt | None = None  # None: each model's input spec
+    batch_size: PositiveInt = 128
+    tolerate_damage: bool = False  # skip and count damaged shards instead of failing
     output: str = "runs/demo/zeroshot.json"
     report: str | None = None  # a report.md to append the zero-shot table to
 
@@ -53,6 +55,7 @@ def parse_args(argv: list[str] | None) -> ZeroShotConfig:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     federation = Federation(config.federation)
+    check_compound_targets(federation, config.targets)  # before any model is loaded or scored
     models = {"model": load_model(config.checkpoint)}
     if config.baseline:
         models["baseline"] = load_model(config.baseline)
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
                 table=config.table,
                 image_size=config.image_size,
                 batch_size=config.batch_size,
+                tolerate_damage=config.tolerate_damage,
             )
         report["targets"].append(entry)
         print(summary_line(entry))

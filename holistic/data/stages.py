@@ -414,15 +414,25 @@ def epoch_loader(dataset: Any, num_workers: int = 0, start: int = 0, **kwargs: A
     ``start`` counts the rank's batches as the DataLoader yields them (workers interleaved). A
     copy of ``dataset`` carries it, so the dataset itself still starts at 0.
 
+    The DataLoader draws its workers' base seed from a generator seeded by the dataset's
+    ``(seed, epoch)``, never from the global torch RNG: an uninterrupted run creates one loader
+    per epoch, a resumed run one more mid-epoch, and a draw from the global RNG there would
+    shift every later dropout mask (resume would not be exact).
+
     Raises:
         ValueError: ``start < 0``.
     """
     import copy
 
+    import torch
     import torch.utils.data
 
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
+    if "generator" not in kwargs:
+        kwargs["generator"] = torch.Generator().manual_seed(
+            zlib.crc32(f"{dataset.seed}-{dataset.epoch}-loader".encode())
+        )
     if start:
         dataset = copy.copy(dataset)
         dataset.start = int(start)

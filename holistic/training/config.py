@@ -5,25 +5,97 @@ defaults: the dataclass). ``load_config(schema, path, overrides)`` reads the YAM
 overrides such as ``train.lr=3e-4`` or ``loss.weights.dm=0.5``, and builds the dataclasses
 (nested dataclasses merge key by key; a field typed as a mapping is replaced as a whole),
 failing at start with a message naming the key: an unknown key, a value of the wrong type, a
-missing required value. ``save_config`` writes the resolved config next to the run's outputs.
+missing required value, a number outside its range, a value a dataclass's ``__post_init__``
+refuses. ``save_config`` writes the resolved config next to the run's outputs.
+
+Ranges are declared on the field's type, next to the field, and checked wherever the type
+occurs (in lists and mappings too)::
+
+    steps: PositiveInt = 200                      # Annotated[int, Range(ge=1)]
+    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5
+    batch_sizes: dict[str, PositiveInt] | None = None
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-__all__ = ["ConfigError", "config_to_dict", "load_config", "parse_overrides", "save_config"]
+__all__ = [
+    "ConfigError",
+    "Fraction",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "PositiveFloat",
+    "PositiveInt",
+    "Range",
+    "Seed",
+    "config_changes",
+    "config_to_dict",
+    "flat_config",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+]
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A config that cannot be used: the message names the key, the value and what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid range of a numeric config value, declared with ``Annotated[int, Range(ge=1)]``.
+
+    ``ge``/``gt`` are the lower bound (inclusive/exclusive), ``le``/``lt`` the upper one; None:
+    unbounded. NaN and infinite values are always out of range.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def check(self, value: float, key: str) -> None:
+        """Raise :class:`ConfigError` naming ``key`` when ``value`` is outside the range."""
+        inside = (
+            math.isfinite(value)
+            and (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+        if not inside:
+            raise ConfigError(f"config key {key}: expected a number {self}, got {value!r}")
+
+    def __str__(self) -> str:
+        bounds = [
+            f"{sign} {int(bound) if float(bound).is_integer() else bound}"
+            for sign, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+            if bound is not None
+        ]
+        return " and ".join(bounds) or "that is finite"
+
+
+#: Counts that must be at least 1 (steps, batch sizes, image sizes, intervals).
+PositiveInt = Annotated[int, Range(ge=1)]
+#: Counts where 0 means "none" or "off" (workers, checkpoint interval).
+NonNegativeInt = Annotated[int, Range(ge=0)]
+#: Rates and scales that must be above 0 (learning rates).
+PositiveFloat = Annotated[float, Range(gt=0)]
+#: Weights and strengths where 0 switches something off (weight decay, augmentation).
+NonNegativeFloat = Annotated[float, Range(ge=0)]
+#: Probabilities of dropping a unit: in [0, 1).
+Fraction = Annotated[float, Range(ge=0, lt=1)]
+#: Seeds of Python, NumPy and torch: in [0, 2**32).
+Seed = Annotated[int, Range(ge=0, lt=2**32)]
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -87,7 +159,7 @@ def load_config(
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {field.name: field for field in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -105,7 +177,12 @@ def _build(cls: type, data: Any, where: str) -> Any:
                 values[name] = _build(hints[name], {}, key)
             else:
                 raise ConfigError(f"config key {key} is required")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # the dataclass's own checks (__post_init__)
+        raise ConfigError(f"config section {where or 'config'}: {error}") from None
 
 
 def _join(where: str, name: str) -> str:
@@ -115,6 +192,13 @@ def _join(where: str, name: str) -> str:
 def _coerce(kind: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(kind)
     if kind is Any:
+        return value
+    if origin is Annotated:
+        base, *constraints = typing.get_args(kind)
+        value = _coerce(base, value, key)
+        for constraint in constraints:
+            if isinstance(constraint, Range):
+                constraint.check(value, key)
         return value
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, key)
@@ -130,6 +214,8 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as error:
                 errors.append(str(error))
+        if len(errors) == 1:  # X | None: X's own message (a range, a wrong type)
+            raise ConfigError(errors[0])
         raise ConfigError(f"config key {key}: {value!r} matches none of {_name(kind)}")
     if origin in (list, tuple, Sequence):
         if not isinstance(value, list | tuple):
@@ -166,6 +252,11 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
 
 
 def _name(kind: Any) -> str:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return " | ".join(_name(option) for option in typing.get_args(kind))
+    if typing.get_origin(kind) is Annotated:
+        base, *constraints = typing.get_args(kind)
+        return " ".join([_name(base), *(str(c) for c in constraints if isinstance(c, Range))])
     return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
 
 
@@ -182,3 +273,30 @@ def save_config(config: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     return path
+
+
+def flat_config(config: Any) -> dict[str, Any]:
+    """A config (dataclass or nested dicts) as ``{"train.lr": 0.001, ...}``; mappings are
+    flattened to their leaves, lists are values."""
+    plain = config_to_dict(config) if dataclasses.is_dataclass(config) else config
+    return _flatten(plain) if plain else {}
+
+
+def config_changes(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """``{"train.lr": (0.001, 0.0003), ...}``: every dotted key whose value differs between two
+    configs (dataclasses or nested dicts); a key only one of them has pairs with ``None``."""
+    before, after = flat_config(old), flat_config(new)
+    return {
+        key: (before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+def _flatten(node: Any, where: str = "") -> dict[str, Any]:
+    if not isinstance(node, Mapping) or not node:
+        return {where: list(node) if isinstance(node, tuple) else node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, _join(where, str(key))))
+    return flat

@@ -4,7 +4,10 @@ interrupted, start it again when its command line changed.
 Each run is a recipe script in its own process (what a user runs), with its output folder
 holding ``experiment.json``: the command line and whether it finished. The stamp is the command
 line, not the content of the config files it names: after editing a base config, delete the
-experiment's folder (or the run's) to train again.
+experiment's folder (or the run's) to train again. The recipe's own checks agree with the stamp:
+it resumes an interrupted run only with the config it was trained with (an edited base config
+makes it stop with a ``ConfigError`` listing the changes, and this run fails), and a finished run
+it is started on again exits at once without touching its results.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ def run_recipe(script: str | Path, argv: Sequence[str], out: str | Path) -> Path
     the same ``argv``; return ``out``.
 
     A run interrupted with the same ``argv`` is started again with it (recipes resume from their
-    ``state/``); a run with another ``argv`` is deleted first, so no state of another setting
-    is resumed.
+    ``state/``, bit-exactly); a run with another ``argv`` is deleted first, so no state of
+    another setting is resumed.
 
     Raises:
         subprocess.CalledProcessError: the recipe failed (its stamp stays unfinished).

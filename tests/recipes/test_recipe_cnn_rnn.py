@@ -92,6 +92,7 @@ def test_the_loss_goes_down_and_resume_is_exact(shards, tmp_path):
 
 
 def test_mtvgggru_starts_from_facebehaviornet_with_a_frozen_cnn(shards, tmp_path):
+    from accelerate.utils import set_seed
     from safetensors.torch import load_file
 
     torch.manual_seed(0)
@@ -116,8 +117,9 @@ def test_mtvgggru_starts_from_facebehaviornet_with_a_frozen_cnn(shards, tmp_path
     _recipe("cnn_rnn").main(_args(shards, probe, 4, *args[:-1], "train.freeze_steps=-1"))
     probed = load_file(probe / "model" / "model.safetensors")
     assert all(torch.equal(probed[f"backbone.{k}"], v) for k, v in backbone.items())
-    _recipe("cnn_rnn").main(_args(shards, tmp_path / "init", 0, *args[:-1]))  # same seed, 0 steps
-    initial = load_file(tmp_path / "init" / "model" / "model.safetensors")
+    config = _recipe("cnn_rnn").parse_args(_args(shards, probe, 4, *args[:-1]))
+    set_seed(config.train.seed)  # the recipe's initial model: seeded, then built
+    initial = _recipe("cnn_rnn").build_model(config).state_dict()
     assert not torch.equal(probed["rnns.0.weight_ih_l0"], initial["rnns.0.weight_ih_l0"])
     assert torch.equal(probed["backbone.conv1.0.weight"], initial["backbone.conv1.0.weight"])
 

@@ -1,0 +1,112 @@
+"""Checks at start that need the federation: what a config asks of the shards must be there, so
+a run stops before training, naming the key, instead of training or evaluating on nothing.
+
+Ranges of single values are checked earlier, when the config loads (``Range`` in
+:mod:`holistic.training.config`); these checks relate a config to the shards' manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from holistic.schema import LabelSpace, resolve_compounds
+from holistic.training.config import ConfigError
+
+__all__ = ["check_compound_targets", "check_eval_split", "check_served"]
+
+
+def _chosen(federation: Any, datasets: Sequence[str] | None) -> dict[str, Any]:
+    entries = federation.manifest["datasets"]
+    return {name: entry for name, entry in entries.items() if datasets is None or name in datasets}
+
+
+def check_served(
+    federation: Any, space: LabelSpace, datasets: Sequence[str] | None, split: str = "train"
+) -> list[int]:
+    """The run's vocabularies must be labelled by the datasets it trains on, not merely by other
+    datasets of the federation (the run would train that head on nothing: loss 0 throughout).
+
+    Returns:
+        The AUs of the vocabulary none of these datasets labels (they learn only through the
+        coupling losses).
+
+    Raises:
+        ConfigError: naming model.expressions or model.aus and data.datasets.
+    """
+    try:
+        return federation.check_serves(space, split, datasets=datasets)
+    except ValueError as error:
+        chosen = "every dataset" if datasets is None else f"data.datasets={list(datasets)}"
+        raise ConfigError(
+            f"config keys model.expressions / model.aus with {chosen}: {error}. Choose "
+            "vocabularies these datasets label, or add datasets that label them"
+        ) from None
+
+
+def check_eval_split(
+    federation: Any,
+    split: str | Sequence[str],
+    datasets: Sequence[str] | None,
+    key: str = "data.eval_split",
+) -> None:
+    """At least one of the run's datasets must have the evaluation split (or one of the splits
+    in order of preference), or the report would be empty.
+
+    Raises:
+        ConfigError: naming ``key``, with the splits each dataset has.
+    """
+    preferences = [split] if isinstance(split, str) else list(split)
+    chosen = _chosen(federation, datasets)
+    if any(name in entry["splits"] for entry in chosen.values() for name in preferences):
+        return
+    have = {name: sorted(entry["splits"]) for name, entry in chosen.items()}
+    raise ConfigError(
+        f"config key {key}: no dataset of the run has a split {' or '.join(preferences)} "
+        f"(their splits: {have}); name one they have, or preferences such as [validation, test]"
+    )
+
+
+def check_compound_targets(federation: Any, targets: Sequence[Any], key: str = "targets") -> None:
+    """Each zero-shot target (``dataset``, ``split``, ``compounds``) must name a dataset of the
+    federation, a split it has, with compound labels of the target's vocabulary.
+
+    Raises:
+        ConfigError: naming ``key[i]`` and its field, with what the federation offers.
+    """
+    entries = federation.manifest["datasets"]
+    offered = sorted(
+        f"{name}/{split}"
+        for name, entry in entries.items()
+        for split, content in entry["splits"].items()
+        if content.get("tasks", {}).get("compound")
+    )
+    for index, target in enumerate(targets):
+        where = f"{key}[{index}]"
+        entry = entries.get(target.dataset)
+        if entry is None:
+            raise ConfigError(
+                f"config key {where}.dataset: {target.dataset!r} is not in the federation "
+                f"{federation.location}; compound labels are in {offered or 'none of its datasets'}"
+            )
+        content = entry["splits"].get(target.split)
+        if content is None:
+            raise ConfigError(
+                f"config key {where}.split: {target.dataset} has no {target.split!r} split "
+                f"(it has {sorted(entry['splits'])})"
+            )
+        try:
+            vocabulary = resolve_compounds(target.compounds)
+        except ValueError as error:
+            raise ConfigError(f"config key {where}.compounds: {error}") from None
+        labelled = set(content.get("classes", {}).get("compound", {}))  # empty: not recorded
+        if not content.get("tasks", {}).get("compound"):
+            raise ConfigError(
+                f"config key {where}: {target.dataset}/{target.split} has no compound labels; "
+                f"they are in {offered or 'none of the datasets'}"
+            )
+        if labelled and not labelled & set(vocabulary):
+            raise ConfigError(
+                f"config key {where}.compounds: none of the classes {list(vocabulary)} is "
+                f"labelled in {target.dataset}/{target.split} (it labels {sorted(labelled)})"
+            )
