@@ -1,6 +1,10 @@
 """Fixtures shared across the suite. Keep this the only conftest.py: test folders have no
 ``__init__.py``, so a second conftest module would clash with this one by name."""
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 import relatedness
@@ -142,3 +146,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_recipe(name: str):
+    """A recipe script (``recipes/<name>.py``) as a module, registered in ``sys.modules`` (as
+    dataclasses need) and loaded once per session."""
+    module_name = f"recipe_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, ROOT / "recipes" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]

@@ -4,13 +4,12 @@ iterator used to draw its base seed from the global torch RNG when a run resumed
 shifting every later dropout mask), and a save that does not complete must leave the previous
 checkpoint in place."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, load_recipe
 from safetensors.torch import load_file
 
 from holistic.cli import federate_world
@@ -18,23 +17,12 @@ from holistic.models import create_model
 from holistic.synth.world import write_world
 from holistic.training.state import PROGRESS, find_checkpoint, load_progress, recover_state
 
-ROOT = Path(__file__).resolve().parents[2]
+recipe = load_recipe  # the other fault tests import it from here
 SOURCES = ["affwild2", "affectnet", "rafdb", "rafdb-compound", "emotionet", "bp4d"]
 
 
 class Killed(Exception):
     """Stands for a kill: the run stops where it is, without cleaning up."""
-
-
-def recipe(name: str):
-    """A recipe script as a module (registered in sys.modules, as dataclasses need)."""
-    module_name = f"faults_recipe_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, ROOT / "recipes" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
 
 
 @pytest.fixture(scope="module")

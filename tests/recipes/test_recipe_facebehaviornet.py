@@ -1,35 +1,25 @@
 """Smoke test of recipes/facebehaviornet.py on the tiny synthetic federation, and its configs."""
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import free_port
+from conftest import ROOT, free_port, load_recipe
 
 from holistic.cli import federate_world
 from holistic.models.checkpoint import load_model
 from holistic.synth.world import write_world
 from holistic.training.config import load_config
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["affwild2", "affectnet", "rafdb", "rafdb-compound", "emotionet", "bp4d"]
 
 
 def _recipe(name="facebehaviornet"):
-    """A recipe script as a module (registered in sys.modules, as dataclasses need)."""
-    module_name = f"recipe_{name}"
-    if module_name not in sys.modules:
-        path = ROOT / "recipes" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
+    """A recipe script as a module (see conftest.load_recipe)."""
+    return load_recipe(name)
 
 
 @pytest.fixture(scope="module")
