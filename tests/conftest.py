@@ -161,3 +161,16 @@ def load_recipe(name: str):
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return sys.modules[module_name]
+
+
+def tiny_shards(folder: Path, seed: int, sources: list[str], size: int, **federate_options):
+    """The tiny synthetic world of ``sources`` written under ``folder/world`` and converted into
+    ``folder/shards`` (faces of ``size`` px); returns the shards folder."""
+    from holistic.cli import federate_world
+    from holistic.synth.world import write_world
+
+    write_world(folder / "world", "tiny", seed=seed, sources=sources, progress=False)
+    federate_world(
+        folder / "world", folder / "shards", size=size, progress=False, **federate_options
+    )
+    return folder / "shards"

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, load_recipe
+from conftest import ROOT, load_recipe, tiny_shards
 from safetensors.torch import load_file
 
-from holistic.cli import federate_world
 from holistic.models import create_model
-from holistic.synth.world import write_world
 from holistic.training.state import PROGRESS, find_checkpoint, load_progress, recover_state
 
 recipe = load_recipe  # the other fault tests import it from here
@@ -29,9 +27,7 @@ class Killed(Exception):
 def shards(tmp_path_factory):
     """The tiny world's frame datasets as shards of 48 px faces."""
     out = tmp_path_factory.mktemp("fbn_world")
-    write_world(out / "world", "tiny", seed=5, sources=SOURCES, progress=False)
-    federate_world(out / "world", out / "shards", size=48, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 5, SOURCES, 48)
 
 
 def fbn_args(shards, out, steps, *extra):
@@ -174,9 +170,7 @@ def test_an_incomplete_state_without_leftovers_is_no_checkpoint(tmp_path):
 def clip_shards(tmp_path_factory):
     """The tiny world's videos as shards of 6 frames of 32 px."""
     out = tmp_path_factory.mktemp("clip_world")
-    write_world(out / "world", "tiny", seed=2, sources=["affwild2", "affectnet"], progress=False)
-    federate_world(out / "world", out / "shards", size=32, shard_size=6, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 2, ["affwild2", "affectnet"], 32, shard_size=6)
 
 
 def clip_args(shards, out, steps, *extra):

@@ -5,10 +5,9 @@ import json
 
 import pytest
 import yaml
+from conftest import tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
-from holistic.cli import federate_world
-from holistic.synth.world import write_world
 from holistic.training.config import load_config
 
 
@@ -16,9 +15,7 @@ from holistic.training.config import load_config
 def shards(tmp_path_factory):
     out = tmp_path_factory.mktemp("ablation")
     sources = ["affwild2", "affectnet", "emotionet", "bp4d", "rafdb-compound"]
-    write_world(out / "world", "tiny", seed=2, sources=sources, progress=False)
-    federate_world(out / "world", out / "shards", size=48, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 2, sources, 48)
 
 
 def _config(tmp_path, shards, steps=2):

@@ -9,13 +9,11 @@ import sys
 
 import pytest
 import torch
-from conftest import free_port
+from conftest import free_port, tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
-from holistic.cli import federate_world
 from holistic.data.clips import ClipSourceError
 from holistic.models import create_model, load_model, save_model
-from holistic.synth.world import write_world
 
 FAMILIES = ["test_affwildnet", "test_cnn1rnn", "test_cnn3rnn", "test_modelfusion", "test_mtvgggru"]
 
@@ -23,10 +21,8 @@ FAMILIES = ["test_affwildnet", "test_cnn1rnn", "test_cnn3rnn", "test_modelfusion
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     out = tmp_path_factory.mktemp("cnnrnn")
-    write_world(out / "world", "tiny", seed=2, sources=["affwild2", "affectnet"], progress=False)
     # Shards of 6 frames: several per split, so two processes each get their own.
-    federate_world(out / "world", out / "shards", size=32, shard_size=6, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 2, ["affwild2", "affectnet"], 32, shard_size=6)
 
 
 def _args(shards, out, steps, *extra):

@@ -7,11 +7,9 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, free_port, load_recipe
+from conftest import ROOT, free_port, load_recipe, tiny_shards
 
-from holistic.cli import federate_world
 from holistic.models.checkpoint import load_model
-from holistic.synth.world import write_world
 from holistic.training.config import load_config
 
 SOURCES = ["affwild2", "affectnet", "rafdb", "rafdb-compound", "emotionet", "bp4d"]
@@ -25,9 +23,7 @@ def _recipe(name="facebehaviornet"):
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     out = tmp_path_factory.mktemp("fbn")
-    write_world(out / "world", "tiny", seed=5, sources=SOURCES, progress=False)
-    federate_world(out / "world", out / "shards", size=48, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 5, SOURCES, 48)
 
 
 def _args(shards, out, steps, *extra):

@@ -6,20 +6,17 @@ import json
 
 import pytest
 import yaml
+from conftest import tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
-from holistic.cli import federate_world
 from holistic.evaluation.ablation import replace_section, sections
-from holistic.synth.world import write_world
 from holistic.training.config import load_config
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     out = tmp_path_factory.mktemp("temporal")
-    write_world(out / "world", "tiny", seed=4, sources=["affwild2"], progress=False)
-    federate_world(out / "world", out / "shards", size=32, shard_size=6, progress=False)
-    return out / "shards"
+    return tiny_shards(out, 4, ["affwild2"], 32, shard_size=6)
 
 
 def _config(tmp_path, shards):
