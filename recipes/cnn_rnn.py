@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
         accelerator.unwrap_model(model).backbone.eval()
     steps = config.train.steps
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
-    for batch in batches_from(clips, progress.step, steps, config.data.num_workers):
+    for batch in batches_from(
+        clips, progress.step, steps, config.data.num_workers, progress.damage
+    ):
         lr = learning_rate(config.train, progress.step)  # a function of the step: exact resume
         optimizer.param_groups[0]["lr"] = lr
         if cnn:  # frozen for the first steps: no step (lr 0), BatchNorm statistics stay put
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
             history=progress.history,
             summary={**summary, "eval_window": window},
             title=config.model.name,
+            damaged_in_training=progress.damage.rows(),
         )
     end_run(accelerator, out, progress)
     return metrics

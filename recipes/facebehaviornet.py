@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> dict:
     model.train()
     steps = config.train.steps
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
-    for batch in batches_from(mixer, progress.step, steps, config.data.num_workers):
+    for batch in batches_from(
+        mixer, progress.step, steps, config.data.num_workers, progress.damage
+    ):
         with accelerator.accumulate(model):
             outputs = model(batch["image"].to(accelerator.device))
             labels = {key: batch[key].to(accelerator.device) for key in LABEL_KEYS}
@@ -226,7 +228,13 @@ def main(argv: list[str] | None = None) -> dict:
     if accelerator.is_main_process:
         summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
         metrics = write_evaluation(
-            out, pooled, space, history=progress.history, summary=summary, title="FaceBehaviorNet"
+            out,
+            pooled,
+            space,
+            history=progress.history,
+            summary=summary,
+            title="FaceBehaviorNet",
+            damaged_in_training=progress.damage.rows(),
         )
     end_run(accelerator, out, progress)
     return metrics

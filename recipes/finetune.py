@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> dict:
     model.train()
     steps = config.train.steps
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
-    for batch in batches_from(mixer, progress.step, steps, config.data.num_workers):
+    for batch in batches_from(
+        mixer, progress.step, steps, config.data.num_workers, progress.damage
+    ):
         frozen = config.train.freeze_steps < 0 or progress.step < config.train.freeze_steps
         backbone_group = optimizer.param_groups[0]  # looked up each step: loading state
         backbone_group["lr"] = 0.0 if frozen else config.train.backbone_lr  # replaces groups
@@ -260,7 +262,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"the number fine-tuning has to beat.\n\n{zeroshot_markdown(rows)}"
             )
         metrics = write_evaluation(out, pooled, space, history=progress.history, summary=summary,
-                                   title="Fine-tuning", extra_sections=sections)  # fmt: skip
+                                   title="Fine-tuning", extra_sections=sections,
+                                   damaged_in_training=progress.damage.rows())  # fmt: skip
     end_run(accelerator, out, progress)
     return metrics
 

@@ -228,7 +228,9 @@ class ClipLoader(torch.utils.data.IterableDataset):
             the manifest says, or a frame that does not parse, raises
             :class:`~holistic.data.damage.ShardError`. True: what is damaged is skipped (a clip
             with a damaged frame is left out of its batch), logged as a warning and counted in
-            :attr:`damage` (of this process; DataLoader workers count in their own copy).
+            :attr:`damage` (of this process; DataLoader workers count in their own copy);
+            the rows of newly damaged shards ride out with the next batch, under
+            ``damaged_shards`` (:meth:`~holistic.data.damage.DamageLog.attach`).
 
     Raises:
         ClipSourceError: a dataset cannot serve clips of ``length`` frames (see
@@ -375,7 +377,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
             kept.append(window)
         if not clips:
             raise ShardError(f"every clip of {where} is damaged. {advice()}")
-        return collate_clips(clips, kept, self.normalise)
+        return self.damage.attach(collate_clips(clips, kept, self.normalise))
 
 
 def _video_hash(record: Mapping[str, Any]) -> int:

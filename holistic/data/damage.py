@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from holistic.data.stages import ShardRef
 
-__all__ = ["DamageLog", "ShardError", "advice", "merge_damage", "sample_error"]
+__all__ = ["DAMAGE_KEY", "DamageLog", "ShardError", "advice", "merge_damage", "sample_error"]
 
 logger = logging.getLogger(__name__)
+
+#: The batch field that carries damage rows out of a loader (only when there is new damage).
+DAMAGE_KEY = "damaged_shards"
 
 
 def advice(dataset: str | None = None) -> str:
@@ -110,6 +113,7 @@ class DamageLog:
     def __init__(self, tolerate: bool = False) -> None:
         self.tolerate = bool(tolerate)
         self._shards: dict[str, _Damaged] = {}
+        self._changed: set[str] = set()  # shards whose row changed since :meth:`take_new`
 
     def __len__(self) -> int:
         return len(self._shards)
@@ -152,6 +156,23 @@ class DamageLog:
         ``bad_samples`` (keys of samples left out), ``problems`` (sentences)."""
         return [entry.to_json() for _, entry in sorted(self._shards.items())]
 
+    def take_new(self) -> list[dict[str, Any]]:
+        """The rows (as :meth:`rows`) of the shards whose damage changed since the last call.
+
+        A row is cumulative, so the rows taken at different times merge into the same log
+        (:meth:`update`) however often a shard is taken."""
+        rows = [self._shards[url].to_json() for url in sorted(self._changed)]
+        self._changed.clear()
+        return rows
+
+    def attach(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch`` with the new damage rows (:meth:`take_new`) under :data:`DAMAGE_KEY`,
+        when there are any; returns ``batch``."""
+        rows = self.take_new()
+        if rows:
+            batch[DAMAGE_KEY] = rows
+        return batch
+
     def update(self, rows: Iterable[Mapping[str, Any]]) -> DamageLog:
         """Add the rows of another log (another process's share); returns ``self``."""
         for row in rows:
@@ -180,6 +201,7 @@ class DamageLog:
         entry = self._shards.get(url)
         if entry is None:
             entry = self._shards[url] = _Damaged(url)
+        self._changed.add(url)  # every caller is about to change the entry
         if shard is not None and entry.dataset is None:
             entry.dataset, entry.split, entry.expected = shard.dataset, shard.split, shard.samples
         return entry

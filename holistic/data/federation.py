@@ -357,7 +357,9 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             the manifest says, or a sample that does not parse, raises
             :class:`~holistic.data.damage.ShardError`. True: what is damaged is skipped (a
             batch may then hold fewer samples), logged as a warning and counted in
-            :attr:`damage` (of this process; DataLoader workers count in their own copy).
+            :attr:`damage` (of this process; DataLoader workers count in their own copy);
+            the rows of newly damaged shards ride out with the next batch, under
+            ``damaged_shards`` (:meth:`~holistic.data.damage.DamageLog.attach`).
 
     Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
     and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
@@ -486,7 +488,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
                 )
         if not parts_of_batch:
             raise ShardError(f"every sample of {where} is damaged. {advice()}")
-        return _concat(parts_of_batch, self.normalise)
+        return self.damage.attach(_concat(parts_of_batch, self.normalise))
 
     def loader(
         self, num_workers: int = 0, start: int = 0, **kwargs: Any

@@ -329,6 +329,7 @@ def write_evaluation(
     summary: Mapping[str, Any] | None = None,
     title: str = "Evaluation report",
     extra_sections: Mapping[str, str] | None = None,
+    damaged_in_training: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Compute the metrics and write ``metrics.json``, ``plots/`` and ``report.md`` in ``out``
     (with ``extra_sections``, ``{heading: markdown}``, at its end).
@@ -337,7 +338,8 @@ def write_evaluation(
     samples (:func:`~holistic.evaluation.evaluate.trivial_predictions`): the chance levels the
     model's numbers are read against, and the shards found damaged when the evaluation tolerated
     damage (``damaged_shards``: per shard the samples expected and read, the samples left out
-    and the problems).
+    and the problems). ``damaged_in_training``: the shards the training loader skipped
+    (``progress.damage.rows()``), listed under ``damaged_shards_in_training``.
 
     Returns the metrics (``{}`` when nothing was evaluated).
     """
@@ -351,7 +353,10 @@ def write_evaluation(
     sections = dict(extra_sections or {})
     if predictions.damaged_shards:
         document["damaged_shards"] = predictions.damaged_shards
-        sections[DAMAGED_SECTION] = damage_markdown(predictions.damaged_shards)
+        sections[DAMAGED_SECTION] = damage_markdown(predictions.damaged_shards, EVALUATION_LOSS)
+    if damaged_in_training:
+        document["damaged_shards_in_training"] = list(damaged_in_training)
+        sections[DAMAGED_IN_TRAINING_SECTION] = damage_markdown(damaged_in_training, TRAINING_LOSS)
     if metrics:
         trivial = compute_metrics(trivial_predictions(predictions), label_space)
         document["trivial"] = trivial
@@ -381,16 +386,20 @@ def write_evaluation(
     return metrics
 
 
-#: The report's section listing damaged shards.
+#: The report's sections listing damaged shards, met in the evaluation and in training.
 DAMAGED_SECTION = "Damaged shards (skipped: tolerate_damage)"
+DAMAGED_IN_TRAINING_SECTION = "Damaged shards met in training (skipped: tolerate_damage)"
+EVALUATION_LOSS = "left out of the metrics above"
+TRAINING_LOSS = "never trained on"
 
 
-def damage_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A markdown table of damaged shards (rows of :meth:`DamageLog.rows`)."""
+def damage_markdown(rows: Sequence[Mapping[str, Any]], lost: str = EVALUATION_LOSS) -> str:
+    """A markdown table of damaged shards (rows of :meth:`DamageLog.rows`); ``lost`` says what
+    became of their damaged samples."""
     lines = [
-        "These shards did not hold what the manifest says; what was damaged was left out of "
-        "the metrics above. Run `holistic verify` on the federation and re-convert the "
-        "datasets named with `holistic federate`.",
+        f"These shards did not hold what the manifest says; what was damaged was {lost}. "
+        "Run `holistic verify` on the federation and re-convert the datasets named with "
+        "`holistic federate`.",
         "",
         "| dataset | split | shard | samples expected | read | samples left out | problems |",
         "|---|---|---|---|---|---|---|",

@@ -9,7 +9,9 @@ A checkpoint is the folder ``state/`` of a run's output folder, holding:
   trained with, which a resume compares the new config with;
 - ``progress.json``, written last: the step, which is also the data position (the mixer's
   batches are a function of (seed, epoch, position), so :func:`batches_from` skipping to the step
-  continues exactly where an interrupted run stopped), and the training seconds so far.
+  continues exactly where an interrupted run stopped), the training seconds so far, and the
+  damaged shards the loaders skipped so far (``tolerate_damage``; every process's, merged), so
+  that the report of a resumed run lists them too.
 
 Saving is atomic: a checkpoint is written into ``state.tmp-<step>/``, synced to disk, and only
 then renamed to ``state/`` (the previous one is kept as ``state.old/`` until the switch is done).
@@ -37,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from holistic.data.damage import DAMAGE_KEY, DamageLog, merge_damage
 
 __all__ = [
     "CONFIG",
@@ -72,12 +76,15 @@ class Progress:
         history: the logged values so far (appended to by :func:`log_terms`).
         seconds_before: training seconds of the run's earlier segments (before a resume).
         saved_step: the step of the checkpoint on disk (None: none yet).
+        damage: the damaged shards the training loader skipped (``tolerate_damage``), as
+            :func:`batches_from` takes them off the batches; a run's report lists them.
     """
 
     step: int = 0
     history: History = field(default_factory=dict)
     seconds_before: float = 0.0
     saved_step: int | None = None
+    damage: DamageLog = field(default_factory=lambda: DamageLog(tolerate=True))
     _started: float | None = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     def train_seconds(self) -> float:
@@ -100,8 +107,12 @@ def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> N
     Nothing is written when ``state_dir`` already holds this step. Otherwise accelerate's state,
     the history, the run's ``config.yaml`` (next to ``state_dir``) and then the progress go into
     ``state_dir.tmp-<step>``, which replaces ``state_dir`` once it is complete and synced; until
-    then the previous checkpoint stays.
+    then the previous checkpoint stays. The processes' damaged shards are merged first, so
+    every process's ``progress.damage`` holds them all (also when nothing is written).
     """
+    from accelerate.utils import gather_object
+
+    progress.damage.update(merge_damage(*gather_object([progress.damage.rows()])))
     if progress.saved_step == progress.step:
         return
     state_dir = Path(state_dir)
@@ -117,7 +128,8 @@ def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> N
             shutil.copyfile(state_dir.parent / CONFIG, partial / CONFIG)
         seconds = progress.train_seconds()
         _sync_tree(partial)
-        _write_synced(partial / PROGRESS, json.dumps({"step": progress.step, "seconds": seconds}))
+        saved = {"step": progress.step, "seconds": seconds, DAMAGE_KEY: progress.damage.rows()}
+        _write_synced(partial / PROGRESS, json.dumps(saved))
         _switch(partial, state_dir)
     accelerator.wait_for_everyone()
     progress.saved_step = progress.step
@@ -235,6 +247,7 @@ def load_progress(checkpoint: str | Path) -> Progress:
         history={name: [(int(s), float(v)) for s, v in rows] for name, rows in history.items()},
         seconds_before=float(saved.get("seconds", 0.0)),
         saved_step=int(saved["step"]),
+        damage=DamageLog(tolerate=True).update(saved.get(DAMAGE_KEY, ())),
     )
 
 
@@ -274,13 +287,17 @@ def resume_state(accelerator: Any, state_dir: str | Path, optimizer: Any) -> Pro
 
 
 def batches_from(
-    mixer: Any, start: int, stop: int, num_workers: int = 0
+    mixer: Any, start: int, stop: int, num_workers: int = 0, damage: DamageLog | None = None
 ) -> Iterator[dict[str, Any]]:
     """The mixer's batches of global steps ``start`` to ``stop - 1``, epoch after epoch.
 
     The batches an earlier run already trained on in the current epoch are skipped: the
     loader starts at their position, drawing them raw (no JPEG decoded, nothing augmented), so
     a resumed run sees the same batches as an uninterrupted one without paying for the skipped.
+
+    The damage rows a tolerant loader attaches to a batch (``damaged_shards``, from whichever
+    worker process met the damage) are taken off it and added to ``damage`` (the run's
+    ``progress.damage``), so the batches hold only what the model reads.
     """
     steps_per_epoch = len(mixer)
     step = start
@@ -288,6 +305,9 @@ def batches_from(
     while step < stop:
         mixer.set_epoch(epoch)
         for batch in mixer.loader(num_workers=num_workers, start=position):
+            rows = batch.pop(DAMAGE_KEY, None)
+            if rows and damage is not None:
+                damage.update(rows)
             yield batch
             step += 1
             if step >= stop:

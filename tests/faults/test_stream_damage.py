@@ -225,6 +225,38 @@ def test_a_tolerant_clip_loader_leaves_out_clips_with_a_damaged_frame(fed):
     assert [row["bad_samples"] for row in loader.damage.rows()] == [["a01"]]
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_damage_rides_out_of_the_loader_workers_with_the_batches(fed, workers):
+    from holistic.training.state import batches_from
+
+    overwrite(fed / "vid-train-000000.tar", "a01.jpg", b"\0" * 16)
+    cut_before(fed / "vid-train-000002.tar", "b03.jpg")
+    taken = DamageLog(tolerate=True)
+    batches = list(batches_from(clips(fed, tolerate_damage=True), 0, 8, workers, taken))
+    assert len(batches) == 8 and not any("damaged_shards" in batch for batch in batches)
+    rows = {Path(row["shard"]).name: row for row in taken.rows()}
+    assert set(rows) == {"vid-train-000000.tar", "vid-train-000002.tar"}
+    assert rows["vid-train-000000.tar"]["bad_samples"] == ["a01"]
+    assert (rows["vid-train-000002.tar"]["expected"], rows["vid-train-000002.tar"]["found"]) == (
+        5,
+        3,
+    )
+
+
+def test_a_log_hands_out_each_change_once_and_rows_merge_whatever_the_timing(fed):
+    cut_before(fed / "faces-train-000001.tar", "t07.jpg")
+    ref = next(r for r in Federation(str(fed)).shards("train") if r.url.endswith("000001.tar"))
+    log, taken = DamageLog(tolerate=True), DamageLog(tolerate=True)
+    assert log.take_new() == [] and log.attach({"x": 1}) == {"x": 1}
+    list(shard_samples(ref, log))
+    batch = log.attach({"x": 1})
+    assert [row["found"] for row in batch["damaged_shards"]] == [2]
+    assert log.take_new() == []  # handed out once
+    list(shard_samples(ref, log))  # the same damage met again (the next epoch)
+    taken.update(batch["damaged_shards"]).update(log.take_new())
+    assert taken.rows() == log.rows()
+
+
 # --- evaluation -------------------------------------------------------------------------------
 
 
