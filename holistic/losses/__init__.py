@@ -2,11 +2,14 @@
 
 from holistic.losses.affect import AFFECT_TERMS, VABinWeights, affect_loss
 from holistic.losses.coupling import (
+    DM_FORMS,
+    NEUTRAL_SCORES,
     CoAnnotation,
     co_annotate,
     co_annotation_loss,
     distribution_matching_loss,
     distribution_matching_target,
+    fit_soft_temperature,
     soft_co_annotation_loss,
     soft_co_annotation_targets,
 )
@@ -21,6 +24,8 @@ from holistic.losses.tasks import (
 
 __all__ = [
     "AFFECT_TERMS",
+    "DM_FORMS",
+    "NEUTRAL_SCORES",
     "CoAnnotation",
     "Coupling",
     "LossWeights",
@@ -32,6 +37,7 @@ __all__ = [
     "co_annotation_loss",
     "distribution_matching_loss",
     "distribution_matching_target",
+    "fit_soft_temperature",
     "flatten_frames",
     "masked_bce",
     "masked_cross_entropy",

@@ -19,11 +19,14 @@ from holistic.losses._common import masked_mean
 from holistic.losses.tasks import masked_bce, masked_cross_entropy, soft_cross_entropy
 
 __all__ = [
+    "DM_FORMS",
+    "NEUTRAL_SCORES",
     "CoAnnotation",
     "co_annotate",
     "co_annotation_loss",
     "distribution_matching_loss",
     "distribution_matching_target",
+    "fit_soft_temperature",
     "soft_co_annotation_loss",
     "soft_co_annotation_targets",
 ]
@@ -123,6 +126,10 @@ def distribution_matching_target(
     return expr_probs @ au_given_expr.to(expr_probs.dtype)
 
 
+#: The forms of the distribution-matching term (see :func:`distribution_matching_loss`).
+DM_FORMS = ("printed", "bernoulli", "kl")
+
+
 def distribution_matching_loss(
     expr_logits: torch.Tensor,
     au_logits: torch.Tensor,
@@ -131,28 +138,43 @@ def distribution_matching_loss(
     *,
     eps: float = 1e-6,
     gradient: str = "both",
-    negative_term: bool = False,
+    form: str = "printed",
 ) -> dict[str, torch.Tensor]:
     """Eq. 9: match the AU head to the AU distribution the expression head implies.
 
-    ``L_DM = mean_n Σ_i -p(AU_i|x_n) log q(AU_i|x_n)`` with q from Eq. 8 clamped to [eps, 1]. The
-    sum runs over the AUs that appear in at least one row of ``au_given_expr``: an AU the table
-    never relates to an emotion (AU14 under the dataset-union vocabulary) has q ≡ 0 and would
-    otherwise be pushed to zero on every image.
+    With q from Eq. 8 clamped to [eps, 1 - eps] and p = p(AU_i | x), per AU:
+
+    - ``"printed"``: ``-p log q``, Eq. 9 as printed (the positive term only). As a loss on p its
+      minimum is p = 0 wherever q < 1, so trained into the AU head it silences every AU the
+      expression head does not fully imply.
+    - ``"bernoulli"``: ``-p log q - (1 - p) log(1 - q)``, the cross-entropy of the Bernoulli
+      distributions (p, 1 - p) and (q, 1 - q). On p its minimum is p = 1 where q > 1/2 and p = 0
+      where q < 1/2.
+    - ``"kl"``: ``KL(Bern(p) ‖ Bern(q)) = p log(p/q) + (1 - p) log((1 - p)/(1 - q))``, the
+      Bernoulli cross-entropy less the entropy of p: the divergence the paper says Eq. 9 amounts
+      to ("can be seen as minimizing KL(p‖q)"). Its minimum on either head is p = q, and its
+      gradient on the expression head is the Bernoulli cross-entropy's.
+
+    The sum runs over the AUs that appear in at least one row of ``au_given_expr``: an AU the
+    table never relates to an emotion (AU14 under the dataset-union vocabulary) has q ≡ 0 and
+    would otherwise be pushed to zero on every image. The mean runs over ``mask`` (default:
+    every sample, as the paper does).
 
     Args:
         expr_logits: [N, E]; au_logits: [N, A].
         au_given_expr: [E, A]; binary for the paper's main variant, weighted for the footnote's
             re-weighted variant.
-        mask: [N] samples to include (default: all, as the paper does).
-        eps: clamp for q; with p = 0.1 and q = 0 the term is 0.1 · -log(eps).
+        mask: [N] samples to include (default: all).
+        eps: clamp for q (and p inside logarithms); with p = 0.1 and q = 0 the printed term is
+            0.1 · -log(eps).
         gradient: which head L_DM trains: ``"both"``, ``"au"`` (expression probabilities
             detached) or ``"expr"`` (AU probabilities detached).
-        negative_term: add ``-(1 - p) log(1 - q)``, turning the term into a Bernoulli
-            cross-entropy (not in the paper).
+        form: ``"printed"``, ``"bernoulli"`` or ``"kl"`` (above).
     """
     if gradient not in ("both", "au", "expr"):
         raise ValueError(f"gradient must be 'both', 'au' or 'expr', got {gradient!r}")
+    if form not in DM_FORMS:
+        raise ValueError(f"form must be one of {DM_FORMS}, got {form!r}")
     expr_probs = F.softmax(expr_logits, dim=-1)
     au_probs = torch.sigmoid(au_logits)
     if gradient == "au":
@@ -160,11 +182,18 @@ def distribution_matching_loss(
     elif gradient == "expr":
         au_probs = au_probs.detach()
     related = (au_given_expr > 0).any(0).to(au_probs.dtype)  # [A]
-    q = distribution_matching_target(expr_probs, au_given_expr).clamp(eps, 1.0)
+    q = distribution_matching_target(expr_probs, au_given_expr).clamp(eps, 1.0 - eps)
     per_entry = -au_probs * torch.log(q)
-    if negative_term:
-        per_entry = per_entry - (1.0 - au_probs) * torch.log((1.0 - q).clamp_min(eps))
+    if form != "printed":
+        per_entry = per_entry - (1.0 - au_probs) * torch.log1p(-q)
+    if form == "kl":  # less the entropy of p (0 · log 0 = 0)
+        p = au_probs.clamp(eps, 1.0 - eps)
+        per_entry = per_entry + au_probs * torch.log(p) + (1.0 - au_probs) * torch.log1p(-p)
     return {"dm": masked_mean((per_entry * related).sum(-1), mask)}
+
+
+#: How neutral is scored in soft co-annotation (see :func:`soft_co_annotation_targets`).
+NEUTRAL_SCORES = ("zero", "complement")
 
 
 def soft_co_annotation_targets(
@@ -174,13 +203,28 @@ def soft_co_annotation_targets(
     *,
     neutral_index: int | None = None,
     temperature: float = 1.0,
+    neutral_score: str = "zero",
+    skip_unlabelled: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft expression targets from AU labels (relatedness.md §7.4).
 
-    ``s(e) = Σ_a w_ea y_a / Σ_a w_ea`` over e's AUs in the vocabulary, then a softmax over the
-    emotions with AUs (and neutral with score 0 when ``neutral_index`` is given). An AU the
-    source does not label counts as absent. Pass the binary table for the "no re-weighting"
-    variant, the weighted one for re-weighting.
+    ``s(e) = Σ_a w_ea y_a / Σ_a w_ea`` over e's AUs in the vocabulary, then a softmax of
+    ``s / temperature`` over the emotions with AUs, and neutral when ``neutral_index`` is given.
+    Pass the binary table for the "no re-weighting" variant, the weighted one for re-weighting.
+
+    Args:
+        neutral_index: neutral's index in the expression vocabulary (its row must be all zero);
+            None leaves neutral out of the softmax (its target is 0).
+        temperature: divides the scores before the softmax. 1 is the paper's softmax, which
+            keeps the targets nearly flat (scores lie in [0, 1]: one emotion is favoured by at
+            most e ≈ 2.7 times); :func:`fit_soft_temperature` fits one to data.
+        neutral_score: ``"zero"``: neutral scores 0 (so a face without AUs gets a uniform
+            target whatever the temperature); ``"complement"``: neutral scores
+            ``1 - max_e s(e)``, the evidence that no emotion's AUs are present (1 for a face
+            without any related AU, 0 when some emotion's AUs are all present).
+        skip_unlabelled: False (the paper's formula): an AU the source does not label counts
+            as absent. True: s(e) is normalised over e's AUs that the source labels, and an
+            emotion none of whose AUs are labelled scores 0.
 
     Returns:
         targets [N, E] (zero for emotions outside the softmax) and valid [N] (samples with at
@@ -188,8 +232,11 @@ def soft_co_annotation_targets(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    if neutral_score not in NEUTRAL_SCORES:
+        raise ValueError(f"neutral_score must be one of {NEUTRAL_SCORES}, got {neutral_score!r}")
     table = au_given_expr.to(torch.float32)
-    present = ((au > 0.5) & au_mask.to(torch.bool)).to(table.dtype)
+    labelled = au_mask.to(torch.bool)
+    present = ((au > 0.5) & labelled).to(table.dtype)
     norm = table.sum(1)  # [E]
     takes_part = norm > 0
     if neutral_index is not None:
@@ -198,10 +245,15 @@ def soft_co_annotation_targets(
         takes_part[neutral_index] = True
     if not bool(takes_part.any()):
         raise ValueError("au_given_expr has no emotion with AUs and no neutral_index was given")
-    scores = (present @ table.T) / norm.clamp_min(1e-12)
+    per_sample_norm = labelled.to(table.dtype) @ table.T if skip_unlabelled else norm[None]
+    scores = (present @ table.T) / per_sample_norm.clamp_min(1e-12)  # [N, E]; 0 where norm is 0
+    if neutral_index is not None and neutral_score == "complement":
+        emotions = (norm > 0)[None]
+        strongest = torch.where(emotions, scores, torch.zeros_like(scores)).amax(-1)
+        scores[:, neutral_index] = 1.0 - strongest
     logits = torch.where(takes_part, scores / temperature, torch.full_like(scores, float("-inf")))
     targets = torch.softmax(logits, dim=-1)
-    valid = au_mask.to(torch.bool).any(-1)
+    valid = labelled.any(-1)
     return targets, valid
 
 
@@ -210,15 +262,49 @@ def soft_co_annotation_loss(
     au: torch.Tensor,
     au_mask: torch.Tensor,
     au_given_expr: torch.Tensor,
-    *,
-    neutral_index: int | None = None,
-    temperature: float = 1.0,
+    **options,
 ) -> dict[str, torch.Tensor]:
     """``L_soft``: cross-entropy of the expression head against soft co-annotation targets.
 
-    Averaged over the samples with AU labels. See :func:`soft_co_annotation_targets`.
+    Averaged over the samples with AU labels. ``options``: those of
+    :func:`soft_co_annotation_targets` (``neutral_index``, ``temperature``, ``neutral_score``,
+    ``skip_unlabelled``).
     """
-    targets, valid = soft_co_annotation_targets(
-        au, au_mask, au_given_expr, neutral_index=neutral_index, temperature=temperature
-    )
+    targets, valid = soft_co_annotation_targets(au, au_mask, au_given_expr, **options)
     return soft_cross_entropy(expr_logits, targets.to(expr_logits.dtype), valid, name="soft_coann")
+
+
+@torch.no_grad()
+def fit_soft_temperature(
+    expr: torch.Tensor,
+    au: torch.Tensor,
+    au_mask: torch.Tensor,
+    au_given_expr: torch.Tensor,
+    *,
+    grid: torch.Tensor | None = None,
+    **options,
+) -> float:
+    """The soft co-annotation temperature that best predicts real expression labels.
+
+    Temperature scaling (Guo et al., ICML 2017) of the soft targets: on samples labelled for
+    both tasks (``expr`` [N] indices, ``au``/``au_mask`` [N, A]), the temperature of ``grid``
+    (default: 241 values log-spaced over [0.01, 10]) whose targets give the real expression the
+    lowest mean cross-entropy. ``options``: the other options of
+    :func:`soft_co_annotation_targets`, as training will use them.
+
+    Raises:
+        ValueError: no sample has an AU label.
+    """
+    grid = torch.logspace(-2, 1, 241) if grid is None else grid
+    valid = au_mask.to(torch.bool).any(-1)
+    if not bool(valid.any()):
+        raise ValueError("fit_soft_temperature: no sample has an AU label")
+    rows = torch.arange(int(valid.sum()))
+    truth = expr.to(torch.long)[valid]
+    loss_at = {}
+    for temperature in grid.tolist():
+        targets, _ = soft_co_annotation_targets(
+            au[valid], au_mask[valid], au_given_expr, temperature=temperature, **options
+        )
+        loss_at[temperature] = -torch.log(targets[rows, truth].clamp_min(1e-12)).mean().item()
+    return min(loss_at, key=loss_at.get)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 
 from holistic.losses.coupling import (
+    DM_FORMS,
+    NEUTRAL_SCORES,
     co_annotate,
     co_annotation_loss,
     distribution_matching_loss,
@@ -58,24 +61,38 @@ class LossWeights:
 class Coupling:
     """Relatedness tensors and options for the coupling terms of :func:`multitask_loss`.
 
+    The defaults are the paper as printed (``reference/relatedness.md`` §7); ``docs/losses.md``
+    says where and why the demo config departs from them.
+
     Args:
         au_given_expr: [E, A] weighted P(AU | expression) (prototypical 1, observational w) in
             the run's expression and AU order.
         dm_reweighted: distribution matching with the weights (the footnote variant) instead of
             the binary table (the paper's main variant).
-        soft_reweighted: soft co-annotation with the weights (default) or all weights 1.
-        strict: AU → emotion co-annotation needs every required AU labelled (see ``co_annotate``).
-        neutral_index: index of neutral in the expression vocabulary; it then takes part in the
-            soft co-annotation softmax with score 0. None leaves it out.
         dm_gradient: which head distribution matching trains (``"both"``, ``"au"``, ``"expr"``).
+        dm_form: the distribution-matching term, ``"printed"`` (Eq. 9), ``"bernoulli"`` or
+            ``"kl"`` (see :func:`~holistic.losses.coupling.distribution_matching_loss`).
+        soft_reweighted: soft co-annotation with the weights (default) or all weights 1.
+        soft_temperature: divides the soft co-annotation scores before their softmax (1: the
+            paper; :func:`~holistic.losses.coupling.fit_soft_temperature` fits one).
+        soft_neutral: neutral's soft co-annotation score, ``"zero"`` or ``"complement"``
+            (``1 - max_e s(e)``).
+        strict: an AU the source does not label blocks AU → emotion co-annotation and counts as
+            absent in the soft co-annotation scores (the paper as written); False skips it (see
+            ``co_annotate`` and ``soft_co_annotation_targets``).
+        neutral_index: index of neutral in the expression vocabulary; it then takes part in the
+            soft co-annotation softmax. None leaves it out.
     """
 
     au_given_expr: torch.Tensor
     dm_reweighted: bool = False
+    dm_gradient: str = "both"
+    dm_form: str = "printed"
     soft_reweighted: bool = True
+    soft_temperature: float = 1.0
+    soft_neutral: str = "zero"
     strict: bool = True
     neutral_index: int | None = None
-    dm_gradient: str = "both"
 
     @classmethod
     def from_table(
@@ -91,10 +108,30 @@ class Coupling:
         )
         return cls(table.au_given_expression(expressions, aus, weighted=True), **options)
 
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("dm_gradient", self.dm_gradient, ("both", "au", "expr")),
+            ("dm_form", self.dm_form, DM_FORMS),
+            ("soft_neutral", self.soft_neutral, NEUTRAL_SCORES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"coupling {name} must be one of {list(allowed)}, got {value!r}")
+        if not self.soft_temperature > 0:
+            raise ValueError(f"soft_temperature must be > 0, got {self.soft_temperature!r}")
+
     def table(self, reweighted: bool, device: torch.device) -> torch.Tensor:
         """The weighted table, or its binary form (every non-zero entry 1), on ``device``."""
         table = self.au_given_expr.to(device)
         return table if reweighted else (table > 0).to(table.dtype)
+
+    def soft_options(self) -> dict[str, Any]:
+        """The options of ``soft_co_annotation_targets`` this coupling trains with."""
+        return {
+            "neutral_index": self.neutral_index,
+            "temperature": self.soft_temperature,
+            "neutral_score": self.soft_neutral,
+            "skip_unlabelled": not self.strict,
+        }
 
 
 def flatten_frames(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -162,6 +199,7 @@ def multitask_loss(
             outputs["au"],
             coupling.table(coupling.dm_reweighted, device),
             gradient=coupling.dm_gradient,
+            form=coupling.dm_form,
         )
     if weights.soft_coann:
         terms |= soft_co_annotation_loss(
@@ -169,7 +207,7 @@ def multitask_loss(
             labels["au"],
             labels["au_mask"],
             coupling.table(coupling.soft_reweighted, device),
-            neutral_index=coupling.neutral_index,
+            **coupling.soft_options(),
         )
     if not terms:
         if not any(asdict(weights).values()):

@@ -101,10 +101,12 @@ def masked_bce(
 ) -> dict[str, torch.Tensor]:
     """The AU loss of Eq. 7: per-sample BCE over the AUs its source labels, then a mean.
 
-    For sample n: ``-(1 / Σ_i δ_i w_i) Σ_i δ_i w_i [y_i log p_i + (1 - y_i) log(1 - p_i)]``, then the
+    For sample n: ``-(1 / Σ_i δ_i) Σ_i δ_i w_i [y_i log p_i + (1 - y_i) log(1 - p_i)]``, then the
     mean over samples with at least one labelled AU. With ``weight=None`` every w_i = 1 and this is
-    exactly Eq. 7 (δ_i = ``mask``). With weights (co-annotation's observational re-weighting) each
-    sample's terms form a weighted mean, so a sample's scale does not depend on how many AUs it has.
+    exactly Eq. 7 (δ_i = ``mask``). With weights (co-annotation's observational re-weighting) the
+    normaliser stays Eq. 7's Σ δ, so an observational AU of weight w counts w times as much as a
+    prototypical one in absolute terms: dividing by Σ δ w instead would scale every co-annotated
+    sample back up, undoing part of the down-weighting the paper asks for.
 
     Args:
         logits: [N, A] AU logits.
@@ -115,8 +117,7 @@ def masked_bce(
     """
     _check_pair(logits, target, "masked_bce")
     delta = torch.ones_like(logits) if mask is None else mask.to(logits.dtype)
-    if weight is not None:
-        delta = delta * weight.to(logits.dtype)
+    weighted = delta if weight is None else delta * weight.to(logits.dtype)
     per_entry = F.binary_cross_entropy_with_logits(
         logits, target.to(logits.dtype), reduction="none"
     )
@@ -124,7 +125,7 @@ def masked_bce(
     valid = norm > 0
     if not bool(valid.any()):
         return {name: graph_zero(logits)}
-    per_sample = (per_entry * delta).sum(-1) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+    per_sample = (per_entry * weighted).sum(-1) / norm.clamp_min(1.0)
     return {name: per_sample[valid].mean()}
 
 

@@ -130,7 +130,8 @@ def test_co_annotation_loss_terms(cognitive):
     assert set(terms) == {"coann_au", "coann_expr"}
     p = torch.sigmoid(au_logits[0]).detach()
     i6, i12, i25 = au_index(6), au_index(12), au_index(25)
-    expected_au = -(torch.log(p[i12]) + torch.log(p[i25]) + 0.51 * torch.log(p[i6])) / 2.51
+    # Eq. 7's normaliser: the 3 co-annotated AUs (Σδ), not their weights (Σδw = 2.51).
+    expected_au = -(torch.log(p[i12]) + torch.log(p[i25]) + 0.51 * torch.log(p[i6])) / 3
     assert terms["coann_au"].item() == pytest.approx(expected_au.item(), abs=1e-5)
     expected_expr = -torch.log_softmax(expr_logits[1], -1)[expr_index("surprise")]
     assert terms["coann_expr"].item() == pytest.approx(expected_expr.item(), abs=1e-5)
@@ -177,6 +178,56 @@ def test_distribution_matching_worked_example(cognitive):
     assert only(7, 0.1) == pytest.approx(0.1 * -math.log(1e-6), abs=1e-4)  # 1.38, clamped
 
 
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ("printed", -0.9 * math.log(0.7)),  # 0.321, Eq. 9 as printed
+        ("bernoulli", -0.9 * math.log(0.7) - 0.1 * math.log(0.3)),  # 0.442
+        ("kl", 0.9 * math.log(0.9 / 0.7) + 0.1 * math.log(0.1 / 0.3)),  # 0.116
+    ],
+)
+def test_distribution_matching_forms_on_the_worked_example(cognitive, form, expected):
+    """§7.3's example, AU12 alone (q = 0.70, p = 0.9), in each form of the term."""
+    probs = _expr_probs({"neutral": 0.05, "happiness": 0.70, "surprise": 0.20, "fear": 0.05})
+    only_au12 = torch.zeros_like(cognitive)
+    only_au12[:, au_index(12)] = (cognitive[:, au_index(12)] > 0).float()
+    au_logits = torch.zeros(1, 17)
+    au_logits[0, au_index(12)] = math.log(0.9 / 0.1)
+    loss = distribution_matching_loss(torch.log(probs), au_logits, only_au12, form=form)["dm"]
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_only_the_kl_form_leaves_an_au_head_that_matches_q_alone(cognitive):
+    """At p = q the KL form has no gradient on the AU head; the printed form still pushes every
+    AU with q < 1 down (its minimum is p = 0: what silenced the AU head), and the Bernoulli
+    cross-entropy pushes p away from q towards 0 or 1."""
+    probs = _expr_probs({"neutral": 0.05, "happiness": 0.70, "surprise": 0.20, "fear": 0.05})
+    binary = (cognitive > 0).float()
+    q = distribution_matching_target(probs, binary).clamp(0.01, 0.99)
+    grads = {}
+    for form in ("printed", "bernoulli", "kl"):
+        au_logits = torch.logit(q).clone().requires_grad_(True)
+        loss = distribution_matching_loss(torch.log(probs), au_logits, binary, eps=0.01, form=form)
+        loss["dm"].backward()  # (eps: q clamped as above)
+        grads[form] = au_logits.grad[0]
+    related = binary.any(0)
+    assert grads["kl"].abs().max().item() < 1e-6
+    assert (grads["printed"][related] > 0).all()  # gradient descent lowers every related p
+    i25, i4 = au_index(25), au_index(4)  # q = 0.95 and 0.05
+    assert grads["bernoulli"][i25] < 0 < grads["bernoulli"][i4]  # p pushed to 1 and to 0
+
+
+def test_a_coupling_refuses_unknown_options(cognitive):
+    from holistic.losses import Coupling
+
+    with pytest.raises(ValueError, match="dm_form"):
+        Coupling(cognitive, dm_form="reverse")
+    with pytest.raises(ValueError, match="soft_neutral"):
+        Coupling(cognitive, soft_neutral="one")
+    with pytest.raises(ValueError, match="soft_temperature"):
+        Coupling(cognitive, soft_temperature=0.0)
+
+
 def test_distribution_matching_gradient_routing(cognitive):
     for gradient, (expr_grad, au_grad) in {
         "both": (True, True),
@@ -202,10 +253,14 @@ def test_distribution_matching_ignores_aus_no_emotion_relates(cognitive):
     assert a.item() == pytest.approx(b.item(), abs=1e-6)
 
 
-def test_distribution_matching_is_finite_for_confident_and_constant_heads(cognitive):
+@pytest.mark.parametrize("form", ["printed", "bernoulli", "kl"])
+@pytest.mark.parametrize("au_logit", [0.0, 40.0, -40.0])
+def test_distribution_matching_is_finite_for_confident_and_constant_heads(
+    cognitive, form, au_logit
+):
     expr_logits = torch.tensor([[0.0, 0, 0, 0, 50.0, 0, 0]] * 3, requires_grad=True)
-    au_logits = torch.zeros(3, 17, requires_grad=True)
-    loss = distribution_matching_loss(expr_logits, au_logits, cognitive, negative_term=True)["dm"]
+    au_logits = torch.full((3, 17), au_logit, requires_grad=True)
+    loss = distribution_matching_loss(expr_logits, au_logits, cognitive, form=form)["dm"]
     assert torch.isfinite(loss)
     loss.backward()
     assert torch.isfinite(expr_logits.grad).all() and torch.isfinite(au_logits.grad).all()
@@ -265,3 +320,62 @@ def test_soft_co_annotation_without_au_labels_is_a_connected_zero(cognitive):
     assert loss.item() == 0.0
     loss.backward()
     assert torch.isfinite(expr_logits.grad).all()
+
+
+def test_soft_co_annotation_complement_neutral_and_temperature(cognitive):
+    """Neutral scores 1 - max_e s(e): 0 for a full happiness face, 1 for a face without any
+    related AU; temperature 0.1 then turns a score gap of 1 into a factor e^10."""
+    happy, mask = _au_labels([6, 12, 25])
+    blank, _ = _au_labels([])
+    au = torch.cat([happy, blank])
+    options = {"neutral_index": expr_index("neutral"), "neutral_score": "complement"}
+    targets, _ = soft_co_annotation_targets(au, mask.expand(2, -1), cognitive, **options)
+    assert targets[0].argmax().item() == expr_index("happiness")
+    assert targets[1].argmax().item() == expr_index("neutral")
+    sharp, _ = soft_co_annotation_targets(
+        au, mask.expand(2, -1), cognitive, temperature=0.1, **options
+    )
+    others = len(EXPRESSIONS) - 1  # every emotion scores 0 on the blank face
+    blank_neutral = math.exp(10) / (math.exp(10) + others)
+    assert sharp[1, expr_index("neutral")].item() == pytest.approx(blank_neutral, abs=1e-5)
+    with_zero, _ = soft_co_annotation_targets(
+        blank, mask, cognitive, temperature=0.1, neutral_index=expr_index("neutral")
+    )
+    assert with_zero[0].tolist() == pytest.approx([1 / 7] * 7)  # "zero": flat at any temperature
+
+
+def test_soft_co_annotation_can_normalise_over_the_labelled_aus(cognitive):
+    """A source without AU15 and AU11 (EmotioNet): a full sadness face shows AU1, 4, 6, 17.
+    As printed the unlabelled AUs count as absent: s(sadness) = (0.6 + 1 + 0.5 + 0.67) / 4.03
+    and s(anger) = (1 + 0.52) / 4.07 (AU4, AU17). Skipping them, both are 1: of anger's AUs
+    this source labels only AU4 and AU17, so it cannot tell the two apart."""
+    labelled = [1, 2, 4, 5, 6, 9, 12, 17, 20, 25, 26]
+    au, mask = _au_labels([1, 4, 6, 17], labelled=labelled)
+    happy = 0.51 / 2.51  # AU6 of happiness's {12, 25, 6}, all labelled: the same either way
+    for skip, sadness, anger in ((False, 2.77 / 4.03, 1.52 / 4.07), (True, 1.0, 1.0)):
+        targets, _ = soft_co_annotation_targets(au, mask, cognitive, skip_unlabelled=skip)
+        log_targets = torch.log(targets[0])  # the scores, up to a constant, at temperature 1
+        relative = log_targets - log_targets[expr_index("happiness")] + happy
+        assert relative[expr_index("sadness")].item() == pytest.approx(sadness, abs=1e-4)
+        assert relative[expr_index("anger")].item() == pytest.approx(anger, abs=1e-4)
+
+
+def test_fit_soft_temperature_sharpens_when_aus_predict_the_label_and_not_otherwise(cognitive):
+    """Temperature scaling: AU evidence that names the true expression gives a low temperature
+    (confident targets); evidence unrelated to the labels gives a high one (flat targets)."""
+    from holistic.losses import fit_soft_temperature
+
+    rows = {"happiness": [6, 12, 25], "surprise": [1, 2, 5, 25, 26], "anger": [4, 7, 24]}
+    aus, masks, labels = [], [], []
+    for name, active in rows.items():
+        au, mask = _au_labels(active)
+        aus += [au] * 10
+        masks += [mask] * 10
+        labels += [expr_index(name)] * 10
+    au, mask, expr = torch.cat(aus), torch.cat(masks), torch.tensor(labels)
+    options = {"neutral_index": expr_index("neutral"), "neutral_score": "complement"}
+    right = fit_soft_temperature(expr, au, mask, cognitive, **options)
+    wrong = fit_soft_temperature(expr.roll(10), au, mask, cognitive, **options)
+    assert right < 0.05 and wrong > 1.0
+    with pytest.raises(ValueError, match="no sample has an AU label"):
+        fit_soft_temperature(expr, au, torch.zeros_like(mask), cognitive)

@@ -89,10 +89,12 @@ def test_masked_bce_is_equation_7():
     assert loss.item() == pytest.approx((sample0 + sample1) / 2, abs=1e-6)
 
 
-def test_masked_bce_weights_form_a_per_sample_weighted_mean():
+def test_masked_bce_weights_scale_terms_and_keep_eq7_normaliser():
+    """Eq. 7 divides by Σδ (the labelled AUs); a weight w scales its AU's term, and the
+    normaliser stays Σδ = 2, not Σδw = 1.5."""
     p = torch.tensor([[0.8, 0.4]])
     loss = masked_bce(torch.logit(p), torch.ones(1, 2), weight=torch.tensor([[1.0, 0.5]]))["au"]
-    expected = -(math.log(0.8) + 0.5 * math.log(0.4)) / 1.5
+    expected = -(math.log(0.8) + 0.5 * math.log(0.4)) / 2
     assert loss.item() == pytest.approx(expected, abs=1e-6)
 
 
