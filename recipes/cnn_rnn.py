@@ -43,6 +43,7 @@ from holistic.training.config import (
     Seed,
     load_config,
 )
+from holistic.training.optim import OptimizerName, build_optimizer
 from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
 from holistic.training.state import (
     batches_from,
@@ -96,7 +97,8 @@ class TrainConfig:
     # The paper decays exponentially: lr *= lr_decay every decay_steps (smoothly, step by step).
     lr_decay: Annotated[float, Range(gt=0, le=1)] = 1.0
     decay_steps: PositiveInt = 1000
-    weight_decay: NonNegativeFloat = 0.0  # Adam, as the papers
+    optimizer: OptimizerName = "adam"  # as the papers (unlike the image recipes' adamw)
+    weight_decay: NonNegativeFloat = 0.0  # adam: an L2 term in the gradient; adamw: decoupled
     # The CNN frozen for the first N steps (after init_from); -1: always.
     freeze_steps: Annotated[int, Range(ge=-1)] = 0
     grad_accum: PositiveInt = 1
@@ -175,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
     cnn_ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
     rest = [p for p in model.parameters() if id(p) not in cnn_ids]
     groups = [{"params": rest}] + ([{"params": cnn}] if cnn else [])
-    optimizer = torch.optim.Adam(groups, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    optimizer = build_optimizer(
+        groups, config.train.optimizer, lr=config.train.lr, weight_decay=config.train.weight_decay
+    )
     # The clip loader splits itself by rank and worker: it is NOT prepared (DESIGN.md #6).
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh

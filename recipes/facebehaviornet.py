@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -42,6 +41,7 @@ from holistic.training.config import (
     Seed,
     load_config,
 )
+from holistic.training.optim import OptimizerName, build_optimizer
 from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
 from holistic.training.state import (
     batches_from,
@@ -82,23 +82,29 @@ class ModelConfig:
     dropout: Fraction = 0.5
     pretrained: bool = False  # timm weights from the local cache, if you have them
     checkpoint_path: str | None = None  # or backbone weights from a local file
+    va_output: Literal["tanh", "linear"] = "tanh"  # VA in [-1, 1]; linear: unbounded (paper's)
 
 
 @dataclass
 class LossConfig:
     weights: LossWeights = field(default_factory=LossWeights)  # 0 switches a term off
     table: str = "cognitive"  # cognitive | empirical-affwild2 | a path to your own table
+    # The defaults are the paper as printed; docs/losses.md says what each departure is for.
     dm_reweighted: bool = False
     dm_gradient: Literal["both", "au", "expr"] = "both"  # which head distribution matching trains
+    dm_form: Literal["printed", "bernoulli", "kl"] = "printed"  # Eq. 9's term per AU
     soft_reweighted: bool = True
-    strict: bool = True
+    soft_temperature: PositiveFloat = 1.0  # divides the soft co-annotation scores
+    soft_neutral: Literal["zero", "complement"] = "zero"  # neutral's soft co-annotation score
+    strict: bool = True  # an AU the source does not label blocks/counts as absent
 
 
 @dataclass
 class TrainConfig:
     steps: PositiveInt = 200
     lr: PositiveFloat = 1e-4
-    weight_decay: NonNegativeFloat = 1e-4
+    optimizer: OptimizerName = "adamw"  # adam: the paper's (with weight_decay=0)
+    weight_decay: NonNegativeFloat = 1e-4  # adamw: decoupled; adam: an L2 term in the gradient
     grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
         pretrained=config.model.pretrained,
         checkpoint_path=config.model.checkpoint_path,
         image_size=config.data.image_size,
+        va_output=config.model.va_output,
         **head,
     )
     weights = config.loss.weights
@@ -178,11 +185,17 @@ def main(argv: list[str] | None = None) -> dict:
             space.aus,
             dm_reweighted=config.loss.dm_reweighted,
             dm_gradient=config.loss.dm_gradient,
+            dm_form=config.loss.dm_form,
             soft_reweighted=config.loss.soft_reweighted,
+            soft_temperature=config.loss.soft_temperature,
+            soft_neutral=config.loss.soft_neutral,
             strict=config.loss.strict,
         )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay
+    optimizer = build_optimizer(
+        model.parameters(),
+        config.train.optimizer,
+        lr=config.train.lr,
+        weight_decay=config.train.weight_decay,
     )
     # The mixer splits itself by rank and worker: its loader is NOT prepared (DESIGN.md #6).
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -53,6 +53,7 @@ from holistic.training.config import (
     Seed,
     load_config,
 )
+from holistic.training.optim import OptimizerName, build_optimizer
 from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
 from holistic.training.state import (
     batches_from,
@@ -103,13 +104,21 @@ class TargetConfig:
 
 
 @dataclass
+class ModelConfig:
+    # How the head reads valence and arousal: None keeps the checkpoint's; tanh: in [-1, 1];
+    # linear: unbounded (the paper's). The VA rows keep their weights either way.
+    va_output: Literal["tanh", "linear"] | None = None
+
+
+@dataclass
 class TrainConfig:
     steps: PositiveInt = 300
     lr: PositiveFloat = 1e-3  # the head (shared layers and outputs)
     backbone_lr: NonNegativeFloat = 1e-4  # the backbone, once unfrozen
+    optimizer: OptimizerName = "adamw"  # adam: the paper's (with weight_decay=0)
     # The backbone frozen for the first N steps; -1: always (a linear probe).
     freeze_steps: Annotated[int, Range(ge=-1)] = 100
-    weight_decay: NonNegativeFloat = 1e-4
+    weight_decay: NonNegativeFloat = 1e-4  # adamw: decoupled; adam: an L2 term in the gradient
     grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
@@ -124,6 +133,7 @@ class TrainConfig:
 @dataclass
 class FinetuneConfig:
     checkpoint: str = "runs/demo/model"  # the trained model to start from
+    model: ModelConfig = field(default_factory=ModelConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -172,6 +182,13 @@ def main(argv: list[str] | None = None) -> dict:
     image_size = config.data.image_size or model.input_spec.image_size
     model.input_spec = replace(model.input_spec, image_size=image_size)
     model.reset_heads(**{HEAD_VOCABULARY[task]: config.target.vocabulary})
+    if config.model.va_output is not None:  # else the checkpoint's, which save_model records
+        if not hasattr(model, "va_output"):
+            raise ValueError(
+                f"config key model.va_output: {config.checkpoint} is a "
+                f"{model.build_args['name']} model, whose VA output cannot be chosen; leave it out"
+            )
+        model.va_output = config.model.va_output
     space = LabelSpace(model.expressions, model.aus, model.compounds)
     vocabulary = {"expr": space.expressions, "compound": space.compounds, "au": space.aus}[task]
 
@@ -195,11 +212,13 @@ def main(argv: list[str] | None = None) -> dict:
         shuffle_buffer=config.data.shuffle_buffer,
         tolerate_damage=config.data.tolerate_damage,
     )
-    optimizer = torch.optim.AdamW(
+    optimizer = build_optimizer(
         [
             {"params": model.backbone.parameters(), "lr": config.train.backbone_lr},
             {"params": model.head.parameters(), "lr": config.train.lr},
         ],
+        config.train.optimizer,
+        lr=config.train.lr,
         weight_decay=config.train.weight_decay,
     )
     model, optimizer = accelerator.prepare(model, optimizer)

@@ -81,9 +81,11 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
         )
     kwargs = {k: v for k, v in build_args["kwargs"].items() if k not in _WEIGHT_SOURCES}
     meta: dict[str, Any] = {"format": FORMAT, "name": build_args["name"], "kwargs": kwargs}
-    # The model is the truth: reset_heads may have changed its vocabularies since building, and
-    # a recipe may have set the input size it trained on.
+    # The model is the truth: reset_heads may have changed its vocabularies since building, a
+    # recipe may have set the input size it trained on, or (fine-tuning) its VA output.
     kwargs["image_size"] = spec.image_size
+    if hasattr(model, "va_output"):  # models whose builders take it (FaceBehaviorNet)
+        kwargs["va_output"] = model.va_output
     if spec.is_clip:
         kwargs["clip_length"] = spec.clip_length
     meta["input"] = spec.to_json()

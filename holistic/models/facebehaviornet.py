@@ -19,7 +19,7 @@ from holistic.schema import resolve_aus, resolve_compounds, resolve_expressions
 
 from ._registry import register_model
 from .backbones import BackboneInput, build_timm_backbone
-from .heads import MultiTaskHead
+from .heads import MultiTaskHead, VAOutput
 from .spec import InputSpec, model_tasks
 
 __all__ = ["FaceBehaviorNet", "build_facebehaviornet"]
@@ -46,12 +46,15 @@ class FaceBehaviorNet(nn.Module):
             FaceBehaviorNet; fine-tuning to compound classes adds it with :meth:`reset_heads`).
         image_size: side of the face crops the model is trained on (its :class:`InputSpec`);
             the network itself takes any size from 32.
+        va_output: ``"tanh"`` (valence and arousal in [-1, 1], the labels' range) or
+            ``"linear"`` (unbounded, the paper's output layer); see :class:`MultiTaskHead`.
 
     Attributes:
         input_spec: what the model eats (:class:`~holistic.models.spec.InputSpec`, images).
         expressions: The resolved expression vocabulary (head order of ``"expr"``).
         aus: The resolved AU vocabulary (head order of ``"au"``).
         compounds: The resolved compound vocabulary (head order of ``"compound"``; may be empty).
+        va_output: The head's VA output (settable; ``save_model`` records it).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class FaceBehaviorNet(nn.Module):
         std: Sequence[float] | None = None,
         compounds: str | Iterable[str] | None = None,
         image_size: int = 112,
+        va_output: VAOutput = "tanh",
     ) -> None:
         super().__init__()
         self.input_spec = InputSpec(kind="image", image_size=image_size)
@@ -81,8 +85,18 @@ class FaceBehaviorNet(nn.Module):
             hidden,
             dropout,
             num_compound=len(self.compounds),
+            va_output=va_output,
         )
         self.input_norm = BackboneInput(mean, std)
+
+    @property
+    def va_output(self) -> VAOutput:
+        """How the head reads valence and arousal: ``"tanh"`` or ``"linear"``."""
+        return self.head.va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        self.head.va_output = value
 
     @property
     def tasks(self) -> dict[str, tuple]:
@@ -96,8 +110,9 @@ class FaceBehaviorNet(nn.Module):
         return self.backbone(self.input_norm(x))
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Features to ``{"va": [B, 2] in [-1, 1], "expr": [B, E], "au": [B, A]}`` (logits), plus
-        ``"compound": [B, C]`` when the model has a compound vocabulary."""
+        """Features to ``{"va": [B, 2], "expr": [B, E], "au": [B, A]}`` (VA in [-1, 1] with
+        ``va_output="tanh"``, unbounded with ``"linear"``; expression and AU logits), plus
+        ``"compound": [B, C]`` logits when the model has a compound vocabulary."""
         return self.head(features)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -151,6 +166,7 @@ def build_facebehaviornet(
     pretrained: bool = False,
     checkpoint_path: str | Path | None = None,
     image_size: int = 112,
+    va_output: VAOutput = "tanh",
     **backbone_kwargs: Any,
 ) -> FaceBehaviorNet:
     """Build FaceBehaviorNet on a timm backbone.
@@ -165,6 +181,7 @@ def build_facebehaviornet(
         pretrained: timm pretrained weights from the local cache (never used by tests or the demo).
         checkpoint_path: A local backbone weights file (.safetensors / .pth / .pt).
         image_size: Side of the training face crops (recorded in the model's input spec).
+        va_output: ``"tanh"`` (VA in [-1, 1]) or ``"linear"`` (unbounded, the paper's).
         **backbone_kwargs: Passed to ``timm.create_model`` (``drop_path_rate``...).
     """
     net, num_features = build_timm_backbone(
@@ -185,6 +202,7 @@ def build_facebehaviornet(
         std=std,
         compounds=compounds,
         image_size=image_size,
+        va_output=va_output,
     )
 
 

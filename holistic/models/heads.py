@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-__all__ = ["BLOCKS", "MultiTaskHead"]
+__all__ = ["BLOCKS", "VA_OUTPUTS", "MultiTaskHead", "VAOutput"]
 
 
 #: The output blocks of the head's single output layer, in order.
 BLOCKS: tuple[str, ...] = ("va", "expr", "au", "compound")
+
+#: How the VA block becomes valence and arousal: ``tanh`` (in [-1, 1], the label range) or
+#: ``linear`` (the output units as they are, any real value: the FaceBehaviorNet paper's).
+VAOutput = Literal["tanh", "linear"]
+VA_OUTPUTS: tuple[str, ...] = ("tanh", "linear")
 
 
 class MultiTaskHead(nn.Module):
@@ -30,6 +36,9 @@ class MultiTaskHead(nn.Module):
         hidden: Widths of the shared fully connected layers.
         dropout: Dropout probability after each shared layer (and before the output layer).
         num_compound: Number of compound-expression logits ``C`` (0: no compound output).
+        va_output: ``"tanh"``: valence and arousal squashed into [-1, 1], the labels' range;
+            ``"linear"``: the two output units as they are (the paper's), any real value. An
+            attribute: setting it later changes only how the same units are read.
     """
 
     def __init__(
@@ -40,6 +49,7 @@ class MultiTaskHead(nn.Module):
         hidden: Sequence[int] = (256,),
         dropout: float = 0.5,
         num_compound: int = 0,
+        va_output: VAOutput = "tanh",
     ) -> None:
         super().__init__()
         if in_features < 1 or min(num_expr, num_au, num_compound) < 0 or any(h < 1 for h in hidden):
@@ -64,7 +74,19 @@ class MultiTaskHead(nn.Module):
         self.num_expr = num_expr
         self.num_au = num_au
         self.num_compound = num_compound
+        self.va_output = va_output
         self.out = nn.Linear(width, sum(self.sizes.values()))
+
+    @property
+    def va_output(self) -> VAOutput:
+        """``"tanh"`` (VA in [-1, 1]) or ``"linear"`` (VA unbounded)."""
+        return self._va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        if value not in VA_OUTPUTS:
+            raise ValueError(f"va_output: expected one of {list(VA_OUTPUTS)}, got {value!r}")
+        self._va_output = value
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -101,12 +123,15 @@ class MultiTaskHead(nn.Module):
         """Map features ``[B, in_features]`` to the task outputs.
 
         Returns:
-            ``{"va": [B, 2] in [-1, 1] (tanh; valence, arousal), "expr": [B, E] logits,
-            "au": [B, A] logits}``, plus ``"compound": [B, C]`` logits when ``C > 0``.
+            ``{"va": [B, 2] (valence, arousal; in [-1, 1] with tanh, any real with linear),
+            "expr": [B, E] logits, "au": [B, A] logits}``, plus ``"compound": [B, C]`` logits
+            when ``C > 0``.
         """
         out = self.out(self.shared(features))
         va, expr, au, compound = out.split(list(self.sizes.values()), dim=1)
-        outputs = {"va": torch.tanh(va), "expr": expr, "au": au}
+        if self.va_output == "tanh":
+            va = torch.tanh(va)
+        outputs = {"va": va, "expr": expr, "au": au}
         if self.num_compound:
             outputs["compound"] = compound
         return outputs

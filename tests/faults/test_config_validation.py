@@ -22,6 +22,7 @@ SCHEMAS = {
     "decision_fusion": "FusionConfig",
     "facebehaviornet_ablation": "AblationConfig",
     "temporal_comparison": "ComparisonConfig",
+    "fit_soft_temperature": "FitConfig",
 }
 
 
@@ -95,12 +96,16 @@ def test_every_numeric_field_of_the_recipes_declares_its_range(name: str):
         ("facebehaviornet", ["data.augment=9"], "data.augment: .* <= 3"),
         ("facebehaviornet", ["model.hidden=[32, 0]"], r"model.hidden\[1\]: .* >= 1"),
         ("facebehaviornet", ["loss.weights.dm=-1"], "config section loss.weights: .*dm"),
+        ("facebehaviornet", ["train.optimizer=sgd"], r"train.optimizer: 'sgd' is not one of \["),
+        ("facebehaviornet", ["model.va_output=sigmoid"], r"model.va_output: 'sigmoid' is not one"),
         ("cnn_rnn", ["data.clip_length=0"], "data.clip_length: expected a number >= 1"),
         ("cnn_rnn", ["train.lr_decay=0"], "train.lr_decay: .* > 0 and <= 1"),
         ("cnn_rnn", ["train.freeze_steps=-2"], "train.freeze_steps: .* >= -1"),
         ("cnn_rnn", ["data.eval_window=-1"], "data.eval_window: .* >= 0"),
         ("finetune", ["data.federation=x", "data.shots=0"], "data.shots: .* >= 1"),
         ("finetune", ["data.federation=null"], "config section data: give exactly one of"),
+        ("finetune", ["data.federation=x", "model.va_output=relu"], r"model.va_output: 'relu' is"),
+        ("cnn_rnn", ["train.optimizer=Adam"], r"train.optimizer: 'Adam' is not one of \['adamw', "),
         ("zeroshot_compound", ["batch_size=0"], "batch_size: expected a number >= 1"),
         ("decision_fusion", ["members=[a,b]", "eval_stride=0"], "eval_stride: .* >= 1"),
         ("decision_fusion", ["members=[a]"], "config section config: members: give at least"),
@@ -111,6 +116,31 @@ def test_every_numeric_field_of_the_recipes_declares_its_range(name: str):
 def test_out_of_range_values_fail_at_load_naming_the_key(name, overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(schema(name), None, overrides)
+
+
+@pytest.mark.parametrize(
+    ("name", "required", "default_optimizer", "default_va"),
+    [
+        ("facebehaviornet", [], "adamw", "tanh"),
+        ("finetune", ["data.federation=x"], "adamw", None),  # None: the checkpoint's
+        ("cnn_rnn", [], "adam", None),  # Adam before the option existed; no model.va_output
+    ],
+)
+def test_the_papers_optimiser_and_va_output_are_options(
+    name, required, default_optimizer, default_va
+):
+    """``train.optimizer=adam train.weight_decay=0 model.va_output=linear``: the paper-faithful
+    variant; without them, each recipe keeps the optimiser and VA output it always had."""
+    default = load_config(schema(name), None, required)
+    assert default.train.optimizer == default_optimizer
+    paper = ["train.optimizer=adam", "train.weight_decay=0"]
+    if name != "cnn_rnn":
+        assert default.model.va_output == default_va
+        paper.append("model.va_output=linear")
+    config = load_config(schema(name), None, [*required, *paper])
+    assert config.train.optimizer == "adam" and config.train.weight_decay == 0.0
+    if name != "cnn_rnn":
+        assert config.model.va_output == "linear"
 
 
 # --- requests the shards cannot serve ---------------------------------------------------------

@@ -88,6 +88,9 @@ def test_a_run_killed_during_evaluation_evaluates_without_training(shards, run):
         (["train.lr=0.001"], "train.lr: 0.003 -> 0.001"),
         (["model.hidden=[16]"], "model.hidden: None -> [16]"),  # else: a size mismatch
         (["model.aus=[1,2,4]", "loss.weights.dm=0.2"], "model.aus: 'fbn17' -> [1, 2, 4]"),
+        # Another optimiser would take over AdamW's moments; another VA output, its weights.
+        (["train.optimizer=adam"], "train.optimizer: 'adamw' -> 'adam'"),
+        (["model.va_output=linear"], "model.va_output: 'tanh' -> 'linear'"),
     ],
 )
 def test_a_changed_config_is_refused_before_anything_is_written(
@@ -104,6 +107,20 @@ def test_a_changed_config_is_refused_before_anything_is_written(
     assert "train.resume=false" in message and "train.output_dir" in message
     assert f"train.accept_changes=[{','.join(sorted(c.split('=')[0] for c in change))}]" in message
     assert _files(run) == before  # config.yaml still says what was trained
+
+
+def test_a_run_from_before_the_optimizer_option_resumes_with_adamw(shards, run):  # noqa: F811
+    """Its config.yaml has no train.optimizer or model.va_output: they load as the defaults it
+    trained with (AdamW, tanh), so resuming it is no change."""
+    for saved in (run / "config.yaml", run / "state" / "config.yaml"):
+        text = saved.read_text()
+        assert "  optimizer: adamw\n" in text and "  va_output: tanh\n" in text
+        saved.write_text(
+            text.replace("  optimizer: adamw\n", "").replace("  va_output: tanh\n", "")
+        )
+    recipe("facebehaviornet").main(fbn_args(shards, run, STEPS + 1))
+    assert _steps(run) == [1, 2, 3, 4, 5]
+    assert "  optimizer: adamw\n" in (run / "config.yaml").read_text()
 
 
 def test_training_fewer_steps_than_trained_is_refused(shards, run):  # noqa: F811

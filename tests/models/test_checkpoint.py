@@ -67,6 +67,37 @@ def test_a_compound_output_survives_save_and_load(tmp_path):
         load_model(tmp_path, compounds="abaw_compound7")
 
 
+def test_a_linear_va_output_survives_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("test_facebehaviornet", va_output="linear")
+    with torch.no_grad():  # large VA units: linear and tanh outputs differ visibly
+        model.head.out.bias[:2] = torch.tensor([3.0, -2.5])
+    save_model(model, tmp_path)
+    assert json.loads((tmp_path / "model.json").read_text())["kwargs"]["va_output"] == "linear"
+    loaded = load_model(tmp_path)
+    assert loaded.va_output == "linear" and _same_outputs(model, loaded)
+    with torch.no_grad():
+        assert loaded(_images())["va"].abs().max() > 1
+
+
+def test_a_va_output_set_after_building_is_what_is_saved(tmp_path):
+    """Fine-tuning may switch a trained model's VA output: the model, not its build
+    arguments, is what the checkpoint records."""
+    model = create_model("test_facebehaviornet")
+    model.va_output = "linear"
+    save_model(model, tmp_path)
+    assert load_model(tmp_path).va_output == "linear"
+
+
+def test_a_checkpoint_from_before_va_output_loads_with_tanh(tmp_path):
+    save_model(create_model("test_facebehaviornet"), tmp_path)
+    meta_path = tmp_path / "model.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["kwargs"].pop("va_output") == "tanh"
+    meta_path.write_text(json.dumps(meta))
+    assert load_model(tmp_path).va_output == "tanh"
+
+
 def test_other_vocabularies_are_refused(tmp_path):
     save_model(create_model("test_facebehaviornet"), tmp_path)
     with pytest.raises(ValueError, match=r"built for aus \[1, 2, 4, 5.*but \[1, 2, 4, 6"):

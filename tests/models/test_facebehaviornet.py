@@ -10,6 +10,7 @@ from holistic.models import (
     build_facebehaviornet,
     build_timm_backbone,
     create_model,
+    list_models,
     load_state_dict_file,
 )
 from holistic.schema import AU_VOCABULARIES
@@ -44,6 +45,41 @@ def test_head_without_hidden_layers_and_bad_values():
         MultiTaskHead(12, 3, 2, dropout=1.0)
     with pytest.raises(ValueError, match="positive"):
         MultiTaskHead(0, 3, 2)
+
+
+def test_a_linear_va_output_passes_the_output_units_through_unbounded():
+    torch.manual_seed(0)
+    head = MultiTaskHead(10, num_expr=7, num_au=17, hidden=(), dropout=0.0, va_output="linear")
+    assert MultiTaskHead(10, 7, 17).va_output == "tanh"  # the default is unchanged
+    features = torch.randn(64, 10) * 100
+    raw = head.out(head.shared(features))
+    out = head.eval()(features)
+    assert torch.equal(out["va"], raw[:, :2])
+    assert out["va"].abs().max() > 1  # values outside [-1, 1] pass through
+    assert torch.equal(out["expr"], raw[:, 2:9]) and torch.equal(out["au"], raw[:, 9:])
+    head.va_output = "tanh"  # the same units, read through tanh
+    assert torch.equal(head(features)["va"], torch.tanh(raw[:, :2]))
+    with pytest.raises(ValueError, match=r"va_output: expected one of \['tanh', 'linear'\]"):
+        MultiTaskHead(10, 7, 17, va_output="sigmoid")
+    with pytest.raises(ValueError, match="va_output"):
+        head.va_output = "relu"
+
+
+@pytest.mark.parametrize("name", list_models("*facebehaviornet*"))
+def test_every_registered_variant_takes_the_va_output(name):
+    assert create_model(name, va_output="linear").head.va_output == "linear"
+
+
+def test_the_model_reads_va_as_its_head_says():
+    torch.manual_seed(0)
+    model = create_model("test_facebehaviornet", va_output="linear").eval()
+    assert model.va_output == "linear" and create_model("test_facebehaviornet").va_output == "tanh"
+    with torch.no_grad():
+        raw = model.head.out(model.head.shared(model.forward_features(_images())))
+        assert torch.equal(model(_images())["va"], raw[:, :2])
+        model.va_output = "tanh"
+        assert model.head.va_output == "tanh"
+        assert torch.equal(model(_images())["va"], torch.tanh(raw[:, :2]))
 
 
 def test_forward_is_forward_heads_of_forward_features():

@@ -199,6 +199,19 @@ def test_config_errors_name_the_problem(world, tmp_path):
         recipe.main(_args(world, tmp_path, "target.vocabulary=[happily_tired]"))
 
 
+def test_fine_tuning_keeps_the_checkpoints_va_output_unless_the_config_names_one(world, tmp_path):
+    torch.manual_seed(0)
+    save_model(create_model("test_facebehaviornet", va_output="linear"), tmp_path / "linear")
+    recipe = _recipe("finetune")
+    common = ["train.steps=2", "train.freeze_steps=-1", "target.zeroshot_baseline=false",
+              "train.optimizer=adam", "train.weight_decay=0"]  # fmt: skip
+    recipe.main(_args(world, tmp_path / "kept", *common, f"checkpoint={tmp_path / 'linear'}"))
+    assert load_model(tmp_path / "kept" / "model").va_output == "linear"
+    recipe.main(_args(world, tmp_path / "switched", *common, "model.va_output=tanh",
+                      f"checkpoint={tmp_path / 'linear'}"))  # fmt: skip
+    assert load_model(tmp_path / "switched" / "model").va_output == "tanh"
+
+
 @pytest.mark.parametrize("name", ["demo_compound.yaml", "csv_affectnet8.yaml"])
 def test_shipped_finetune_configs_load(name):
     path = ROOT / "recipes" / "configs" / "finetune" / name
