@@ -180,3 +180,28 @@ def test_bf16_mixed_precision_on_the_cpu(shards, tmp_path):
     assert len(totals) == 2 and all(math.isfinite(v) for v in totals)
     x = torch.zeros(1, 3, 48, 48)
     assert torch.isfinite(load_model(tmp_path / "model")(x)["expr"]).all()
+
+
+def test_the_soft_temperature_is_fitted_on_doubly_labelled_frames(shards, tmp_path):
+    fit = _recipe("fit_soft_temperature")
+    out = tmp_path / "soft.json"
+    result = fit.main([f"federation={shards}", "datasets=[affwild2]", f"output={out}"])
+    assert json.loads(out.read_text()) == result
+    paper, options_t1, fitted = result["rows"]
+    assert result["samples"] > 0 and result["soft_temperature"] < 1.0  # AUs name the expression
+    assert fitted["argmax_is_true"] == options_t1["argmax_is_true"]  # a temperature keeps argmax
+    assert (
+        fitted["p_true"] > options_t1["p_true"] and fitted["cross_entropy"] < paper["cross_entropy"]
+    )
+    with pytest.raises(SystemExit, match="both an expression and AU labels"):
+        fit.main([f"federation={shards}", "datasets=[bp4d]"])
+
+
+def test_trains_with_every_coupling_option_departing_from_the_paper(shards, tmp_path):
+    options = ["loss.dm_form=kl", "loss.soft_neutral=complement", "loss.soft_temperature=0.14",
+               "loss.strict=false", "loss.weights.coann_au=0.5", "loss.weights.coann_expr=0.5"]  # fmt: skip
+    metrics = _recipe().main(_args(shards, tmp_path / "run", 3, *options))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    for name in ("loss/dm", "loss/soft_coann", "loss/coann_au", "loss/coann_expr"):
+        assert all(math.isfinite(value) for _, value in history[name]), name
+    assert metrics
