@@ -78,7 +78,8 @@ class Predictions:
     Use :meth:`add` once per batch, :meth:`merge` to combine the shards of several processes (or
     ``Predictions.from_state`` on gathered :meth:`state` dicts), then :func:`compute_metrics`.
 
-    Stored arrays (all with ``N`` rows): ``dataset`` (str), per task the labels and masks of
+    Stored arrays (all with ``N`` rows): ``dataset`` (str), ``video`` (str, ``""`` for a still;
+    only when :meth:`add` is given video ids), per task the labels and masks of
     :meth:`LabelSpace.project_batch` and the predictions ``va_pred`` ``[N, 2]``, ``expr_prob``
     ``[N, E]``, ``au_prob`` ``[N, A]``, ``compound_prob`` ``[N, C]``. A task whose head was not in
     the outputs is not stored; every batch must carry the same heads.
@@ -100,6 +101,7 @@ class Predictions:
         batch_labels: Mapping[str, ArrayLike],
         outputs: Mapping[str, ArrayLike],
         datasets: Sequence[str],
+        videos: Sequence[str | None] | None = None,
     ) -> None:
         """Append one batch.
 
@@ -110,15 +112,31 @@ class Predictions:
                 ``[B, A]`` logits, optionally ``compound`` ``[B, C]`` logits. Missing heads are
                 allowed (a single-task network) but must be missing from every batch.
             datasets: the source dataset name of each sample, length ``B``.
+            videos: optionally the video of each sample (None or ``""`` for a still), length
+                ``B``; the VA metrics then count the videos behind them. Give them with every
+                batch or with none.
 
         Raises:
             ValueError: inconsistent batch sizes or shapes, a head present in some batches only,
-                labels missing for a head, non-finite outputs.
+                labels missing for a head, non-finite outputs, video ids in some batches only.
         """
         names = np.asarray([str(d) for d in datasets], dtype=str)
         b = names.shape[0]
         if b == 0:
             raise ValueError("datasets: expected one name per sample, got an empty batch")
+        rows: dict[str, np.ndarray] = {"dataset": names}
+        if videos is not None:
+            rows["video"] = np.asarray(["" if v is None else str(v) for v in videos], dtype=str)
+            if rows["video"].shape != (b,):
+                raise ValueError(
+                    f"videos: expected one video id per sample ({b}), got {rows['video'].shape[0]}"
+                )
+        if self._chunks and ("video" in rows) != ("video" in self._chunks):
+            before, now = ("with", "without") if videos is None else ("without", "with")
+            raise ValueError(
+                f"videos: expected them with every batch or with none, got a batch {now} video "
+                f"ids after batches {before}"
+            )
         tasks = tuple(t for t in TASKS if t in outputs)
         if not tasks:
             raise ValueError(
@@ -137,7 +155,6 @@ class Predictions:
                 f"datasets: expected one name per sample, got {b} names for outputs "
                 f"[{tasks[0]!r}] of shape {tuple(first.shape)}"
             )
-        rows: dict[str, np.ndarray] = {"dataset": names}
         for task in tasks:
             label_key, mask_key = _LABELS[task]
             for key in (label_key, mask_key):
@@ -211,6 +228,10 @@ class Predictions:
 
     # -- access ----------------------------------------------------------------------------------
 
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is stored (e.g. ``"video"``, ``"au_prob"``)."""
+        return key in self._chunks
+
     def __len__(self) -> int:
         return int(sum(c.shape[0] for c in self._chunks.get("dataset", [])))
 
@@ -246,11 +267,11 @@ class Predictions:
         out = cls()
         if not state:
             return out
+        strings = ("dataset", "video")
         arrays = {
-            key: np.asarray(value) if key == "dataset" else _numpy(value, key)
+            key: np.asarray(value).astype(str) if key in strings else _numpy(value, key)
             for key, value in state.items()
         }
-        arrays["dataset"] = arrays["dataset"].astype(str)
         out._tasks = tuple(t for t in TASKS if _LABELS[t][0] in arrays)
         n = arrays["dataset"].shape[0]
         bad = [k for k, v in arrays.items() if v.shape[0] != n]
@@ -333,7 +354,10 @@ def _va_metrics(p: Predictions, rows: np.ndarray) -> dict[str, Any] | None:
     c = ccc(pred, target)
     r = pearson(pred, target)
     e = rmse(pred, target)
-    return {
+    # How much the labels vary (population SD, like CCC's moments): a split whose labels barely
+    # vary, or that has few videos, cannot measure CCC well.
+    sd = target.std(axis=0)
+    out = {
         "n": int(valid.sum()),
         "ccc_v": c[0],
         "ccc_a": c[1],
@@ -342,7 +366,15 @@ def _va_metrics(p: Predictions, rows: np.ndarray) -> dict[str, Any] | None:
         "pearson_a": r[1],
         "rmse_v": e[0],
         "rmse_a": e[1],
+        "label_sd_v": sd[0],
+        "label_sd_a": sd[1],
     }
+    if "video" in p:
+        # (dataset, video): two datasets may name a video alike; stills ("") are no video.
+        pairs = {(d, v) for d, v in zip(p["dataset"][valid], p["video"][valid], strict=True) if v}
+        if pairs:
+            out["videos"] = len(pairs)
+    return out
 
 
 def _class_metrics(
@@ -422,10 +454,12 @@ def compute_metrics(
     Returns:
         ``{dataset: {task: {metric: value}}}`` for each dataset in order of appearance, then
         ``"all"`` pooling every sample. Tasks: ``va`` (``ccc_v``, ``ccc_a``, ``ccc_mean``,
-        ``pearson_v/a``, ``rmse_v/a``), ``expr`` and ``compound`` (``f1`` over the fixed class
-        list, ``accuracy``, ``diag``, ``uar``, ``e_total``, ``afa``, ``per_class_f1``,
-        ``confusion_matrix``), ``au`` (``mean_f1``, ``accuracy``, ``afa``, ``per_au_f1`` keyed
-        ``"AU12"`` over the AUs labelled in that dataset). Each task has ``n``, its number of
+        ``pearson_v/a``, ``rmse_v/a``, the labels' standard deviation ``label_sd_v/a`` and,
+        when the predictions hold video ids, ``videos``: how many videos the samples come
+        from), ``expr`` and ``compound`` (``f1`` over the fixed class list, ``accuracy``,
+        ``diag``, ``uar``, ``e_total``, ``afa``, ``per_class_f1``, ``confusion_matrix``),
+        ``au`` (``mean_f1``, ``accuracy``, ``afa``, ``per_au_f1`` keyed ``"AU12"`` over the AUs
+        labelled in that dataset, ``per_au_positives``). Each task has ``n``, its number of
         labelled samples. A task appears only where labels exist. JSON-serialisable: NaN → None.
 
     Raises:

@@ -195,13 +195,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "emotionet-compound": {"counts": {"validation": 16}},
     },
     "demo": {
-        "affwild2": {"counts": {"train": 12, "validation": 3}, "frames": 150},
+        # Validation videos and BP4D validation subjects are appended after the training
+        # ones, so the training files stay as they were when these splits were smaller.
+        "affwild2": {"counts": {"train": 12, "validation": 12}, "frames": 150},
         "affectnet": {"counts": {"train": 1500, "validation": 300}},
         "rafdb": {"counts": {"train": 800, "test": 200}},
         "rafdb-compound": {"counts": {"train": 440, "test": 330}},
         "emotionet": {"counts": {"train": 800, "validation": 200}},
         "disfa": {"counts": {"train": 6}, "frames": 100},
-        "bp4d": {"counts": {"train": 6}, "frames": 60, "tasks": 2},
+        "bp4d": {"counts": {"train": 5, "validation": 13}, "frames": 60, "tasks": 2},
         "afewva": {"counts": {"train": 12}, "frames": 40},
         "expw": {"counts": {"train": 600}},
         "emotionet-compound": {"counts": {"validation": 320}},
@@ -303,13 +305,23 @@ def write_world(
 
 
 def _write_bp4d_folds(out: Path, world: dict[str, Any]) -> None:
-    """BP4D has no official split: the last subject is the validation split."""
+    """BP4D has no official split: the last ``counts["validation"]`` subjects (default: the last
+    one) are the validation split, the others train.
+
+    Raises:
+        ValueError: more validation subjects than subjects, or a negative number.
+    """
     if "bp4d" not in world["sources"]:
         return
-    subjects = sum(world["sources"]["bp4d"]["counts"].values())
-    lines = [
-        f"F{s:03d},{'validation' if s == subjects else 'train'}" for s in range(1, subjects + 1)
-    ]
+    counts = world["sources"]["bp4d"]["counts"]
+    subjects, validation = sum(counts.values()), counts.get("validation", 1)
+    if not 0 <= validation <= subjects:
+        raise ValueError(
+            f"bp4d: expected 0 to {subjects} validation subjects (counts {counts}), "
+            f"got {validation}"
+        )
+    first = subjects - validation + 1
+    lines = [f"F{s:03d},{'validation' if s >= first else 'train'}" for s in range(1, subjects + 1)]
     (out / "bp4d" / "folds.csv").write_text("\n".join(lines) + "\n")
     for run in world["sources"]["bp4d"]["federate"]:
         run["options"]["folds"] = "{root}/folds.csv"

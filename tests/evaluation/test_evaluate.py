@@ -70,6 +70,11 @@ def test_metrics_per_dataset_and_task():
     assert va["n"] == 4
     assert [va["ccc_v"], va["ccc_a"], va["ccc_mean"]] == pytest.approx([1.0, 1.0, 1.0])
     assert va["rmse_v"] == pytest.approx(0.0, abs=1e-7)
+    # How much the labels vary, population SD as CCC uses: valence 0.1, -0.5, 0.3, 0.9
+    # (mean 0.2, squared deviations 0.01 + 0.49 + 0.01 + 0.49 = 1.0 over 4).
+    assert va["label_sd_v"] == pytest.approx(0.5)
+    assert va["label_sd_a"] == pytest.approx(np.std([0.2, 0.4, -0.6, 0.0]))
+    assert "videos" not in va  # no video ids were given
 
     expr = m["rafdb"]["expr"]
     fixed = (0.5 + 0.8 + 2 / 3) / 7  # the fixed 7-class list: 4 absent classes count 0
@@ -129,6 +134,42 @@ def test_batches_merge_and_state_give_the_same_metrics():
     gathered = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
     assert compute_metrics(Predictions.from_state(gathered), SPACE) == whole
     assert all(isinstance(v, np.ndarray) for v in states[0].values())
+
+
+def test_va_metrics_count_the_videos_when_given():
+    """Two datasets may name a video alike: videos are counted per (dataset, video); stills (None
+    or "") are no video; the ids survive state(), from_state() and merge()."""
+    labels, outputs, datasets = _batch()
+    datasets[2:4] = ["other", "other"]
+    videos = ["v1", "v1", "v1", None] + ["r"] * 10  # affwild: v1, v1; other: v1, a still
+    p = Predictions()
+    p.add(labels, outputs, datasets, videos=videos)
+    m = compute_metrics(p, SPACE)
+    assert m["affwild"]["va"]["videos"] == 1
+    assert m["other"]["va"]["videos"] == 1  # the still is not a video
+    assert m["all"]["va"]["videos"] == 2  # affwild/v1 and other/v1
+    assert m["rafdb"]["expr"]["n"] == 6  # other tasks are unchanged
+    halves = [Predictions(), Predictions()]
+    for h, part in zip(halves, (slice(0, 3), slice(3, None)), strict=True):
+        h.add(
+            {k: v[part] for k, v in labels.items()},
+            {k: v[part] for k, v in outputs.items()},
+            datasets[part],
+            videos=videos[part],
+        )
+    merged = Predictions.from_state(halves[0].state()).merge(halves[1])
+    assert "video" in merged and compute_metrics(merged, SPACE) == m
+    stills = Predictions()
+    stills.add(labels, outputs, datasets, videos=[""] * len(datasets))
+    assert "videos" not in compute_metrics(stills, SPACE)["affwild"]["va"]
+    with pytest.raises(ValueError, match="one video id per sample"):
+        Predictions().add(labels, outputs, datasets, videos=videos[:-1])
+    with pytest.raises(ValueError, match="every batch or with none"):
+        p.add(labels, outputs, datasets)
+    without = Predictions()
+    without.add(labels, outputs, datasets)
+    with pytest.raises(ValueError, match="every batch or with none"):
+        without.add(labels, outputs, datasets, videos=videos)
 
 
 def test_json_serialisable_with_nan_as_none():

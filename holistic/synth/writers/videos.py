@@ -11,6 +11,7 @@ draws shifts every later draw of the source).
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -59,9 +60,11 @@ def write_affwild2(
     ``cropped_aligned/<video>/<frame:05d>.jpg`` (1-based) + ``audio/<video>.wav``.
 
     ``counts[split]`` videos of ``frames`` frames. Every video has VA and EXPR files; a share
-    ``au_share`` also has an AU file (12 AUs). Plants -5 VA lines, -1 EXPR lines, -1 AU rows and
-    frames without a face image, as the real data has them. ``dynamics``: how VA follows the
-    face; ``audio=False`` writes no ``audio/`` folder.
+    ``au_share`` of each split's videos also has an AU file (12 AUs), chosen by index so that
+    every split gets its share (the first video of a split has one whenever ``au_share > 0``).
+    Plants -5 VA lines, -1 EXPR lines, -1 AU rows and frames without a face image, as the real
+    data has them. ``dynamics``: how VA follows the face; ``audio=False`` writes no ``audio/``
+    folder.
     """
     rejects: Counter = Counter()
     folder = {"train": "Train_Set", "validation": "Validation_Set"}
@@ -74,7 +77,10 @@ def write_affwild2(
                 [",".join(n.title() for n in ABAW_EXPRESSIONS)],
             )
             au_lines = [",".join(f"AU{au}" for au in ABAW_AUS)]
-            has_aus = studio.rng.random() < au_share
+            # A coin once chose the videos with AU files, and left a split without any by
+            # chance; it is still drawn, so that every later draw (and file) stays as it was.
+            studio.rng.random()
+            has_aus = _takes_share(v, au_share)
             for k, (label, pose) in enumerate(zip(labels, poses, strict=True), start=1):
                 draw = studio.rng.random()
                 faceless = draw < planted
@@ -109,6 +115,13 @@ def write_affwild2(
             if audio:
                 _write_voice(root / "audio" / f"{video}.wav", labels, fps, studio.rng)
     return rejects
+
+
+def _takes_share(index: int, share: float) -> bool:
+    """Whether item ``index`` (0-based) of a sequence is among an evenly spread ``share`` of it:
+    of the first ``n`` items, ``ceil(n * share)`` are, starting with item 0 (``share`` 0.5: the
+    even indices)."""
+    return math.ceil((index + 1) * share) > math.ceil(index * share)
 
 
 def _write_voice(path: Path, labels, fps: float, rng: np.random.Generator) -> None:
