@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 import relatedness
 from holistic.data.federation import AlignedMixer, Federation, aligned_batch_sizes
 from holistic.data.transforms import build_train_transform
+from holistic.evaluation.evaluate import compute_metrics
 from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses import Coupling, LossWeights, multitask_loss
 from holistic.models import create_model
@@ -42,6 +43,7 @@ from holistic.training.config import (
     load_config,
 )
 from holistic.training.optim import OptimizerName, build_optimizer
+from holistic.training.plateau import record_validation, validation_score
 from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
 from holistic.training.state import (
     batches_from,
@@ -111,6 +113,9 @@ class TrainConfig:
     seed: Seed = 0
     log_every: PositiveInt = 10
     checkpoint_every: NonNegativeInt = 0  # 0: only at the end
+    eval_every: NonNegativeInt = 0  # evaluate on data.eval_split every that many steps; 0: never
+    patience: NonNegativeInt = 0  # stop after that many evaluations without a gain; 0: never
+    min_delta: NonNegativeFloat = 0.0  # a gain is a validation score above the best + min_delta
     output_dir: str = "runs/facebehaviornet"
     resume: bool = True  # continue from output_dir/state when it exists; false: start afresh
     accept_changes: list[str] = field(default_factory=list)  # config keys changed on resume
@@ -201,9 +206,17 @@ def main(argv: list[str] | None = None) -> dict:
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh
 
-    # Loop.
+    # Every dataset's held-out split: the validation curve during training and the report.
+    held_out = {
+        "split": config.data.eval_split,
+        "datasets": config.data.datasets,
+        "batch_size": config.data.eval_batch_size,
+        "tolerate_damage": config.data.tolerate_damage,
+    }
+
+    # Loop (until train.steps, or until the validation score plateaus).
     model.train()
-    steps = config.train.steps
+    steps = config.train.steps if progress.stopped is None else progress.step  # stopped: done
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
     for batch in batches_from(
         mixer, progress.step, steps, config.data.num_workers, progress.damage
@@ -220,6 +233,13 @@ def main(argv: list[str] | None = None) -> dict:
         if due(progress.step, config.train.log_every) or progress.step == steps:
             logged = log_terms(accelerator, terms, progress.step, progress.history)
             bar.set_postfix(loss=f"{logged['loss/total']:.3f}")
+        if due(progress.step, config.train.eval_every):
+            pooled = evaluate_pooled(accelerator, model, federation, space, **held_out)
+            model.train()
+            score = validation_score(compute_metrics(pooled, space))
+            accelerator.log({"val/score": score}, step=progress.step)
+            if record_validation(progress, score, config.train.patience, config.train.min_delta):
+                break  # plateaued: progress.stopped says where and why
         if due(progress.step, config.train.checkpoint_every):
             save_state(accelerator, out / STATE, progress)
     bar.close()
@@ -227,16 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
     save_state(accelerator, out / STATE, progress)
 
     # Evaluate on every dataset's held-out split; pool the ranks' predictions (as ABAW does).
-    pooled = evaluate_pooled(
-        accelerator,
-        model,
-        federation,
-        space,
-        split=config.data.eval_split,
-        datasets=config.data.datasets,
-        batch_size=config.data.eval_batch_size,
-        tolerate_damage=config.data.tolerate_damage,
-    )
+    pooled = evaluate_pooled(accelerator, model, federation, space, **held_out)
     metrics: dict = {}
     if accelerator.is_main_process:
         summary = save_outputs(accelerator, out, model, progress)  # model/, history.json

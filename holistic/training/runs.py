@@ -109,9 +109,18 @@ def check_output_dir(config: Any) -> dict | None:
     checkpoint = find_checkpoint(out / STATE) if train.resume else None
     if checkpoint is None:
         return None
-    trained = load_progress(checkpoint).step
+    progress = load_progress(checkpoint)
+    trained = progress.step
     saved = checkpoint / CONFIG if (checkpoint / CONFIG).is_file() else out / CONFIG
     changes = _check_changes(config, saved, trained)
+    metrics = _finished_metrics(out, trained)
+    if progress.stopped and metrics is not None:
+        _say(
+            f"{out} is finished: it {progress.stopped}. Its report is {out / 'report.md'}; "
+            "nothing was changed. To train it again, add train.resume=false (deletes its "
+            "results) or give another train.output_dir."
+        )
+        return metrics
     if train.steps < trained:
         raise ConfigError(
             f"train.steps={train.steps}, but the run in {out} has already trained {trained} "
@@ -119,7 +128,6 @@ def check_output_dir(config: Any) -> dict | None:
             "it as it is); for a shorter run use another train.output_dir or train.resume=false "
             "(which deletes this run's state and results)"
         )
-    metrics = _finished_metrics(out, trained)
     if train.steps == trained and metrics is not None:
         _say(
             f"{out} is finished: it trained {trained} of train.steps={train.steps} and its "
@@ -246,7 +254,12 @@ def save_outputs(accelerator: Any, out: Path, model: Any, progress: Progress) ->
 
     save_model(accelerator.unwrap_model(model), out / "model")
     (out / HISTORY).write_text(json.dumps(progress.history))
-    return {"steps": progress.step, "train_seconds": round(progress.train_seconds(), 1)}
+    summary = {"steps": progress.step, "train_seconds": round(progress.train_seconds(), 1)}
+    if progress.validation:
+        summary["validation"] = progress.validation
+    if progress.stopped:
+        summary["stopped"] = progress.stopped
+    return summary
 
 
 def end_run(accelerator: Any, out: Path, progress: Progress) -> None:

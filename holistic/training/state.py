@@ -78,6 +78,10 @@ class Progress:
         saved_step: the step of the checkpoint on disk (None: none yet).
         damage: the damaged shards the training loader skipped (``tolerate_damage``), as
             :func:`batches_from` takes them off the batches; a run's report lists them.
+        validation: ``(step, score)`` of each evaluation during training (``train.eval_every``;
+            :mod:`holistic.training.plateau`).
+        stopped: why training stopped before ``train.steps`` (the validation score plateaued);
+            None while it runs or when it trained every step. A stopped run is finished.
     """
 
     step: int = 0
@@ -85,6 +89,8 @@ class Progress:
     seconds_before: float = 0.0
     saved_step: int | None = None
     damage: DamageLog = field(default_factory=lambda: DamageLog(tolerate=True))
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    stopped: str | None = None
     _started: float | None = field(default_factory=time.perf_counter, repr=False, compare=False)
 
     def train_seconds(self) -> float:
@@ -128,7 +134,8 @@ def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> N
             shutil.copyfile(state_dir.parent / CONFIG, partial / CONFIG)
         seconds = progress.train_seconds()
         _sync_tree(partial)
-        saved = {"step": progress.step, "seconds": seconds, DAMAGE_KEY: progress.damage.rows()}
+        saved = {"step": progress.step, "seconds": seconds, DAMAGE_KEY: progress.damage.rows(),
+                 "validation": progress.validation, "stopped": progress.stopped}  # fmt: skip
         _write_synced(partial / PROGRESS, json.dumps(saved))
         _switch(partial, state_dir)
     accelerator.wait_for_everyone()
@@ -248,6 +255,8 @@ def load_progress(checkpoint: str | Path) -> Progress:
         seconds_before=float(saved.get("seconds", 0.0)),
         saved_step=int(saved["step"]),
         damage=DamageLog(tolerate=True).update(saved.get(DAMAGE_KEY, ())),
+        validation=[(int(step), float(score)) for step, score in saved.get("validation", [])],
+        stopped=saved.get("stopped"),
     )
 
 

@@ -205,3 +205,23 @@ def test_trains_with_every_coupling_option_departing_from_the_paper(shards, tmp_
     for name in ("loss/dm", "loss/soft_coann", "loss/coann_au", "loss/coann_expr"):
         assert all(math.isfinite(value) for _, value in history[name]), name
     assert metrics
+
+
+def test_training_stops_when_the_validation_score_plateaus_and_stays_stopped(shards, tmp_path):
+    out = tmp_path / "run"
+    # A gain must exceed 1.0: impossible, so the second evaluation ends the run (patience 1).
+    plateau = ["train.eval_every=2", "train.patience=1", "train.min_delta=1.0"]
+    metrics = _recipe().main(_args(shards, out, 20, *plateau))
+    document = json.loads((out / "metrics.json").read_text())
+    assert document["steps"] == 4 and document["metrics"] == metrics
+    assert [step for step, _ in document["validation"]] == [2, 4]
+    assert document["stopped"].startswith("stopped at step 4")
+    history = json.loads((out / "history.json").read_text())
+    assert [step for step, _ in history["val/score"]] == [2, 4]
+    saved = (out / "state" / "progress.json").read_bytes()
+    again = _recipe().main(_args(shards, out, 20, *plateau))  # finished: nothing trains
+    assert again == metrics and (out / "state" / "progress.json").read_bytes() == saved
+    (out / "metrics.json").unlink()  # killed after stopping, before its report: evaluate only
+    _recipe().main(_args(shards, out, 20, *plateau))
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    assert (out / "state" / "progress.json").read_bytes() == saved
