@@ -315,6 +315,7 @@ def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, se
     batch["set"] = np.full(len(items), set_index, np.int64)
     batch["dataset"] = [item["record"]["dataset"] for item in items]
     batch["key"] = [item["key"] for item in items]
+    batch["video"] = [item["record"].get("video") or "" for item in items]  # "": a still
     return batch
 
 
@@ -363,7 +364,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
 
     Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
     and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
-    ``dataset`` and ``key``. Use it through :meth:`loader`.
+    ``dataset``, ``key`` and ``video`` (``""`` for a still). Use it through :meth:`loader`.
     """
 
     def __init__(

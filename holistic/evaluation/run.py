@@ -181,6 +181,7 @@ def evaluate_model(
                 {k: v for k, v in batch.items() if not isinstance(v, list)},
                 {k: v.float().cpu() for k, v in outputs.items()},
                 batch["dataset"],
+                batch["video"],
             )
     model.train(was_training)
     predictions.damaged_shards = damage.rows()
@@ -254,7 +255,9 @@ def clip_predictions(
             [s["record"] for s, ok in zip(run, seen, strict=True) if ok]
         )
         outputs = {key: total[seen] / counts[seen, None] for key, total in sums.items()}
-        predictions.add(labels, outputs, [run[0]["record"]["dataset"]] * int(seen.sum()))
+        record = run[0]["record"]
+        n = int(seen.sum())
+        predictions.add(labels, outputs, [record["dataset"]] * n, [record.get("video", "")] * n)
     return predictions
 
 

@@ -41,6 +41,9 @@ _COLUMNS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("pearson_a", "PCC-A"),
             ("rmse_v", "RMSE-V"),
             ("rmse_a", "RMSE-A"),
+            ("label_sd_v", "Label SD-V"),  # a split whose labels hardly vary cannot measure CCC
+            ("label_sd_a", "Label SD-A"),
+            ("videos", "Videos"),
         ],
     ),
     "expr": (

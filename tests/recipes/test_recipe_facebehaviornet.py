@@ -26,6 +26,16 @@ def shards(tmp_path_factory):
     return tiny_shards(out, 5, SOURCES, 48)
 
 
+def _records(shards, dataset, split):
+    """The JSON records of one dataset's split (no image decoded)."""
+    from holistic.data.federation import Federation
+    from holistic.data.tario import iter_samples
+
+    for ref in Federation(str(shards)).shards(split, None, [dataset]):
+        for raw in iter_samples(ref.url):
+            yield json.loads(raw["json"])
+
+
 def _args(shards, out, steps, *extra):
     return [
         f"data.federation={shards}", "data.batch_size=24", "data.image_size=48",
@@ -46,6 +56,10 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
         metrics
     )  # datasets with a validation split
     assert "va" in metrics["affwild2"] and "expr" in metrics["affectnet"]
+    # The VA tables say what a split can measure: its videos (frames, not stills), label spread.
+    videos = {record["video"] for record in _records(shards, "affwild2", "validation")}
+    assert metrics["affwild2"]["va"]["videos"] == len(videos)
+    assert "videos" not in metrics["affectnet"]["va"] and metrics["affectnet"]["va"]["label_sd_v"]
     assert (out / "report.md").is_file() and (out / "config.yaml").is_file()
     assert list((out / "logs").rglob("events.out.tfevents*"))  # TensorBoard logs
     # The loss went down: the last logged totals are below the first one.
