@@ -1,16 +1,23 @@
-"""The FaceBehaviorNet ablation in the form of the paper's Table VI, over seeds: single-task networks
-vs FaceBehaviorNet without coupling vs with coupling, plus zero-shot compound expressions.
+"""The FaceBehaviorNet ablation in the form of the paper's Table VI, over seeds and label budgets:
+single-task networks vs FaceBehaviorNet without coupling vs with coupling, plus zero-shot
+compound expressions.
 
-Each (variant, seed) is one run of ``recipes/facebehaviornet.py`` in its own process, with the
-base config + the ablation's overrides + the variant's overrides + the seed. A finished run with
-the same command line is reused, an interrupted one resumes, a run whose command line changed
-starts again. Then every run with all three heads is scored zero-shot (Eq. 10), and the summary
-(mean ± sd over seeds, differences to the uncoupled model, a bar chart) is written as Markdown.
+Each (budget, seed, variant) is one run of ``recipes/facebehaviornet.py`` in its own process,
+with the base config + the ablation's overrides + the variant's overrides + the seed, on the
+budget's federation: the whole one, or a label-budget subset of it (a seeded fraction of each
+named task's training labels, written once per budget and seed, so the spread over seeds
+includes the luck of the subset). A finished run with the same command line is reused, an
+interrupted one resumes, a run whose command line changed starts again. Then every run with all
+three heads is scored zero-shot (Eq. 10) on the whole federation, and the summary (mean ± sd
+over seeds, differences to the uncoupled model, bar charts; over several budgets also a table,
+a plot and a sentence per column saying at which budgets each variant beats the baseline) is
+written as Markdown: the whole results page, or one marked section of it (``section``).
 
     python recipes/facebehaviornet_ablation.py \
         --config recipes/configs/facebehaviornet_ablation/synthetic.yaml      # (make results)
 
-Reads top to bottom: config -> train every run -> zero-shot -> summarise -> write.
+Reads top to bottom: config -> per budget and seed, its federation -> train every run ->
+zero-shot -> summarise -> write.
 """
 
 from __future__ import annotations
@@ -19,19 +26,27 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
 from holistic.data.federation import Federation
+from holistic.data.manifest import MANIFEST_FILE
+from holistic.data.subsets import BUDGET_TASKS, write_label_budget
 from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
     Column,
     ablation_bars,
+    budget_lines,
+    budget_reading,
+    budget_table,
     lookup,
+    positives_note,
     reading,
     replace_section,
     sections,
@@ -42,10 +57,15 @@ from holistic.evaluation.tables import markdown_table
 from holistic.models.checkpoint import load_model
 from holistic.schema import resolve_compounds
 from holistic.training.checks import check_compound_targets
-from holistic.training.config import ConfigError, Seed, load_config
+from holistic.training.config import ConfigError, Range, Seed, load_config
 from holistic.training.experiments import run_recipe
 
 RECIPE = Path(__file__).resolve().parent / "facebehaviornet.py"
+#: The folder under output_dir that holds the label-budget subsets.
+SUBSETS = "budgets"
+
+#: A fraction of a task's training labels kept: in (0, 1].
+LabelFraction = Annotated[float, Range(gt=0, le=1)]
 
 
 @dataclass
@@ -55,6 +75,28 @@ class Variant:
     overrides: list[str] = field(default_factory=list)  # recipe overrides of this variant
     tasks: list[str] | None = None  # the tasks it is trained for (reported); None: all
     zeroshot: bool = True  # score zero-shot compounds (needs the VA, expression and AU heads)
+
+
+@dataclass
+class Budget:
+    name: str  # folder name under output_dir (with several budgets) and output_dir/budgets
+    label: str  # column and heading label, e.g. "1 %"
+    # {task: fraction of its training labels kept}, tasks among va, expr, au (others keep all);
+    # empty: the whole federation, no subset written.
+    fractions: dict[str, LabelFraction] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.fractions) - set(BUDGET_TASKS))
+        if unknown:
+            raise ValueError(
+                f"budget {self.name}: fractions are kept per task of {list(BUDGET_TASKS)}, "
+                f"not {unknown}"
+            )
+
+    @property
+    def fraction(self) -> float:
+        """Where the budget sits on the plots' log axis: its smallest fraction (1: all labels)."""
+        return min(self.fractions.values(), default=1.0)
 
 
 @dataclass
@@ -68,8 +110,16 @@ class AblationConfig:
     columns: list[Column] = field(default_factory=list)  # Table VI columns
     zeroshot: list[CompoundTarget] = field(default_factory=list)
     zeroshot_table: str = "compound"
+    # The label budgets every (variant, seed) is trained on; one budget: the runs sit directly
+    # under output_dir and the page has no per-budget summary (the ablation before budgets).
+    budgets: list[Budget] = field(default_factory=lambda: [Budget("all", "all labels")])
+    # Column headers (of columns and the zero-shot "<dataset> UAR|F1|Diag.") summarised over
+    # budgets; empty: every column.
+    headline: list[str] = field(default_factory=list)
     output_dir: str = "runs/ablation"
     results: str = "docs/results.md"
+    section: str | None = None  # write only this marked section of the page; None: the page
+    title: str = "Results"  # the heading of the page or the section
     figures: str = "docs/images/results"
     command: str = "make results"  # how results.md is regenerated (written into it)
 
@@ -85,14 +135,68 @@ def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
         raise ConfigError(f"config key variants: give unique names, got {names}")
     if config.baseline not in names:
         raise ConfigError(f"config key baseline: {config.baseline!r} is not a variant ({names})")
+    if SUBSETS in names:
+        raise ConfigError(f"config key variants: {SUBSETS!r} is the subsets' folder, rename it")
+    budgets = [budget.name for budget in config.budgets]
+    labels = [budget.label for budget in config.budgets]
+    if not budgets or len(set(budgets)) != len(budgets) or len(set(labels)) != len(labels):
+        raise ConfigError(
+            f"config key budgets: give at least one, with unique names and labels, got {budgets}"
+        )
+    if SUBSETS in budgets:
+        raise ConfigError(f"config key budgets: {SUBSETS!r} is the subsets' folder, rename it")
+    headers = [column.header for column in [*config.columns, *zeroshot_columns(config)]]
+    unknown = [header for header in config.headline if header not in headers]
+    if unknown:
+        raise ConfigError(f"config key headline: {unknown} are not column headers ({headers})")
     return config, args.config
 
 
-def train(config: AblationConfig, variant: Variant, seed: int) -> Path:
-    """Run (or reuse, or resume) one training run; return its output folder."""
-    out = Path(config.output_dir) / variant.name / f"seed{seed}"
+def run_folder(config: AblationConfig, budget: Budget, variant: Variant, seed: int) -> Path:
+    """``output_dir/<variant>/seed<k>`` with one budget (where the runs were before budgets),
+    ``output_dir/<budget>/<variant>/seed<k>`` with several."""
+    root = Path(config.output_dir)
+    if len(config.budgets) > 1:
+        root = root / budget.name
+    return root / variant.name / f"seed{seed}"
+
+
+def label_budget(config: AblationConfig, source: Federation, budget: Budget, seed: int) -> str:
+    """The federation ``budget``'s runs of ``seed`` train on: the source for a budget without
+    fractions, else its subset ``output_dir/budgets/<budget>/seed<k>/shards``, written with
+    the seed on first use and reused while its ``subset.json`` names the same source, fractions
+    and seed. Writing it removes runs of this budget and seed that trained on an older subset:
+    their command line names only the folder, so it would not tell them apart."""
+    if not budget.fractions:
+        return config.federation
+    out = Path(config.output_dir) / SUBSETS / budget.name / f"seed{seed}" / "shards"
+    wanted = {
+        "source": source.location,
+        "split": "train",
+        "seed": seed,
+        "fractions": {task: float(fraction) for task, fraction in budget.fractions.items()},
+    }
+    if (out / MANIFEST_FILE).is_file() and (out / "subset.json").is_file():
+        written = json.loads((out / "subset.json").read_text())
+        if {key: written.get(key) for key in wanted} == wanted:
+            return str(out)
+    for variant in config.variants:
+        stale = run_folder(config, budget, variant, seed)
+        if stale.exists():
+            print(f"  {stale} trained on another subset: removed", flush=True)
+            shutil.rmtree(stale)
+    print(f"  writing label budget {budget.name} seed {seed} to {out}", flush=True)
+    write_label_budget(source, out, budget.fractions, seed=seed, split="train")
+    return str(out)
+
+
+def train(
+    config: AblationConfig, budget: Budget, variant: Variant, seed: int, federation: str
+) -> Path:
+    """Run (or reuse, or resume) one training run on ``federation``; return its output folder."""
+    out = run_folder(config, budget, variant, seed)
     argv = [
-        "--config", config.base_config, f"data.federation={config.federation}",
+        "--config", config.base_config, f"data.federation={federation}",
         *config.overrides, *variant.overrides, f"train.seed={seed}", f"train.output_dir={out}",
     ]  # fmt: skip
     return run_recipe(RECIPE, argv, out)
@@ -117,14 +221,24 @@ def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> dict:
     config, config_path = parse_args(argv)
+    source = Federation(config.federation)
     if config.zeroshot:  # before hours of training, not after
-        check_compound_targets(Federation(config.federation), config.zeroshot, key="zeroshot")
-    runs = [(variant, seed) for seed in config.seeds for variant in config.variants]
-    results: dict[str, list[dict]] = {variant.label: [] for variant in config.variants}
+        check_compound_targets(source, config.zeroshot, key="zeroshot")
+    # Budget -> seed -> variant: each subset is written right before the first run on it.
+    runs = [(b, s, v) for b in config.budgets for s in config.seeds for v in config.variants]
+    results: dict[str, dict[str, list[dict]]] = {
+        budget.label: {variant.label: [] for variant in config.variants}
+        for budget in config.budgets
+    }
+    kept: dict[str, list[dict]] = {budget.label: [] for budget in config.budgets}
     start = time.perf_counter()
-    for i, (variant, seed) in enumerate(runs, 1):
-        print(f"[{i}/{len(runs)}] {variant.name} seed {seed}", flush=True)
-        run = train(config, variant, seed)
+    for i, (budget, seed, variant) in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {budget.name} {variant.name} seed {seed}", flush=True)
+        federation = label_budget(config, source, budget, seed)
+        if federation != config.federation and variant is config.variants[0]:  # once a subset
+            subset = json.loads((Path(federation) / "subset.json").read_text())
+            kept[budget.label].append(subset)
+        run = train(config, budget, variant, seed, federation)
         document = json.loads((run / "metrics.json").read_text())
         document["seed"] = seed
         if variant.tasks is not None:  # untrained heads are not results
@@ -132,20 +246,22 @@ def main(argv: list[str] | None = None) -> dict:
                 dataset: {task: m for task, m in per_task.items() if task in variant.tasks}
                 for dataset, per_task in document["metrics"].items()
             }
-        if variant.zeroshot and config.zeroshot:
+        if variant.zeroshot and config.zeroshot:  # on the whole federation: not training data
             document["zeroshot"] = score_zeroshot(config, run)
             (run / "zeroshot.json").write_text(json.dumps(to_jsonable(document["zeroshot"])))
-        results[variant.label].append(document)
+        results[budget.label][variant.label].append(document)
     print(f"all runs ready in {time.perf_counter() - start:.0f} s", flush=True)
 
     results_path = Path(config.results)
     figures = Path(config.figures)
-    text = results_markdown(config, config_path, results, figures, results_path.parent)
+    text = results_markdown(config, config_path, results, kept, figures, results_path.parent)
     results_path.parent.mkdir(parents=True, exist_ok=True)
-    # Other generators' sections of the page (the temporal comparison) are kept as they are.
-    kept = sections(results_path.read_text()) if results_path.is_file() else {}
-    for name, body in kept.items():
-        text = replace_section(text, name, body)
+    old = results_path.read_text() if results_path.is_file() else "# Results\n"
+    if config.section is not None:  # this section only; the rest of the page stays as it is
+        text = replace_section(old, config.section, text)
+    else:  # other generators' sections of the page (the temporal comparison) are kept
+        for name, body in sections(old).items():
+            text = replace_section(text, name, body)
     results_path.write_text(text)
     summary = Path(config.output_dir) / "results.json"
     summary.write_text(json.dumps(to_jsonable(results), indent=1, allow_nan=False))
@@ -153,30 +269,34 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
-def results_markdown(
-    config: AblationConfig,
-    config_path: Path | None,
-    results: dict[str, list[dict]],
-    figures: Path,
-    page_dir: Path,
-) -> str:
-    baseline = next(v.label for v in config.variants if v.name == config.baseline)
-    zeroshot_rows = {v.label: results[v.label] for v in config.variants if v.zeroshot}
-    zeroshot_columns = [
+def zeroshot_columns(config: AblationConfig) -> list[Column]:
+    """The zero-shot columns: UAR, F1 and Diag. of each target, headed "<dataset> UAR" etc."""
+    return [
         Column(target.dataset, "zeroshot", metric, f"{target.dataset} {header}")
         for target in config.zeroshot
         for metric, header in (("uar", "UAR"), ("f1", "F1"), ("diag", "Diag."))
     ]
-    chance = {
-        f"{t.dataset} {header}": 1 / len(resolve_compounds(t.compounds))
-        for t in config.zeroshot
-        for header in ("UAR", "Diag.")
-    }
-    seconds = sum(d.get("train_seconds", 0.0) for docs in results.values() for d in docs)
-    table_plot = ablation_bars(results, config.columns, figures / "ablation.png",
-                               title="Table VI on the synthetic world (mean ± sd over seeds)")  # fmt: skip
+
+
+def results_markdown(
+    config: AblationConfig,
+    config_path: Path | None,
+    results: dict[str, dict[str, list[dict]]],
+    kept: dict[str, list[dict]],
+    figures: Path,
+    page_dir: Path,
+) -> str:
+    """The page (or its section): setup, then with several budgets the summary over budgets and
+    one section per budget, else the one budget's tables as the ablation had them."""
+    top = 1 if config.section is None else 2  # a section sits one level below the page's title
+    several = len(config.budgets) > 1
+    subsets = any(budget.fractions for budget in config.budgets)
+    seconds = sum(
+        d.get("train_seconds", 0.0) for rows in results.values() for docs in rows.values()
+        for d in docs
+    )  # fmt: skip
     lines = [
-        "# Results",
+        _heading(top, config.title),
         "",
         f"<!-- Generated by `{config.command}`; edits by hand are overwritten. -->",
         "",
@@ -184,24 +304,113 @@ def results_markdown(
         f"--config {config_path}`). Every number below was measured by that command on the "
         "synthetic demo world (docs/synth_world.md); nothing was tuned on these results.",
         "",
-        "## Setup",
+        _heading(top + 1, "Setup"),
         "",
         f"- Base recipe config: `{config.base_config}`, with `{' '.join(config.overrides)}`.",
         f"- Seeds: {', '.join(map(str, config.seeds))} (a seed changes the initialisation, the "
-        "data order and the augmentation; the world is the same).",
+        "data order and the augmentation"
+        + (", and which labels a budget keeps" if subsets else "")
+        + "; the world is the same).",
+    ]
+    if several or subsets:
+        lines += [
+            "- Label budgets (training labels kept per task, summed over the datasets; the "
+            "evaluated splits and the zero-shot targets are whole):",
+            *[f"  - **{b.label}** (`{b.name}`): {_budget_text(b, kept[b.label])}"
+              for b in config.budgets],
+        ]  # fmt: skip
+    lines += [
         "- Variants (overrides of each):",
         *[f"  - **{v.label}**: `{' '.join(v.overrides) or '(none)'}`" for v in config.variants],
         f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
         f"({torch.get_num_threads()} torch threads).",
         "- Cells are mean ± sample standard deviation over the seeds. Validation splits.",
         "",
-        "## Table VI on the synthetic world",
+    ]
+    if not several:
+        (budget,) = config.budgets
+        lines += budget_section(
+            config, results[budget.label], figures, page_dir, level=top + 1,
+            title="Table VI on the synthetic world",
+        )  # fmt: skip
+    else:
+        lines += budget_summary(config, results, figures, page_dir, level=top + 1)
+        for budget in config.budgets:
+            lines += [_heading(top + 1, f"Label budget: {budget.label}"), ""]
+            lines += budget_section(
+                config, results[budget.label], figures / budget.name, page_dir, level=top + 2,
+                title="Table VI", budget=budget.label,
+            )  # fmt: skip
+    lines += [_heading(top + 1, "Per seed"), "", per_seed_table(results, config.columns), ""]
+    return "\n".join(lines)
+
+
+def budget_summary(
+    config: AblationConfig,
+    results: dict[str, dict[str, list[dict]]],
+    figures: Path,
+    page_dir: Path,
+    level: int,
+) -> list[str]:
+    """Coupling per label budget: a table per headline column (variants x budgets), the line
+    plot over budgets, and per variant and column the budgets where it beats the baseline."""
+    baseline = next(v.label for v in config.variants if v.name == config.baseline)
+    every = [*config.columns, *zeroshot_columns(config)]
+    columns = [c for c in every if c.header in config.headline] if config.headline else every
+    fractions = {budget.label: budget.fraction for budget in config.budgets}
+    plot = budget_lines(results, columns, fractions, figures / "budgets.png",
+                        title="Per label budget (mean ± sd over seeds)")  # fmt: skip
+    lines = [
+        _heading(level, "Coupling per label budget"),
+        "",
+        "Per column, the mean ± sd over the seeds at each budget and, in brackets, the "
+        f"difference to **{baseline}** at that budget; **bold** where it exceeds two standard "
+        "errors (Welch), a screen rather than a test.",
+        "",
+    ]
+    for column in columns:
+        lines += [f"**{column.header}**", "", budget_table(results, column, baseline=baseline), ""]
+    pooled = {f"{b} {v}": docs for b, rows in results.items() for v, docs in rows.items()}
+    lines += [
+        *positives_note(pooled, columns),
+        f"![Per label budget]({_relative(plot, page_dir)})",
+        "",
+        *budget_reading(results, columns, baseline, fractions),
+    ]
+    return lines
+
+
+def budget_section(
+    config: AblationConfig,
+    results: dict[str, list[dict]],
+    figures: Path,
+    page_dir: Path,
+    *,
+    level: int,
+    title: str,
+    budget: str | None = None,
+) -> list[str]:
+    """One budget's Table VI, its differences to the baseline and its zero-shot compounds; the
+    plots' titles name ``budget`` when given."""
+    of_budget = f", label budget {budget}" if budget is not None else ""
+    baseline = next(v.label for v in config.variants if v.name == config.baseline)
+    zeroshot_rows = {v.label: results[v.label] for v in config.variants if v.zeroshot}
+    chance = {
+        f"{t.dataset} {header}": 1 / len(resolve_compounds(t.compounds))
+        for t in config.zeroshot
+        for header in ("UAR", "Diag.")
+    }
+    table_plot = ablation_bars(results, config.columns, figures / "ablation.png",
+                               title=f"{title}{of_budget} (mean ± sd over seeds)")  # fmt: skip
+    lines = [
+        _heading(level, title),
         "",
         summary_table(results, config.columns),
         "",
+        *positives_note(results, config.columns),
         f"![Ablation]({_relative(table_plot, page_dir)})",
         "",
-        f"### Differences to {baseline}",
+        _heading(level + 1, f"Differences to {baseline}"),
         "",
         "Difference of the means; **bold** where it exceeds two standard errors (Welch). With "
         "three seeds this is a screen, not a significance test.",
@@ -211,39 +420,73 @@ def results_markdown(
         *reading(results, config.columns, baseline),
     ]
     if config.zeroshot:
-        zs_plot = ablation_bars(zeroshot_rows, zeroshot_columns, figures / "zeroshot.png",
-                                title="Zero-shot compounds (Eq. 10)", reference=chance)  # fmt: skip
+        columns = zeroshot_columns(config)
+        zs_plot = ablation_bars(zeroshot_rows, columns, figures / "zeroshot.png",
+                                title=f"Zero-shot compounds (Eq. 10){of_budget}",
+                                reference=chance)  # fmt: skip
         targets = ", ".join(
             f"{t.dataset} {t.split} ({len(resolve_compounds(t.compounds))} classes, chance "
             f"{1 / len(resolve_compounds(t.compounds)):.3f})"
             for t in config.zeroshot
         )
         lines += [
-            "## Zero-shot compound expressions",
+            _heading(level, "Zero-shot compound expressions"),
             "",
             f"Eq. 10 of the FaceBehaviorNet paper; no compound label is trained on. Targets: "
             f"{targets}. The dashed lines in the plot are chance.",
             "",
-            summary_table(zeroshot_rows, zeroshot_columns),
+            summary_table(zeroshot_rows, columns),
             "",
             f"![Zero-shot]({_relative(zs_plot, page_dir)})",
             "",
-            summary_table(zeroshot_rows, zeroshot_columns, baseline=baseline),
+            summary_table(zeroshot_rows, columns, baseline=baseline),
             "",
-            *reading(zeroshot_rows, zeroshot_columns, baseline),
+            *reading(zeroshot_rows, columns, baseline),
         ]
-    lines += ["## Per seed", "", per_seed_table(results, config.columns), ""]
-    return "\n".join(lines)
+    return lines
 
 
-def per_seed_table(results: dict[str, list[dict]], columns: list[Column]) -> str:
+def _budget_text(budget: Budget, subsets: list[dict]) -> str:
+    """``"1 % of au, 1 % of expr labels; kept au 35 of 3484, expr 40 of 4615"`` from the
+    budget's fractions and its subsets' ``subset.json`` (one per seed)."""
+    if not budget.fractions:
+        return "every label (the federation as it is)"
+    asked = ", ".join(f"{100 * f:g} % of {task}" for task, f in budget.fractions.items())
+    counts = []
+    for subset in subsets:
+        per_task = {
+            task: [sum(c[task][k] for c in subset["counts"].values() if task in c)
+                   for k in ("kept", "available")]
+            for task in budget.fractions
+        }  # fmt: skip
+        text = ", ".join(f"{task} {kept} of {total}" for task, (kept, total) in per_task.items())
+        counts.append(text)
+    distinct = list(dict.fromkeys(counts))
+    kept = (
+        distinct[0]
+        if len(distinct) == 1
+        else "; ".join(f"seed {s['seed']}: {c}" for s, c in zip(subsets, counts, strict=True))
+    )
+    return f"{asked} labels; kept {kept}"
 
+
+def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Column]) -> str:
+    """Every run's numbers; a Budget column first when there are several budgets."""
+    several = len(results) > 1
     rows = [
-        [label, document["seed"], *(lookup(document, column) for column in columns)]
-        for label, documents in results.items()
+        [*([budget] if several else []), label, document["seed"],
+         *(lookup(document, column) for column in columns)]
+        for budget, per_variant in results.items()
+        for label, documents in per_variant.items()
         for document in documents
-    ]
-    return markdown_table(["Model", "Seed", *(column.header for column in columns)], rows)
+    ]  # fmt: skip
+    header = [*(["Budget"] if several else []), "Model", "Seed"]
+    return markdown_table([*header, *(column.header for column in columns)], rows)
+
+
+def _heading(level: int, text: str) -> str:
+
+    return f"{'#' * level} {text}"
 
 
 def _relative(path: Path, start: Path) -> str:

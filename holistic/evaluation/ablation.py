@@ -1,11 +1,16 @@
 """Ablation summaries over seeds: mean ± spread tables in the form of Table VI, differences to a
-baseline, and a bar chart.
+baseline, and a bar chart; over label budgets, a table and a line plot per column and a sentence
+per variant and column saying at which budgets it beats the baseline.
 
 A *column* picks one number out of a run's ``metrics.json`` (``dataset``, ``task``, ``metric``,
 e.g. ``affwild2 / va / ccc_v``) or out of its zero-shot scores (task ``zeroshot``, dataset the
 compound dataset). A *row* is a model variant with one metrics document per seed. Spread is the
 sample standard deviation over seeds (``ddof=1``); a difference to the baseline is flagged when it
 exceeds two standard errors (Welch), which with 3 seeds is a coarse screen, not a test.
+
+Over label budgets the rows of each budget are ``{budget label: {variant label: [document per
+seed]}}``, with each budget's fraction of labels kept (``{budget label: fraction}``) placing it
+on a log axis and ordering it ("holds only at budgets ≤ 10 %").
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ __all__ = [
     "lookup",
     "mean_sd",
     "ablation_bars",
+    "budget_lines",
+    "budget_reading",
+    "budget_table",
+    "budget_verdict",
     "compare",
+    "fewest_positives",
+    "positives_note",
     "reading",
     "replace_section",
     "sections",
@@ -117,15 +128,20 @@ def compare(
             continue
         verdict: dict[str, list[str]] = {"higher": [], "lower": [], "within": []}
         for column in columns:
-            delta, se = difference(
-                column_values(documents, column), column_values(rows[baseline], column)
-            )
-            if not (math.isfinite(delta) and math.isfinite(se)):
-                continue
-            side = "within" if abs(delta) <= 2 * se else ("higher" if delta > 0 else "lower")
-            verdict[side].append(column.header)
+            side = _side(column_values(documents, column), column_values(rows[baseline], column))
+            if side is not None:
+                verdict[side].append(column.header)
         verdicts[label] = verdict
     return verdicts
+
+
+def _side(values: Sequence[float], baseline: Sequence[float]) -> str | None:
+    """``higher``/``lower`` than the baseline by more than two Welch standard errors, ``within``
+    them, or None where the difference or its standard error is undefined."""
+    delta, se = difference(values, baseline)
+    if not (math.isfinite(delta) and math.isfinite(se)):
+        return None
+    return "within" if abs(delta) <= 2 * se else ("higher" if delta > 0 else "lower")
 
 
 def reading(
@@ -211,6 +227,200 @@ def ablation_bars(
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.legend(fontsize=7, ncol=2, loc="best")
     ax.set_title(title or "Ablation (mean ± sd over seeds)")
+    return _save(fig, path)
+
+
+def fewest_positives(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], column: Column
+) -> tuple[int, list[str]] | None:
+    """The fewest positive samples any one AU has in the split an AU column is scored on, and
+    the AUs with that few, from the metrics' ``per_au_positives`` (the evaluated split is the
+    same for every run, so the smallest count over the runs is taken); None for a column of
+    another task or when no run's metrics count positives."""
+    if column.task != "au":
+        return None
+    counts: dict[str, int] = {}
+    for documents in rows.values():
+        for document in documents:
+            per_task = document.get("metrics", {}).get(column.dataset, {})
+            for au, n in (per_task.get("au", {}).get("per_au_positives") or {}).items():
+                counts[au] = min(counts.get(au, int(n)), int(n))
+    if not counts:
+        return None
+    fewest = min(counts.values())
+    return fewest, [au for au, n in counts.items() if n == fewest]
+
+
+def positives_note(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column]
+) -> list[str]:
+    """A Markdown note (lines) with the fewest positives of one AU behind each AU column, or no
+    lines when no AU column has counts."""
+    parts = []
+    for column in columns:
+        found = fewest_positives(rows, column)
+        if found is not None:
+            parts.append(f"{column.header}: {found[0]} ({', '.join(found[1])})")
+    if not parts:
+        return []
+    return [
+        f"Fewest positives of one AU in the evaluated split, per AU column: {'; '.join(parts)}. "
+        "The mean F1 weighs every AU alike, and the F1 of an AU with a handful of positives is "
+        "noise.",
+        "",
+    ]
+
+
+def _variants(budgets: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[str]:
+    """The variant labels of every budget, in order of first appearance."""
+    return list(dict.fromkeys(label for rows in budgets.values() for label in rows))
+
+
+def budget_table(
+    budgets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    column: Column,
+    *,
+    baseline: str,
+) -> str:
+    """A Markdown table of one column over label budgets: one row per variant, one cell per
+    budget (in the order given) with the mean ± sd and, but for the baseline's row, the
+    difference to the baseline in brackets (**bold** beyond two standard errors)."""
+    body = []
+    for label in _variants(budgets):
+        cells = [label]
+        for rows in budgets.values():
+            values = column_values(rows.get(label, []), column)
+            cell = format_mean_sd(values)
+            if label != baseline and values:
+                delta = format_difference(values, column_values(rows.get(baseline, []), column))
+                cell += f" ({delta})" if delta != MISSING else ""
+            cells.append(cell)
+        body.append(cells)
+    return markdown_table(["Model", *budgets], body)
+
+
+def budget_verdict(
+    budgets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    column: Column,
+    label: str,
+    baseline: str,
+    fractions: Mapping[str, float],
+) -> str:
+    """Where variant ``label`` *holds*, i.e. is higher than ``baseline`` in ``column`` by more
+    than two standard errors (the screen of :func:`format_difference`), over the budgets ordered
+    by ``fractions``: "holds at every budget", "does not hold at any budget", "holds only at
+    budgets ≤ X" (at the smallest budgets up to X and no larger one) or "mixed". A bracket adds
+    the budgets where it is lower beyond two standard errors and those without a defined
+    difference (fewer than two seeds with values on either side), which the verdict leaves out.
+    """
+    order = sorted(budgets, key=lambda budget: fractions[budget])
+    sides = {
+        budget: _side(
+            column_values(budgets[budget].get(label, []), column),
+            column_values(budgets[budget].get(baseline, []), column),
+        )
+        for budget in order
+    }
+    defined = [budget for budget in order if sides[budget] is not None]
+    holds = [budget for budget in defined if sides[budget] == "higher"]
+    if not defined:
+        return "no difference to screen at any budget (fewer than two seeds with values)"
+    if len(holds) == len(defined):
+        text = "holds at every budget"
+    elif not holds:
+        text = "does not hold at any budget"
+    elif holds == defined[: len(holds)]:
+        text = f"holds only at budgets ≤ {holds[-1]}"
+    else:
+        text = f"mixed (holds at {', '.join(holds)})"
+    notes = []
+    lower = [budget for budget in defined if sides[budget] == "lower"]
+    if lower:
+        notes.append(f"lower at {', '.join(lower)}")
+    undefined = [budget for budget in order if sides[budget] is None]
+    if undefined:
+        notes.append(f"no difference at {', '.join(undefined)}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def budget_reading(
+    budgets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    columns: Sequence[Column],
+    baseline: str,
+    fractions: Mapping[str, float],
+) -> list[str]:
+    """Markdown lines, one per variant but the baseline: :func:`budget_verdict` for each column
+    in which the variant has values at some budget."""
+    lines = [
+        f"Read against **{baseline}**; *holds* means higher than it by more than two standard "
+        "errors at that budget (the bold differences above):",
+        "",
+    ]
+    for label in _variants(budgets):
+        if label == baseline:
+            continue
+        parts = [
+            f"{column.header} {budget_verdict(budgets, column, label, baseline, fractions)}"
+            for column in columns
+            if any(column_values(rows.get(label, []), column) for rows in budgets.values())
+        ]
+        if parts:
+            lines.append(f"- {label}: " + "; ".join(parts) + ".")
+    return [*lines, ""]
+
+
+def budget_lines(
+    budgets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    columns: Sequence[Column],
+    fractions: Mapping[str, float],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
+    """One panel per column: x is the budget's fraction of labels kept (log scale, ticks named
+    by the budgets; evenly spaced when two budgets share a fraction), a line per variant
+    through its means with ±sd error bars. The last panel holds the legend."""
+    from holistic.evaluation.plots import _pyplot, _save
+
+    if not budgets or not columns:
+        raise ValueError("budget_lines: expected at least one budget and one column")
+    missing = [budget for budget in budgets if budget not in fractions]
+    if missing:
+        raise ValueError(f"budget_lines: no fraction for budget(s) {missing}")
+    plt = _pyplot()
+    order = sorted(budgets, key=lambda budget: fractions[budget])
+    xs = [fractions[budget] for budget in order]
+    log = len(set(xs)) == len(xs) and all(x > 0 for x in xs)
+    position = {budget: (fractions[budget] if log else i) for i, budget in enumerate(order)}
+    labels = _variants(budgets)
+    ncols = min(4, len(columns) + 1)
+    nrows = math.ceil((len(columns) + 1) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.6 * nrows + 0.4), squeeze=False)
+    handles: dict[str, Any] = {}
+    for ax, column in zip(axes.flat, columns, strict=False):
+        for k, label in enumerate(labels):
+            points = []
+            for budget in order:
+                mean, sd, n = mean_sd(column_values(budgets[budget].get(label, []), column))
+                if n:
+                    points.append((position[budget], mean, sd if n > 1 else 0.0))
+            if points:
+                x, y, err = zip(*points, strict=True)
+                handles[label] = ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2,
+                                             color=f"C{k % 10}", label=label)  # fmt: skip
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks([position[budget] for budget in order], order, fontsize=7)
+        ax.minorticks_off()
+        ax.set_title(column.header, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(alpha=0.3)
+    legend = axes.flat[len(columns)]
+    legend.axis("off")
+    legend.legend(list(handles.values()), list(handles), loc="center", fontsize=7)
+    for ax in list(axes.flat)[len(columns) + 1 :]:
+        ax.set_visible(False)
+    fig.suptitle(title or "Per label budget (mean ± sd over seeds)", fontsize=9)
     return _save(fig, path)
 
 

@@ -1,4 +1,5 @@
-"""Ablation summaries: mean ± sd over seeds, differences to a baseline, the bar chart."""
+"""Ablation summaries: mean ± sd over seeds, differences to a baseline, the bar chart; over label
+budgets, the table, the verdict sentences and the line plot; the AU positives note."""
 
 import math
 
@@ -7,13 +8,19 @@ import pytest
 from holistic.evaluation.ablation import (
     Column,
     ablation_bars,
+    budget_lines,
+    budget_reading,
+    budget_table,
+    budget_verdict,
     column_values,
     compare,
     difference,
+    fewest_positives,
     format_difference,
     format_mean_sd,
     lookup,
     mean_sd,
+    positives_note,
     summary_table,
 )
 
@@ -83,3 +90,90 @@ def test_compare_sorts_columns_into_higher_lower_and_within_noise():
     assert verdicts["new"] == {"higher": ["BP4D AU F1"], "lower": ["BP4D Acc."], "within": []}
     assert verdicts["same"] == {"higher": [], "lower": [], "within": ["BP4D AU F1", "BP4D Acc."]}
     assert "base" not in verdicts
+
+
+# Over label budgets: {budget: {variant: [run per seed]}}, budgets placed by their fraction.
+FRACTIONS = {"1 %": 0.01, "10 %": 0.1, "100 %": 1.0}
+HIGHER = [0.36, 0.38, 0.40]  # against BASE: +0.06 with a standard error of 0.016
+BASE = [0.30, 0.32, 0.34]
+WITHIN = [0.30, 0.40, 0.35]  # +0.03 with a standard error of 0.03
+LOWER = [0.24, 0.26, 0.28]
+
+
+def _budgets(per_budget):
+    """``{budget: f1s of "coupled"}`` -> budgets whose baseline "none" has BASE everywhere."""
+    return {
+        budget: {"none": [_run(f1) for f1 in BASE], "coupled": [_run(f1) for f1 in f1s]}
+        for budget, f1s in per_budget.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "per_budget, verdict",
+    [
+        ({"1 %": HIGHER, "10 %": HIGHER, "100 %": HIGHER}, "holds at every budget"),
+        ({"1 %": WITHIN, "10 %": WITHIN, "100 %": WITHIN}, "does not hold at any budget"),
+        ({"1 %": HIGHER, "10 %": HIGHER, "100 %": WITHIN}, "holds only at budgets ≤ 10 %"),
+        ({"1 %": HIGHER, "10 %": WITHIN, "100 %": WITHIN}, "holds only at budgets ≤ 1 %"),
+        ({"1 %": WITHIN, "10 %": HIGHER, "100 %": WITHIN}, "mixed (holds at 10 %)"),
+        ({"1 %": WITHIN, "10 %": WITHIN, "100 %": HIGHER}, "mixed (holds at 100 %)"),
+        # The order is the fractions', not the mapping's.
+        ({"100 %": WITHIN, "1 %": HIGHER, "10 %": HIGHER}, "holds only at budgets ≤ 10 %"),
+        ({"1 %": LOWER, "10 %": WITHIN, "100 %": WITHIN},
+         "does not hold at any budget (lower at 1 %)"),
+        ({"1 %": HIGHER, "10 %": HIGHER, "100 %": [0.5]},
+         "holds at every budget (no difference at 100 %)"),
+        ({"1 %": [0.5], "10 %": [], "100 %": [0.4]},
+         "no difference to screen at any budget (fewer than two seeds with values)"),
+    ],
+)  # fmt: skip
+def test_budget_verdict_says_where_a_variant_beats_the_baseline(per_budget, verdict):
+    assert budget_verdict(_budgets(per_budget), F1, "coupled", "none", FRACTIONS) == verdict
+
+
+def test_budget_reading_has_a_sentence_per_variant_and_column_with_values():
+    budgets = _budgets({"1 %": HIGHER, "10 %": WITHIN, "100 %": WITHIN})
+    for rows in budgets.values():
+        rows["single"] = [_run(uar=0.1), _run(uar=0.2)]  # no F1, no difference to screen
+    lines = budget_reading(budgets, [F1, ZS], "none", FRACTIONS)
+    assert "- coupled: BP4D AU F1 holds only at budgets ≤ 1 %." in lines
+    assert "- single: RAF UAR no difference to screen at any budget (fewer than two seeds with " \
+        "values)." in lines  # fmt: skip
+    assert not any(line.startswith("- none") for line in lines)
+
+
+def test_budget_table_has_a_column_per_budget_and_differences_in_brackets():
+    budgets = _budgets({"1 %": HIGHER, "100 %": WITHIN})
+    budgets["1 %"]["single"] = [_run(uar=0.1)]
+    table = budget_table(budgets, F1, baseline="none").splitlines()
+    assert table[0] == "| Model | 1 % | 100 % |"
+    assert table[2] == "| none | 0.320 ± 0.020 | 0.320 ± 0.020 |"
+    assert table[3] == "| coupled | 0.380 ± 0.020 (**+0.060**) | 0.350 ± 0.050 (+0.030) |"
+    assert table[4] == "| single | – | – |"  # no value in this column, at no budget
+
+
+def test_budget_lines_write_a_png_and_refuse_budgets_without_a_fraction(tmp_path):
+    budgets = _budgets({"1 %": HIGHER, "10 %": [0.5], "100 %": WITHIN})
+    path = budget_lines(budgets, [F1, ZS], FRACTIONS, tmp_path / "b.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Two budgets at one fraction: evenly spaced instead of a log axis.
+    same = budget_lines(budgets, [F1], {"1 %": 0.1, "10 %": 0.1, "100 %": 1}, tmp_path / "s.png")
+    assert same.is_file()
+    with pytest.raises(ValueError, match=r"no fraction for budget\(s\) \['100 %'\]"):
+        budget_lines(budgets, [F1], {"1 %": 0.01, "10 %": 0.1}, tmp_path / "c.png")
+    with pytest.raises(ValueError, match="at least one budget"):
+        budget_lines({}, [F1], FRACTIONS, tmp_path / "d.png")
+
+
+def test_fewest_au_positives_over_runs_and_the_note():
+    def run(**positives):
+        return {"metrics": {"bp4d": {"au": {"mean_f1": 0.3, "per_au_positives": positives}}}}
+
+    rows = {"a": [run(AU1=12, AU9=2, AU15=3)], "b": [run(AU1=12, AU9=3, AU15=2), _run(0.2)]}
+    assert fewest_positives(rows, F1) == (2, ["AU9", "AU15"])
+    assert fewest_positives(rows, ZS) is None  # not an AU column
+    assert fewest_positives({"a": [_run(0.3)]}, F1) is None  # metrics without counts
+    note = positives_note(rows, [F1, ZS])
+    assert note[0].startswith("Fewest positives of one AU in the evaluated split, per AU "
+                              "column: BP4D AU F1: 2 (AU9, AU15). ") and note[1] == ""  # fmt: skip
+    assert positives_note({"a": [_run(0.3)]}, [F1]) == []

@@ -1,14 +1,18 @@
-"""recipes/facebehaviornet_ablation.py: runs every (variant, seed), reuses finished runs, restarts
-runs whose settings changed, and writes the results page with its tables and plots."""
+"""recipes/facebehaviornet_ablation.py: runs every (budget, seed, variant), reuses finished runs and
+written label-budget subsets, restarts runs whose settings changed, and writes the results page
+with its tables and plots."""
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
-from holistic.training.config import load_config
+from holistic.data.federation import Federation
+from holistic.training.config import ConfigError, load_config
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def shards(tmp_path_factory):
     return tiny_shards(out, 2, sources, 48)
 
 
-def _config(tmp_path, shards, steps=2):
+def _config(tmp_path, shards, steps=2, **extra):
     config = {
         "base_config": str(ROOT / "recipes/configs/facebehaviornet/demo.yaml"),
         "federation": str(shards),
@@ -41,6 +45,7 @@ def _config(tmp_path, shards, steps=2):
         "output_dir": str(tmp_path / "runs"),
         "results": str(tmp_path / "docs" / "results.md"),
         "figures": str(tmp_path / "docs" / "images"),
+        **extra,
     }  # fmt: skip
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -50,7 +55,9 @@ def _config(tmp_path, shards, steps=2):
 def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     recipe = _recipe("facebehaviornet_ablation")
     config = _config(tmp_path, shards)
-    results = recipe.main(["--config", str(config)])
+    budgets = recipe.main(["--config", str(config)])
+    assert list(budgets) == ["all labels"]  # the default budget: the whole federation
+    results = budgets["all labels"]
     assert list(results) == ["single-task AU", "FBN"] and all(len(r) == 2 for r in results.values())
     single = results["single-task AU"][0]["metrics"]
     assert {task for per_task in single.values() for task in per_task} == {"au"}  # trained task
@@ -60,6 +67,9 @@ def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     assert "](images/ablation.png)" in page and (tmp_path / "docs/images/zeroshot.png").is_file()
     assert "| single-task AU | – |" in page  # no VA result for a single-task AU network
     assert "Read against **FBN**" in page and "- single-task AU: " in page
+    assert "Fewest positives of one AU in the evaluated split, per AU column: EN AU F1: " in page
+    assert "Coupling per label budget" not in page and "| Budget |" not in page  # one budget
+    assert not (tmp_path / "runs" / "budgets").exists()  # the whole federation: no subset
     # Same command again: every run is reused (its model is not rewritten).
     model = tmp_path / "runs" / "fbn" / "seed0" / "model" / "model.safetensors"
     written = model.stat().st_mtime_ns
@@ -77,3 +87,119 @@ def test_shipped_config_loads_and_names_its_command():
     assert f"recipes/facebehaviornet_ablation.py --config {path.relative_to(ROOT)}" in lines[1]
     config = load_config(_recipe("facebehaviornet_ablation").AblationConfig, path)
     assert len(config.seeds) >= 3 and config.baseline in {v.name for v in config.variants}
+
+
+BUDGETS = [
+    {"name": "quarter", "label": "25 %", "fractions": {"au": 0.25, "expr": 0.25}},
+    {"name": "all", "label": "100 %"},
+]
+
+
+def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, tmp_path):
+    recipe = _recipe("facebehaviornet_ablation")
+    config = _config(tmp_path, shards, seeds=[0], budgets=BUDGETS, headline=["EN AU F1"])
+    results = recipe.main(["--config", str(config)])
+    assert list(results) == ["25 %", "100 %"]
+    assert all(list(rows) == ["single-task AU", "FBN"] for rows in results.values())
+    subset = tmp_path / "runs" / "budgets" / "quarter" / "seed0" / "shards"
+    assert not (tmp_path / "runs" / "budgets" / "all").exists()  # every label: the source
+    written = json.loads((subset / "subset.json").read_text())
+    assert written["seed"] == 0 and written["fractions"] == {"au": 0.25, "expr": 0.25}
+    # The budget's runs trained on the subset, the others on the source; the zero-shot scores
+    # come from the source (the subset is never read for them).
+    stamp = tmp_path / "runs" / "quarter" / "fbn" / "seed0" / "experiment.json"
+    assert f"data.federation={subset}" in json.loads(stamp.read_text())["argv"]
+    stamp = tmp_path / "runs" / "all" / "fbn" / "seed0" / "experiment.json"
+    assert f"data.federation={shards}" in json.loads(stamp.read_text())["argv"]
+    assert results["25 %"]["FBN"][0]["zeroshot"]["rafdb-compound"]["n"] == 11
+
+    page = (tmp_path / "docs" / "results.md").read_text()
+    # Setup: the labels kept, ceil(25 % of each dataset's) from the source manifest's counts.
+    train = [e["splits"]["train"]["tasks"] for e in Federation(str(shards)).manifest["datasets"]
+             .values() if "train" in e["splits"]]  # fmt: skip
+    kept = {t: sum(math.ceil(0.25 * c[t]) for c in train if t in c) for t in ("au", "expr")}
+    total = {t: sum(c.get(t, 0) for c in train) for t in ("au", "expr")}
+    assert (
+        f"  - **25 %** (`quarter`): 25 % of au, 25 % of expr labels; kept au {kept['au']} of "
+        f"{total['au']}, expr {kept['expr']} of {total['expr']}" in page
+    )
+    assert kept["au"] < total["au"] and "  - **100 %** (`all`): every label" in page
+    # The summary first, then one section per budget with the tables of the single ablation.
+    order = ["## Coupling per label budget", "## Label budget: 25 %", "## Label budget: 100 %"]
+    assert [page.index(h) for h in order] == sorted(page.index(h) for h in order)
+    summary = page[page.index(order[0]) : page.index(order[1])]
+    assert "**EN AU F1**\n\n| Model | 25 % | 100 % |" in summary
+    assert "**AW2 CCC-V**" not in summary  # only the headline column
+    assert "](images/budgets.png)" in summary and (tmp_path / "docs/images/budgets.png").is_file()
+    assert "- single-task AU: EN AU F1 no difference to screen at any budget" in summary  # 1 seed
+    for name, label in (("quarter", "25 %"), ("all", "100 %")):
+        section = page[page.index(f"## Label budget: {label}") :]
+        assert section.index("### Table VI") < section.index("#### Differences to FBN")
+        assert section.index("#### Differences to FBN") < section.index("### Zero-shot")
+        assert f"](images/{name}/ablation.png)" in section
+        assert (tmp_path / "docs" / "images" / name / "zeroshot.png").is_file()
+    assert "| Budget | Model | Seed | AW2 CCC-V | EN AU F1 |" in page
+
+    # Again: the subset is not written again and no run is retrained.
+    model = tmp_path / "runs" / "quarter" / "fbn" / "seed0" / "model" / "model.safetensors"
+    before = [(p, p.stat().st_mtime_ns) for p in (subset / "subset.json", subset / "manifest.json",
+                                                  model)]  # fmt: skip
+    again = recipe.main(["--config", str(config), "section=budgets", "title=Budgets"])
+    assert [(p, p.stat().st_mtime_ns) for p, _ in before] == before
+    assert again["25 %"]["FBN"][0]["metrics"] == results["25 %"]["FBN"][0]["metrics"]
+    # As a section: the rest of the page stays, the section's headings sit a level lower.
+    rewritten = (tmp_path / "docs" / "results.md").read_text()
+    assert rewritten.startswith(page.rstrip("\n") + "\n\n<!-- section:budgets -->\n## Budgets\n")
+    assert "\n### Coupling per label budget\n" in rewritten.split("section:budgets")[1]
+
+
+def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_old(
+    shards, tmp_path
+):
+    recipe = _recipe("facebehaviornet_ablation")
+    path = _config(tmp_path, shards, seeds=[0], budgets=BUDGETS)
+    config, _ = recipe.parse_args(["--config", str(path)])
+    source = Federation(str(shards))
+    quarter = config.budgets[0]
+    where = recipe.label_budget(config, source, quarter, 0)
+    assert where == str(tmp_path / "runs" / "budgets" / "quarter" / "seed0" / "shards")
+    assert recipe.label_budget(config, source, config.budgets[1], 0) == str(shards)
+    subset = Path(where) / "subset.json"
+    written = subset.stat().st_mtime_ns
+    run = recipe.run_folder(config, quarter, config.variants[1], 0)
+    run.mkdir(parents=True)  # as if trained on it
+    assert recipe.label_budget(config, source, quarter, 0) == where  # the same: reused
+    assert subset.stat().st_mtime_ns == written and run.is_dir()
+    assert recipe.label_budget(config, source, quarter, 1) != where  # each seed its own
+    quarter.fractions = {"au": 0.5, "expr": 0.25}
+    assert recipe.label_budget(config, source, quarter, 0) == where
+    assert json.loads(subset.read_text())["fractions"] == {"au": 0.5, "expr": 0.25}
+    assert not run.exists()  # trained on the old subset: its command line would not tell
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["budgets=[{name: a, label: A}, {name: a, label: B}]"], "unique names and labels"),
+        (["budgets=[{name: a, label: A, fractions: {au: 0}}]"], r"fractions.au: .* > 0"),
+        (["budgets=[{name: a, label: A, fractions: {au: 1.5}}]"], r"fractions.au: .* <= 1"),
+        (["budgets=[{name: a, label: A, fractions: {compound: 0.1}}]"], "not \\['compound'\\]"),
+        (["budgets=[{name: budgets, label: A}]"], "subsets' folder"),
+        (["headline=[AW2 CCC-X]"], "not column headers"),
+    ],
+)
+def test_bad_budgets_stop_at_start(shards, tmp_path, overrides, message):
+    recipe = _recipe("facebehaviornet_ablation")
+    with pytest.raises(ConfigError, match=message):
+        recipe.parse_args(["--config", str(_config(tmp_path, shards)), *overrides])
+
+
+def test_shipped_budget_config_sweeps_three_budgets_over_the_variants():
+    path = ROOT / "recipes/configs/facebehaviornet_ablation/budgets.yaml"
+    lines = path.read_text().splitlines()
+    assert f"recipes/facebehaviornet_ablation.py --config {path.relative_to(ROOT)}" in lines[1]
+    config, _ = _recipe("facebehaviornet_ablation").parse_args(["--config", str(path)])
+    assert [b.fraction for b in config.budgets] == [0.01, 0.1, 1.0] and config.seeds == [0, 1, 2]
+    assert all(set(b.fractions) <= {"au", "expr"} for b in config.budgets)
+    assert config.section and config.output_dir == "runs/budgets"
+    assert len(config.variants) == 7 and config.baseline in {v.name for v in config.variants}
