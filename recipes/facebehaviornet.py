@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
         "tolerate_damage": config.data.tolerate_damage,
     }
 
+    trained_tasks = [task for task in ("va", "expr", "au") if getattr(weights, task)]
+
     # Loop (until train.steps, or until the validation score plateaus).
     model.train()
     steps = config.train.steps if progress.stopped is None else progress.step  # stopped: done
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
         if due(progress.step, config.train.eval_every):
             pooled = evaluate_pooled(accelerator, model, federation, space, **held_out)
             model.train()
-            score = validation_score(compute_metrics(pooled, space))
+            score = validation_score(compute_metrics(pooled, space), trained_tasks)
             accelerator.log({"val/score": score}, step=progress.step)
             if record_validation(progress, score, config.train.patience, config.train.min_delta):
                 break  # plateaued: progress.stopped says where and why

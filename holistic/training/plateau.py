@@ -10,7 +10,7 @@ not the best one seen: choosing the best on the split the report is read on woul
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["HEADLINE", "plateau_reason", "plateaued", "record_validation", "validation_score"]
@@ -19,17 +19,21 @@ __all__ = ["HEADLINE", "plateau_reason", "plateaued", "record_validation", "vali
 HEADLINE = {"va": "ccc_mean", "expr": "f1", "au": "mean_f1"}
 
 
-def validation_score(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> float:
+def validation_score(
+    metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], tasks: Iterable[str] | None = None
+) -> float:
     """One number per evaluation: each task's headline metric (:data:`HEADLINE`) averaged over
     the datasets labelled for it, then averaged over the tasks (each task counts alike however
     many datasets label it). ``metrics``: :func:`~holistic.evaluation.compute_metrics`'s
-    result. NaN when no dataset has a headline metric."""
+    result; ``tasks``: the tasks to count (default: all; a single-task run counts its own, not
+    the heads it does not train). NaN when no dataset has a headline metric."""
+    chosen = {t: m for t, m in HEADLINE.items() if tasks is None or t in set(tasks)}
     per_task: dict[str, list[float]] = {}
-    for dataset, tasks in metrics.items():
+    for dataset, by_task in metrics.items():
         if dataset == "all":
             continue
-        for task, metric in HEADLINE.items():
-            value = tasks.get(task, {}).get(metric)
+        for task, metric in chosen.items():
+            value = by_task.get(task, {}).get(metric)
             if value is not None and math.isfinite(value):
                 per_task.setdefault(task, []).append(float(value))
     if not per_task:

@@ -21,6 +21,7 @@ def test_the_score_averages_each_task_over_its_datasets_then_the_tasks():
         "all": {"va": {"ccc_mean": 99.0}},  # the pooled row is not a dataset
     }
     assert validation_score(metrics) == pytest.approx((0.4 + 0.6 + 0.3) / 3)
+    assert validation_score(metrics, tasks=["expr"]) == pytest.approx(0.6)  # a single-task run
     assert math.isnan(validation_score({"x": {"compound": {"f1": 0.5}}}))
 
 
