@@ -5,7 +5,7 @@
 #               -> few-shot fine-tuning to compound classes
 #   make results  the ablation of docs/results.md (21 training runs, about 80 min on 2 CPU cores)
 #   make results-budgets  the label-budget sweep of docs/results.md (does coupling help when
-#               labels are scarce?)
+#               labels are scarce?); make results-budgets-1 / -10 / -100 train one budget's runs
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #
@@ -19,7 +19,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-budgets results-temporal world temporal-worlds lint clean-venv
+.PHONY: test demo results results-budgets results-budgets-1 results-budgets-10 results-budgets-100 results-temporal world temporal-worlds lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,9 +57,14 @@ results: world
 	$(BIN)/python recipes/facebehaviornet_ablation.py \
 		--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards
 
+BUDGETS := $(BIN)/python recipes/facebehaviornet_ablation.py \
+	--config recipes/configs/facebehaviornet_ablation/budgets.yaml federation=$(DEMO)/shards
+
 results-budgets: world
-	$(BIN)/python recipes/facebehaviornet_ablation.py \
-		--config recipes/configs/facebehaviornet_ablation/budgets.yaml federation=$(DEMO)/shards
+	$(BUDGETS)
+
+results-budgets-1 results-budgets-10 results-budgets-100: results-budgets-%: world
+	$(BUDGETS) only=labels$(if $(filter 1,$*),01,$*)
 
 TEMPORAL ?= data
 

@@ -75,6 +75,7 @@ class Variant:
     overrides: list[str] = field(default_factory=list)  # recipe overrides of this variant
     tasks: list[str] | None = None  # the tasks it is trained for (reported); None: all
     zeroshot: bool = True  # score zero-shot compounds (needs the VA, expression and AU heads)
+    budgets: list[str] | None = None  # the budgets (names) it runs at; None: every one
 
 
 @dataclass
@@ -122,6 +123,7 @@ class AblationConfig:
     title: str = "Results"  # the heading of the page or the section
     figures: str = "docs/images/results"
     command: str = "make results"  # how results.md is regenerated (written into it)
+    only: str | None = None  # train only this budget's runs (by name) and write no page
 
 
 def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
@@ -145,11 +147,23 @@ def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
         )
     if SUBSETS in budgets:
         raise ConfigError(f"config key budgets: {SUBSETS!r} is the subsets' folder, rename it")
+    if config.only is not None and config.only not in budgets:
+        raise ConfigError(f"config key only: {config.only!r} is not a budget ({budgets})")
+    for variant in config.variants:
+        unknown = sorted(set(variant.budgets or ()) - set(budgets))
+        if unknown:
+            raise ConfigError(
+                f"variant {variant.name}: budgets {unknown} are not budgets ({budgets})"
+            )
     headers = [column.header for column in [*config.columns, *zeroshot_columns(config)]]
     unknown = [header for header in config.headline if header not in headers]
     if unknown:
         raise ConfigError(f"config key headline: {unknown} are not column headers ({headers})")
     return config, args.config
+
+
+def _pairs(runs: list[tuple[Budget, int, Variant]]) -> list[tuple[Budget, Variant]]:
+    return [(budget, variant) for budget, _, variant in runs]
 
 
 def run_folder(config: AblationConfig, budget: Budget, variant: Variant, seed: int) -> Path:
@@ -225,19 +239,24 @@ def main(argv: list[str] | None = None) -> dict:
     if config.zeroshot:  # before hours of training, not after
         check_compound_targets(source, config.zeroshot, key="zeroshot")
     # Budget -> seed -> variant: each subset is written right before the first run on it.
-    runs = [(b, s, v) for b in config.budgets for s in config.seeds for v in config.variants]
+    budgets = [b for b in config.budgets if config.only in (None, b.name)]
+    runs = [(b, s, v) for b in budgets for s in config.seeds for v in config.variants
+            if v.budgets is None or b.name in v.budgets]  # fmt: skip
     results: dict[str, dict[str, list[dict]]] = {
-        budget.label: {variant.label: [] for variant in config.variants}
-        for budget in config.budgets
+        budget.label: {v.label: [] for v in config.variants if (budget, v) in _pairs(runs)}
+        for budget in budgets
     }
-    kept: dict[str, list[dict]] = {budget.label: [] for budget in config.budgets}
+    kept: dict[str, list[dict]] = {budget.label: [] for budget in budgets}
     start = time.perf_counter()
     for i, (budget, seed, variant) in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {budget.name} {variant.name} seed {seed}", flush=True)
         federation = label_budget(config, source, budget, seed)
-        if federation != config.federation and variant is config.variants[0]:  # once a subset
-            subset = json.loads((Path(federation) / "subset.json").read_text())
-            kept[budget.label].append(subset)
+        subset = Path(federation) / "subset.json"
+        if (
+            federation != config.federation
+            and len(kept[budget.label]) < config.seeds.index(seed) + 1
+        ):
+            kept[budget.label].append(json.loads(subset.read_text()))  # once per subset
         run = train(config, budget, variant, seed, federation)
         document = json.loads((run / "metrics.json").read_text())
         document["seed"] = seed
@@ -251,6 +270,8 @@ def main(argv: list[str] | None = None) -> dict:
             (run / "zeroshot.json").write_text(json.dumps(to_jsonable(document["zeroshot"])))
         results[budget.label][variant.label].append(document)
     print(f"all runs ready in {time.perf_counter() - start:.0f} s", flush=True)
+    if config.only is not None:  # one budget's runs: the page needs them all
+        return results
 
     results_path = Path(config.results)
     figures = Path(config.figures)

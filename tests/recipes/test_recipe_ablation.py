@@ -151,6 +151,14 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
     rewritten = (tmp_path / "docs" / "results.md").read_text()
     assert rewritten.startswith(page.rstrip("\n") + "\n\n<!-- section:budgets -->\n## Budgets\n")
     assert "\n### Coupling per label budget\n" in rewritten.split("section:budgets")[1]
+    # One budget's runs (a make target per budget): reused here, and no page is written.
+    page_written = (tmp_path / "docs" / "results.md").stat().st_mtime_ns
+    only = recipe.main(["--config", str(config), "only=quarter"])
+    assert (
+        list(only) == ["25 %"]
+        and only["25 %"]["FBN"][0]["metrics"] == again["25 %"]["FBN"][0]["metrics"]
+    )
+    assert (tmp_path / "docs" / "results.md").stat().st_mtime_ns == page_written
 
 
 def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_old(
@@ -186,6 +194,9 @@ def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_
         (["budgets=[{name: a, label: A, fractions: {compound: 0.1}}]"], "not \\['compound'\\]"),
         (["budgets=[{name: budgets, label: A}]"], "subsets' folder"),
         (["headline=[AW2 CCC-X]"], "not column headers"),
+        (["budgets=[{name: a, label: A}]", "only=b"], "only: 'b' is not a budget"),
+        (["budgets=[{name: a, label: A}]", "variants=[{name: fbn, label: F, budgets: [b]}]"],
+         "are not budgets"),
     ],
 )
 def test_bad_budgets_stop_at_start(shards, tmp_path, overrides, message):
