@@ -3,9 +3,9 @@
 #   make test   lint + the test suite
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
 #               -> few-shot fine-tuning to compound classes
-#   make results  the ablation of docs/results.md (21 training runs, about 80 min on 2 CPU cores)
-#   make results-budgets  the label-budget sweep of docs/results.md (does coupling help when
-#               labels are scarce?); make results-budgets-1 / -10 / -100 train one budget's runs
+#   make results  the ablation of docs/results.md per label budget (does coupling help, and when
+#               labels are scarce?): 57 runs, hours on 2 CPU cores; make results-1 / -10 / -100
+#               train one budget's runs (reused by make results)
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #
@@ -19,7 +19,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-budgets results-budgets-1 results-budgets-10 results-budgets-100 results-temporal world temporal-worlds lint clean-venv
+.PHONY: test demo results results-1 results-10 results-100 results-temporal world temporal-worlds lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,18 +53,14 @@ demo: world
 	@echo "  $(BIN)/tensorboard --logdir runs/demo/logs); few-shot fine-tuning to compound"
 	@echo "classes: runs/demo-finetune/report.md"
 
+ABLATION := $(BIN)/python recipes/facebehaviornet_ablation.py \
+	--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards
+
 results: world
-	$(BIN)/python recipes/facebehaviornet_ablation.py \
-		--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards
+	$(ABLATION)
 
-BUDGETS := $(BIN)/python recipes/facebehaviornet_ablation.py \
-	--config recipes/configs/facebehaviornet_ablation/budgets.yaml federation=$(DEMO)/shards
-
-results-budgets: world
-	$(BUDGETS)
-
-results-budgets-1 results-budgets-10 results-budgets-100: results-budgets-%: world
-	$(BUDGETS) only=labels$(if $(filter 1,$*),01,$*)
+results-1 results-10 results-100: results-%: world
+	$(ABLATION) only=labels$(if $(filter 1,$*),01,$*)
 
 TEMPORAL ?= data
 

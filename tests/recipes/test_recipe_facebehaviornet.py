@@ -106,6 +106,7 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
     [
         ("facebehaviornet", "RunConfig", "demo.yaml"),
         ("facebehaviornet", "RunConfig", "paper.yaml"),
+        ("facebehaviornet", "RunConfig", "ablation_base.yaml"),
         ("zeroshot_compound", "ZeroShotConfig", "demo.yaml"),
         *[
             ("cnn_rnn", "RunConfig", path.name)
