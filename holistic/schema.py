@@ -39,6 +39,9 @@ __all__ = [
     "LABEL_KEYS",
     "LabelSpace",
     "RECORD_KEYS",
+    "VA_BINS",
+    "VABins",
+    "VAHistogram",
     "au_name",
     "check_au",
     "check_compound",
@@ -46,6 +49,8 @@ __all__ = [
     "resolve_aus",
     "resolve_compounds",
     "resolve_expressions",
+    "va_bin_index",
+    "va_num_bins",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +268,144 @@ COMPOUND_VOCABULARIES.update(
         "emotionet16_alt": BASIC_EXPRESSIONS + _EMOTIONET10_ALT,
     }
 )
+
+# ---------------------------------------------------------------------------------------------
+# Valence and arousal bins
+# ---------------------------------------------------------------------------------------------
+
+#: How far below a bin edge, in bins, a value still falls in the bin above. Labels on an edge
+#: (-0.8, 0.7, every AFEW-VA label divided by 10) come out a hair short of it in floating point,
+#: and differently in float32 and float64: floor((-0.8 + 1) * 10) is 1 in float64, and -0.3 as
+#: float32 gives 6. With the snap, a label has one bin whether it is counted from JSON (float64,
+#: at conversion) or looked up in a float32 batch; only values within 1e-5 of an edge move.
+_VA_BIN_SNAP = 1e-4
+
+
+@dataclass(frozen=True)
+class VABins:
+    """A binning of valence or of arousal: bin ``i`` holds ``[low + i / bins_per_unit, low +
+    (i + 1) / bins_per_unit)`` and the last bin holds ``high`` (see :func:`va_bin_index`).
+
+    The default, :data:`VA_BINS`, is the latent-adversarial papers' 0.1-wide bins on the
+    canonical [-1, 1] scale: 21 bins, the last one holding 1.0 alone (their ``int(v * 10 + 10)``,
+    ``reference/latent_models.md`` §2.2).
+    """
+
+    low: float = -1.0
+    high: float = 1.0
+    bins_per_unit: float = 10.0
+
+    def __post_init__(self) -> None:
+        finite = all(math.isfinite(v) for v in (self.low, self.high, self.bins_per_unit))
+        if not finite or self.low >= self.high or self.bins_per_unit <= 0:
+            raise ValueError(
+                f"VA bins need finite low < high and bins_per_unit > 0, got low={self.low}, "
+                f"high={self.high}, bins_per_unit={self.bins_per_unit}"
+            )
+
+    @property
+    def num_bins(self) -> int:
+        return va_num_bins(self.low, self.high, self.bins_per_unit)
+
+
+def va_num_bins(low: float = -1.0, high: float = 1.0, bins_per_unit: float = 10.0) -> int:
+    """Bins on ``[low, high]``: ``(high - low) * bins_per_unit + 1`` (21 on [-1, 1] by 0.1); the
+    last bin holds ``high`` alone."""
+    if not high > low or not bins_per_unit > 0:
+        raise ValueError(
+            f"need low < high and bins_per_unit > 0, got {low}, {high}, {bins_per_unit}"
+        )
+    return int(round((high - low) * bins_per_unit)) + 1
+
+
+#: 0.1-wide bins on the canonical [-1, 1] scale: what the federation manifest records.
+VA_BINS = VABins()
+
+
+def va_bin_index(
+    values: Any, low: float = -1.0, high: float = 1.0, bins_per_unit: float = 10.0
+) -> Any:
+    """The bin of each value: ``floor((v - low) * bins_per_unit)``, snapped up when within 1e-4
+    of a bin below an edge, clipped to ``[0, num_bins - 1]``. The one binning of valence and
+    arousal: manifests count with it and class-balance weights look up with it.
+
+    Args:
+        values: a numpy array (or anything ``np.asarray`` takes) or a torch tensor, any shape;
+            computed in float64 whatever the dtype, so float32 and float64 copies of a label
+            share a bin.
+
+    Returns:
+        int64 bins of the same shape: a numpy array, or a tensor on the input's device.
+
+    Raises:
+        ValueError: a value outside ``[low, high]`` or NaN (mask unlabelled samples first).
+    """
+    bins = VABins(float(low), float(high), float(bins_per_unit))
+    is_tensor = not isinstance(values, np.ndarray) and hasattr(values, "double")
+    x = values.double() if is_tensor else np.asarray(values, np.float64)
+    outside = ~((x >= bins.low) & (x <= bins.high))
+    if bool(outside.any()):
+        raise ValueError(
+            f"VA value {x[outside].reshape(-1)[0].item()} lies outside [{bins.low}, {bins.high}]; "
+            "mask unlabelled samples and invalid markers first"
+        )
+    index = ((x - bins.low) * bins.bins_per_unit + _VA_BIN_SNAP) // 1  # floor, numpy or torch
+    index = index.clip(0, bins.num_bins - 1)
+    return index.long() if is_tensor else index.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class VAHistogram:
+    """Counts of valence and of arousal labels per bin of ``bins`` (samples without a VA label
+    are not counted), as the federation manifest records them.
+
+    Attributes:
+        valence, arousal: ``bins.num_bins`` counts each.
+        bins: the binning they were counted with.
+    """
+
+    valence: tuple[int, ...]
+    arousal: tuple[int, ...]
+    bins: VABins = VA_BINS
+
+    def __post_init__(self) -> None:
+        for name in ("valence", "arousal"):
+            counts = tuple(getattr(self, name))
+            ok = all(isinstance(c, int | np.integer) and c >= 0 for c in counts)
+            if not ok or len(counts) != self.bins.num_bins:
+                raise ValueError(
+                    f"{name} must be {self.bins.num_bins} counts >= 0 (one per bin of "
+                    f"{self.bins}), got {counts!r}"
+                )
+            object.__setattr__(self, name, tuple(int(c) for c in counts))
+
+    @classmethod
+    def count(cls, va: Any, bins: VABins = VA_BINS) -> VAHistogram:
+        """The histogram of ``[N, 2]`` valence/arousal labels (numpy or torch)."""
+        va = np.asarray(va, np.float64).reshape(-1, 2)
+        index = va_bin_index(va, bins.low, bins.high, bins.bins_per_unit)
+        valence, arousal = (np.bincount(index[:, c], minlength=bins.num_bins) for c in (0, 1))
+        return cls(tuple(valence.tolist()), tuple(arousal.tolist()), bins)
+
+    @classmethod
+    def zeros(cls, bins: VABins = VA_BINS) -> VAHistogram:
+        """No label counted yet (the start of a sum)."""
+        return cls((0,) * bins.num_bins, (0,) * bins.num_bins, bins)
+
+    @property
+    def total(self) -> int:
+        """Samples counted (each has one valence and one arousal)."""
+        return sum(self.valence)
+
+    def __add__(self, other: VAHistogram) -> VAHistogram:
+        if not isinstance(other, VAHistogram):
+            return NotImplemented
+        if other.bins != self.bins:
+            raise ValueError(f"cannot add histograms of different bins: {self.bins}, {other.bins}")
+        valence = tuple(a + b for a, b in zip(self.valence, other.valence, strict=True))
+        arousal = tuple(a + b for a, b in zip(self.arousal, other.arousal, strict=True))
+        return VAHistogram(valence, arousal, self.bins)
+
 
 # ---------------------------------------------------------------------------------------------
 # Records

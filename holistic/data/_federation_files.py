@@ -22,7 +22,15 @@ from holistic.data._sidecars import (
     _sidecar_path,
     _write_atomic,
 )
-from holistic.data.manifest import COMPLETE, MANIFEST_VERSION, ManifestError, parse_manifest
+from holistic.data.manifest import (
+    COMPLETE,
+    MANIFEST_VERSION,
+    ManifestError,
+    parse_manifest,
+    va_histogram_from_json,
+    va_histogram_to_json,
+)
+from holistic.schema import VA_BINS, VAHistogram
 
 if TYPE_CHECKING:
     from holistic.data.shards import _Conversion
@@ -176,23 +184,35 @@ def _merge_counts(target: dict[str, Any], source: Mapping[str, Any]) -> None:
 def split_entries(
     sidecars: Sequence[Mapping[str, Any]], rejects: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, dict[str, Any]]:
-    """The manifest's per-split entries (shards, task counts, classes, AUs, rejects) from shard
-    statistics (the sidecars of :func:`write_shard`) and reject records."""
+    """The manifest's per-split entries (shards, task counts, classes, AUs, rejects, VA
+    histograms) from shard statistics (the sidecars of :func:`write_shard`) and reject
+    records. A split's ``va_histogram`` is the sum of its shards'; it is left out when a shard
+    has none."""
     splits: dict[str, dict[str, Any]] = {}
+    # Per split, the sum of its shards' VA histograms; None once a shard has none.
+    histograms: dict[str, VAHistogram | None] = {}
 
     def entry_of(split: str) -> dict[str, Any]:
+        histograms.setdefault(split, VAHistogram.zeros(VA_BINS))
         return splits.setdefault(
             split,
             {"shards": [], "samples": 0, "tasks": {}, "classes": {}, "aus": {}, "rejects": {}},
         )
 
     for sidecar in sorted(sidecars, key=lambda s: s["shard"]):
-        entry = entry_of(sidecar["split"])
+        split = sidecar["split"]
+        entry = entry_of(split)
         shard = {"name": sidecar["shard"], "samples": sidecar["samples"], "tasks": sidecar["tasks"]}
         if "longest_run" in sidecar:  # sidecars written before clips were counted lack it
             shard["frames"], shard["longest_run"] = sidecar["frames"], sidecar["longest_run"]
         if "sha256" in sidecar:  # the tar's integrity, checked by `holistic verify` and readers
             shard["bytes"], shard["sha256"] = sidecar["bytes"], sidecar["sha256"]
+        if "va_histogram" in sidecar and histograms[split] is not None:
+            shard["va_histogram"] = sidecar["va_histogram"]
+            where = f"the sidecar of {sidecar['shard']}"
+            histograms[split] += va_histogram_from_json(sidecar["va_histogram"], where)
+        else:  # sidecars written before VA histograms lack it (a conversion recounts them)
+            histograms[split] = None
         entry["shards"].append(shard)
         entry["samples"] += sidecar["samples"]
         _merge_counts(entry["tasks"], sidecar["tasks"])
@@ -204,9 +224,11 @@ def split_entries(
     for reject in rejects:
         entry = entry_of(reject["split"] or "unknown")
         entry["rejects"][reject["reason"]] = entry["rejects"].get(reject["reason"], 0) + 1
-    for entry in splits.values():
+    for split, entry in splits.items():
         entry["aus"] = dict(sorted(entry["aus"].items(), key=lambda item: int(item[0])))
         entry["annotated_aus"] = [int(au) for au in entry["aus"]]
+        if histograms[split] is not None:
+            entry["va_histogram"] = va_histogram_to_json(histograms[split])
     return splits
 
 

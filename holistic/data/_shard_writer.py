@@ -7,6 +7,7 @@ its job pickles, and the dlib detector, which does not, is made once per process
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tarfile
@@ -35,6 +36,8 @@ from holistic.data.adapters._base import (
     Reject,
     Sample,
 )
+from holistic.data.manifest import ManifestError, va_histogram_from_json, va_histogram_to_json
+from holistic.schema import VA_BINS, VAHistogram, va_bin_index
 
 if TYPE_CHECKING:
     from holistic.data.faces import PreparedFace
@@ -176,6 +179,55 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
     return sidecar
 
 
+def _has_va_histogram(sidecar: Mapping[str, Any]) -> bool:
+    """Whether a sidecar records a well-formed VA histogram over :data:`VA_BINS` that counts
+    its VA labels (sidecars written before histograms were recorded have none)."""
+    try:
+        histogram = va_histogram_from_json(sidecar.get("va_histogram"), str(sidecar.get("shard")))
+    except ManifestError:
+        return False
+    return histogram.bins == VA_BINS and histogram.total == sidecar["tasks"].get("va", 0)
+
+
+def _complete_sidecar(job: _ShardJob, sidecar: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Complete the sidecar of a done shard (its tar intact, :func:`~holistic.data._sidecars._done`)
+    with the statistics it predates, counted from the tar's records, without rewriting the tar.
+
+    The records are counted again by :class:`ShardStats`; when the counts the sidecar has agree
+    with them, the sidecar gains the missing ones (``va_histogram``) and is written atomically.
+
+    Returns:
+        The completed sidecar (``sidecar`` itself when it lacks nothing), or None when the tar
+        does not read or its records disagree with the sidecar: the shard is then written again.
+    """
+    if _has_va_histogram(sidecar):
+        return dict(sidecar)
+    from holistic.data.tario import iter_samples
+
+    stats = ShardStats()
+    try:
+        with open(job.path, "rb") as stream:
+            for raw in iter_samples(str(job.path), stream):
+                stats.add(json.loads(raw["json"]))
+    except (OSError, KeyError, ValueError) as error:  # TarError is an OSError
+        logger.warning("%s: cannot count its records (%s); writing it again", job.path, error)
+        return None
+    counted = json.loads(_json_bytes(stats.to_json()))
+    histogram = counted.pop("va_histogram")
+    differs = [name for name, value in counted.items() if sidecar.get(name) != value]
+    if differs:
+        logger.warning(
+            "%s: its records do not give the %s its sidecar records; writing it again",
+            job.path,
+            ", ".join(differs),
+        )
+        return None
+    completed = {**sidecar, "va_histogram": histogram}
+    _write_atomic(job.sidecar, _json_bytes(completed))
+    logger.info("%s: VA histogram counted from the shard's records", job.path)
+    return completed
+
+
 def _npy(array: Any) -> bytes:
     import io
 
@@ -221,6 +273,14 @@ def _audio_features(
 
 @dataclass
 class ShardStats:
+    """What a shard's sidecar and manifest entry count, from its records (:meth:`add`).
+
+    Besides the counts per task, class and AU: video frames and the longest run of consecutive
+    frames (for clips), and the histograms of the VA labels over :data:`~holistic.schema.VA_BINS`
+    (``va_histogram``; samples without VA are not counted), binned by
+    :func:`~holistic.schema.va_bin_index` as class-balance weights look them up.
+    """
+
     samples: int = 0
     tasks: Counter = field(default_factory=Counter)
     classes: dict[str, Counter] = field(default_factory=dict)
@@ -232,6 +292,10 @@ class ShardStats:
     longest_run: int = 0
     _run: int = 0
     _last: tuple[Any, Any] | None = None
+    # Per bin of VA_BINS: [valence counts, arousal counts].
+    va_bins: list[list[int]] = field(
+        default_factory=lambda: [[0] * VA_BINS.num_bins for _ in range(2)]
+    )
 
     def add(self, record: Mapping[str, Any]) -> None:
         self.samples += 1
@@ -239,6 +303,11 @@ class ShardStats:
         for task in LABEL_TASKS:
             if task in record:
                 self.tasks[task] += 1
+        if "va" in record:
+            for counts, index in zip(
+                self.va_bins, va_bin_index(record["va"]).tolist(), strict=True
+            ):
+                counts[index] += 1
         if "audio_features" in record:
             self.tasks["audio"] += 1
         if "landmarks" in record:
@@ -269,4 +338,5 @@ class ShardStats:
             "classes": {task: dict(counts) for task, counts in self.classes.items()},
             "au_labelled": dict(self.au_labelled),
             "au_positive": dict(self.au_positive),
+            "va_histogram": va_histogram_to_json(VAHistogram(*map(tuple, self.va_bins), VA_BINS)),
         }

@@ -28,7 +28,13 @@ import torch
 import torch.utils.data
 
 from holistic.data.damage import DamageLog, ShardError, advice
-from holistic.data.manifest import MANIFEST_FILE, check_file_name, check_manifest, parse_manifest
+from holistic.data.manifest import (
+    MANIFEST_FILE,
+    check_file_name,
+    check_manifest,
+    parse_manifest,
+    va_histogram_from_json,
+)
 from holistic.data.stages import (
     ShardRef,
     batch_images,
@@ -44,7 +50,7 @@ from holistic.data.stages import (
     steps_for,
     weighted_mix,
 )
-from holistic.schema import LabelSpace
+from holistic.schema import VA_BINS, LabelSpace, VAHistogram
 
 __all__ = [
     "TASK_SETS",
@@ -160,6 +166,55 @@ class Federation:
     def set_size(self, task: str, split: str = "train", datasets=None) -> int:
         """Samples with a ``task`` label in ``split`` (the size of that task set)."""
         return sum(ref.tasks.get(task, 0) for ref in self.shards(split, task, datasets))
+
+    def va_histogram(
+        self, split: str = "train", datasets: Sequence[str] | None = None
+    ) -> VAHistogram:
+        """Valence and arousal labels per 0.1-wide bin of ``split``, summed over the shards of
+        ``datasets`` (None: every dataset with that split), read from the manifest: no pass
+        over the data. The bins are :func:`~holistic.schema.va_bin_index`'s, which class-balance
+        weights look labels up with: ``VABinWeights.from_histograms(h.valence, h.arousal,
+        h.bins.low, h.bins.high, h.bins.bins_per_unit)`` (training folds only: pass the
+        training split).
+
+        Returns:
+            A :class:`~holistic.schema.VAHistogram` (``valence``, ``arousal``, ``bins``).
+
+        Raises:
+            SelectionError: a dataset the federation does not have, or none of ``datasets``
+                has ``split``.
+            ValueError: a chosen dataset whose manifest entry predates the histograms (the
+                message names them and what to run), or datasets binned differently.
+        """
+        self.check_datasets(datasets)
+        chosen = [
+            name
+            for name, entry in self.manifest["datasets"].items()
+            if (datasets is None or name in datasets) and split in entry["splits"]
+        ]
+        if not chosen:
+            asked = sorted(datasets) if datasets is not None else sorted(self.datasets)
+            raise SelectionError(f"none of the datasets {asked} has a {split!r} split")
+        outdated, histograms = [], []
+        for name in chosen:
+            shards = self.manifest["datasets"][name]["splits"][split]["shards"]
+            if any("va_histogram" not in shard for shard in shards):
+                outdated.append(name)
+                continue
+            histograms += [(name, va_histogram_from_json(s["va_histogram"])) for s in shards]
+        if outdated:
+            raise ValueError(
+                f"the manifest of {self.location} has no VA histograms for {split!r} of "
+                f"{outdated}: they were converted before histograms were recorded. Re-run "
+                "`holistic federate` on them (same sources and options): the shards are not "
+                "rewritten, only their sidecars and the manifest (a subset written by "
+                "holistic.data.subsets: write it again)"
+            )
+        bins = {found.bins for _, found in histograms} or {VA_BINS}
+        if len(bins) > 1:
+            by_bins = {b: sorted({n for n, h in histograms if h.bins == b}) for b in bins}
+            raise ValueError(f"the datasets' VA histograms are binned differently: {by_bins}")
+        return sum((found for _, found in histograms), VAHistogram.zeros(bins.pop()))
 
     def check_serves(
         self,

@@ -15,6 +15,11 @@ with :class:`ConversionInterrupted`, which says which command to re-run; only th
 reads it with ``interrupted_ok=True``. Entries without ``status`` (written before it existed) are
 complete. A shard entry may record its tar's ``bytes`` and ``sha256``; when present they are
 checked for shape here, and against the file by ``holistic verify``.
+
+Shard and split entries may record ``va_histogram``, the counts of their VA labels per bin
+(:func:`va_histogram_to_json`); when present it is checked here: its bins, one count >= 0 per
+bin for valence and for arousal, both summing to the entry's VA count, and a split's equal to the
+sum of its shards'. Manifests written before it existed lack it and are still read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from holistic.schema import VABins, VAHistogram
 
 __all__ = [
     "COMPLETE",
@@ -37,6 +44,8 @@ __all__ = [
     "check_shard_name",
     "parse_manifest",
     "shard_name",
+    "va_histogram_from_json",
+    "va_histogram_to_json",
 ]
 
 MANIFEST_VERSION = 1
@@ -182,9 +191,11 @@ def check_manifest(data: Any, where: str, *, interrupted_ok: bool = False) -> di
             spath = f"{path}.splits.{split}"
             if not _SAFE_NAME.match(split):
                 raise ManifestError(f"{where}: {spath}: not a split name")
-            shards = _mapping(split_entry, where, spath).get("shards")
+            split_entry = _mapping(split_entry, where, spath)
+            shards = split_entry.get("shards")
             if not isinstance(shards, list):
                 raise ManifestError(f"{where}: {spath}.shards: expected a list of shards")
+            histograms = []
             for i, shard in enumerate(shards):
                 hpath = f"{spath}.shards[{i}]"
                 shard = _mapping(shard, where, hpath)
@@ -193,6 +204,8 @@ def check_manifest(data: Any, where: str, *, interrupted_ok: bool = False) -> di
                 for task, count in _mapping(shard.get("tasks"), where, f"{hpath}.tasks").items():
                     _count(count, where, f"{hpath}.tasks.{task}")
                 _check_integrity(shard, where, hpath)
+                histograms.append(_check_va_histogram(shard, where, hpath))
+            _check_split_va_histogram(split_entry, histograms, where, spath)
     return root
 
 
@@ -205,6 +218,93 @@ def _check_integrity(shard: Mapping[str, Any], where: str, path: str) -> None:
     if "sha256" in shard and not (isinstance(digest, str) and _SHA256.match(digest)):
         raise ManifestError(
             f"{where}: {path}.sha256: expected 64 lower-case hex digits, got {digest!r}"
+        )
+
+
+def va_histogram_to_json(histogram: VAHistogram) -> dict[str, Any]:
+    """The manifest's (and sidecar's) ``va_histogram``: ``{"low", "high", "bins_per_unit",
+    "valence": [count per bin], "arousal": [count per bin]}``."""
+    bins = histogram.bins
+    return {
+        "low": bins.low,
+        "high": bins.high,
+        "bins_per_unit": bins.bins_per_unit,
+        "valence": list(histogram.valence),
+        "arousal": list(histogram.arousal),
+    }
+
+
+def va_histogram_from_json(
+    value: Any, where: str = "manifest", path: str = "va_histogram"
+) -> VAHistogram:
+    """The :class:`~holistic.schema.VAHistogram` of a ``va_histogram`` entry.
+
+    Args:
+        value: the entry.
+        where, path: its file or URL and its path in the file, for messages.
+
+    Raises:
+        ManifestError: not of that shape: bins that are not numbers with ``low < high`` and
+            ``bins_per_unit > 0``, counts that are not one count >= 0 per bin, or valence and
+            arousal counting different totals.
+    """
+    value = _mapping(value, where, path)
+    spec = {name: value.get(name) for name in ("low", "high", "bins_per_unit")}
+    try:
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec.values()):
+            raise ValueError(f"expected numbers, got {spec}")
+        bins = VABins(**{name: float(v) for name, v in spec.items()})
+    except ValueError as error:
+        raise ManifestError(f"{where}: {path}: bad bins ({error})") from None
+    counts = {}
+    for name in ("valence", "arousal"):
+        found = value.get(name)
+        if not isinstance(found, list) or len(found) != bins.num_bins:
+            raise ManifestError(
+                f"{where}: {path}.{name}: expected a list of {bins.num_bins} counts (one per bin "
+                f"of [{bins.low}, {bins.high}] at {bins.bins_per_unit} bins per unit), got "
+                f"{found!r}"
+            )
+        counts[name] = tuple(_count(c, where, f"{path}.{name}[{i}]") for i, c in enumerate(found))
+    if sum(counts["valence"]) != sum(counts["arousal"]):
+        raise ManifestError(
+            f"{where}: {path}: valence counts {sum(counts['valence'])} labels and arousal "
+            f"{sum(counts['arousal'])}, but every VA label has both"
+        )
+    return VAHistogram(counts["valence"], counts["arousal"], bins)
+
+
+def _check_va_histogram(entry: Mapping[str, Any], where: str, path: str) -> VAHistogram | None:
+    """An entry's ``va_histogram`` (None when it has none), counting its ``tasks.va`` labels."""
+    if "va_histogram" not in entry:
+        return None
+    histogram = va_histogram_from_json(entry["va_histogram"], where, f"{path}.va_histogram")
+    tasks = entry.get("tasks")
+    labelled = tasks.get("va", 0) if isinstance(tasks, Mapping) else None
+    if labelled is not None and histogram.total != labelled:
+        raise ManifestError(
+            f"{where}: {path}.va_histogram counts {histogram.total} VA labels, but "
+            f"{path}.tasks.va says {labelled}; the manifest was edited, re-convert with "
+            "`holistic federate`"
+        )
+    return histogram
+
+
+def _check_split_va_histogram(
+    entry: Mapping[str, Any], shards: list[VAHistogram | None], where: str, path: str
+) -> None:
+    """A split's ``va_histogram``, when recorded: well formed, and the sum of its shards'."""
+    histogram = _check_va_histogram(entry, where, path)
+    if histogram is None or any(shard is None for shard in shards):
+        return
+    try:
+        total = sum(shards, VAHistogram.zeros(histogram.bins))
+    except ValueError as error:  # shards binned otherwise than their split
+        raise ManifestError(f"{where}: {path}.shards: {error}") from None
+    if total != histogram:
+        raise ManifestError(
+            f"{where}: {path}.va_histogram is not the sum of its shards' histograms; the "
+            "manifest was edited, re-convert with `holistic federate`"
         )
 
 

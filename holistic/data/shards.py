@@ -16,7 +16,8 @@ record). Output in ``out``:
 
 **Done means same inputs.** A shard is skipped only when its sidecar parses, names this shard,
 dataset and split, records the same *inputs digest*, and the tar on disk has the size and
-SHA-256 the sidecar records. The inputs digest covers every field of every sample of the shard
+SHA-256 the sidecar records (a done shard whose sidecar predates the VA histograms gets them
+counted from its records; the tar is not rewritten). The inputs digest covers every field of every sample of the shard
 (key, labels, paths, subject, video, frame, face hint with box and landmarks, extra, audio file
 and time, origin), the size and modification time of each image and audio file (or that it is
 missing), the write settings (size, quality, align_boxes, audio; the landmark model when the
@@ -76,7 +77,13 @@ from holistic.data._federation_files import (
     save_manifest,
     split_entries,
 )
-from holistic.data._shard_writer import LABEL_TASKS, ShardStats, _reject, write_shard
+from holistic.data._shard_writer import (
+    LABEL_TASKS,
+    ShardStats,
+    _complete_sidecar,
+    _reject,
+    write_shard,
+)
 from holistic.data._sidecars import (
     SHARD_FORMAT,
     _done,
@@ -368,6 +375,8 @@ def federate(
         for split, index, samples in cutter.shards(events):
             job = conversion.job(out / shard_name(samples[0].dataset, split, index), samples)
             finished = _done(job)
+            if finished is not None:  # a sidecar that predates a statistic gets it from the tar
+                finished = _complete_sidecar(job, finished)
             if finished is not None:
                 sidecars.append(finished)
                 skipped += 1
