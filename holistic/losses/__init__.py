@@ -1,5 +1,15 @@
 """Losses. Each returns a dict of named terms and takes masks (DESIGN.md decision 4)."""
 
+from holistic.losses.adversarial import (
+    ADVERSARIAL_KINDS,
+    critic_loss,
+    discriminator_adv_loss,
+    generator_adv_loss,
+    gradient_penalty,
+    quadrant_loss,
+    reconstruction_loss,
+    va_quadrant,
+)
 from holistic.losses.affect import AFFECT_TERMS, VABinWeights, affect_loss
 from holistic.losses.coupling import (
     DM_FORMS,
@@ -23,6 +33,7 @@ from holistic.losses.tasks import (
 )
 
 __all__ = [
+    "ADVERSARIAL_KINDS",
     "AFFECT_TERMS",
     "DM_FORMS",
     "NEUTRAL_SCORES",
@@ -35,14 +46,21 @@ __all__ = [
     "ccc_loss",
     "co_annotate",
     "co_annotation_loss",
+    "critic_loss",
+    "discriminator_adv_loss",
     "distribution_matching_loss",
     "distribution_matching_target",
     "fit_soft_temperature",
     "flatten_frames",
+    "generator_adv_loss",
+    "gradient_penalty",
     "masked_bce",
     "masked_cross_entropy",
     "multitask_loss",
+    "quadrant_loss",
+    "reconstruction_loss",
     "soft_co_annotation_loss",
     "soft_co_annotation_targets",
     "soft_cross_entropy",
+    "va_quadrant",
 ]

@@ -25,6 +25,7 @@ import torch
 
 from holistic.losses._common import graph_zero
 from holistic.losses.tasks import batch_ccc
+from holistic.schema import va_bin_index, va_num_bins
 
 __all__ = ["AFFECT_TERMS", "VABinWeights", "affect_loss"]
 
@@ -66,27 +67,55 @@ class VABinWeights:
         va = torch.as_tensor(va, dtype=torch.float64)
         if va.ndim != 2 or va.shape[1] != 2 or va.shape[0] == 0:
             raise ValueError(f"va must be a non-empty [N, 2] tensor, got shape {tuple(va.shape)}")
-        num_bins = int(round((high - low) * bins_per_unit)) + 1
-        probe = cls(low, high, bins_per_unit, torch.ones(num_bins, 2))
-        bins = probe.bin_index(va)
-        counts = torch.stack(
-            [torch.bincount(bins[:, c], minlength=num_bins) for c in range(2)], dim=1
-        ).to(torch.float64)
+        bins = va_bin_index(va, low, high, bins_per_unit)
+        num_bins = va_num_bins(low, high, bins_per_unit)
+        valence, arousal = (torch.bincount(bins[:, c], minlength=num_bins) for c in (0, 1))
+        return cls.from_histograms(valence, arousal, low, high, bins_per_unit)
+
+    @classmethod
+    def from_histograms(
+        cls,
+        valence_counts: Sequence[float] | torch.Tensor,
+        arousal_counts: Sequence[float] | torch.Tensor,
+        low: float = -1.0,
+        high: float = 1.0,
+        bins_per_unit: float = 10.0,
+    ) -> VABinWeights:
+        """The weights :meth:`fit` gives, from per-bin label counts (no pass over the data).
+
+        Args:
+            valence_counts, arousal_counts: [num_bins] training labels per bin, binned by
+                :func:`holistic.schema.va_bin_index` (the federation manifest's per-shard
+                histograms, summed over the current training folds only:
+                ``Federation.va_histogram("train")``, or ``VAHistogram.count(va)``).
+
+        Each column is normalised by its own total, so the mean weight over the counted labels
+        is 1 per column. Raises ``ValueError`` for a wrong length, a negative or non-finite
+        count, or a column that counts nothing.
+        """
+        num_bins = va_num_bins(low, high, bins_per_unit)
+        columns = []
+        for name, counts in (("valence", valence_counts), ("arousal", arousal_counts)):
+            counts = torch.as_tensor(counts, dtype=torch.float64)
+            if counts.shape != (num_bins,):
+                raise ValueError(
+                    f"{name}_counts must hold {num_bins} bins for [{low}, {high}] at "
+                    f"{bins_per_unit} per unit, got shape {tuple(counts.shape)}"
+                )
+            if not bool(torch.isfinite(counts).all()) or bool((counts < 0).any()):
+                raise ValueError(f"{name}_counts must be finite and non-negative: {counts}")
+            if not counts.sum() > 0:
+                raise ValueError(f"{name}_counts count no label")
+            columns.append(counts)
+        counts = torch.stack(columns, dim=1)
         inverse = 1.0 / (counts + 1.0)
-        per_sample_mean = (counts * inverse).sum(0) / va.shape[0]
+        per_sample_mean = (counts * inverse).sum(0) / counts.sum(0)
         return cls(low, high, bins_per_unit, (inverse / per_sample_mean).to(torch.float32))
 
     def bin_index(self, va: torch.Tensor) -> torch.Tensor:
-        """[N, 2] bin of each value: floor((v - low) · bins_per_unit), clipped to the range."""
-        va = torch.as_tensor(va)
-        outside = (va < self.low) | (va > self.high)
-        if bool(outside.any()):
-            bad = va[outside][0].item()
-            raise ValueError(
-                f"VA value {bad} lies outside [{self.low}, {self.high}]; mask invalid markers first"
-            )
-        index = torch.floor((va.to(torch.float64) - self.low) * self.bins_per_unit).long()
-        return index.clamp(0, self.num_bins - 1)
+        """[N, 2] bin of each value: :func:`holistic.schema.va_bin_index` with this range and
+        bin width, the binning the manifest counts with."""
+        return va_bin_index(va, self.low, self.high, self.bins_per_unit)
 
     def __call__(self, va: torch.Tensor) -> torch.Tensor:
         """[N, 2] per-sample weights: valence looked up in valence bins, arousal in arousal bins."""
@@ -102,6 +131,7 @@ def affect_loss(
     weight: torch.Tensor | None = None,
     terms: Sequence[str] = AFFECT_TERMS,
     eps: float = 1e-8,
+    prefix: str = "",
 ) -> dict[str, torch.Tensor]:
     """L_afc: the selected terms and their unweighted sum ``total`` (to minimise).
 
@@ -112,6 +142,9 @@ def affect_loss(
             the RMSE term is then ``sqrt(Σ w (ŷ - y)² / Σ w)`` per column, averaged over columns.
         terms: which of ``rmse``, ``cor``, ``ccc``, ``icc`` to include (ANCLaF stage 3 drops cor).
         eps: added to denominators only, so constant predictions give finite values.
+        prefix: prepended to every key, ``total`` included (e.g. ``"afc_d/"`` and ``"afc_c/"``
+            for the discriminator's and the combiner's L_afc), so the dicts of several affect
+            losses merge with each other and with the adversarial terms without a collision.
     """
     unknown = sorted(set(terms) - set(AFFECT_TERMS))
     if unknown or not terms:
@@ -124,7 +157,7 @@ def affect_loss(
         mask = mask.to(torch.bool)
         if not bool(mask.any()):
             zero = graph_zero(pred)
-            return {**{name: zero for name in terms}, "total": zero}
+            return {prefix + name: zero for name in (*terms, "total")}
         pred, target = pred[mask], target[mask]
         weight = None if weight is None else weight[mask]
     target = target.to(pred.dtype)
@@ -143,4 +176,4 @@ def affect_loss(
     if "icc" in terms:
         out["icc"] = 1.0 - (2.0 * covariance / (var_pred + var_target + eps)).mean()
     out["total"] = sum(out.values())
-    return out
+    return {prefix + name: value for name, value in out.items()}
