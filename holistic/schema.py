@@ -648,3 +648,27 @@ class LabelSpace:
             except ValueError as error:
                 raise ValueError(f"{error}{_where(record)}") from None
         return cache[au]
+
+
+def va_quadrant(va: Any, midpoint: float = 0.0) -> Any:
+    """The valence-arousal quadrant Q ∈ {0, 1, 2, 3} of ``va`` [..., 2] (latent_models.md §2.3):
+    V ≥ t, A ≥ t → 0; V < t, A ≥ t → 1; V < t, A < t → 2; V ≥ t, A < t → 3, with t the scale
+    midpoint (0 on [-1, 1] and on AFEW-VA's [-10, 10]; 0.5 on SEWA's [0, 1]). A value on the
+    midpoint counts as high: there is no −1 for exact zeros (the vectorised reference copy).
+    The one quadrant function: the latent models derive Q with it and the losses train it.
+
+    Args:
+        va: a torch tensor or a numpy array (or anything ``np.asarray`` takes), ``[..., 2]``.
+
+    Returns:
+        int64 quadrants ``[...]``: a tensor on the input's device, or a numpy array.
+    """
+    is_tensor = hasattr(va, "detach") and hasattr(va, "long")
+    values = va if is_tensor else np.asarray(va)
+    if values.ndim == 0 or values.shape[-1] != 2:
+        raise ValueError(f"va must be [..., 2] (valence, arousal), got shape {tuple(values.shape)}")
+    high_v = values[..., 0] >= midpoint
+    high_a = values[..., 1] >= midpoint
+    as_int = (lambda b: b.long()) if is_tensor else (lambda b: b.astype(np.int64))
+    v, a = as_int(high_v), as_int(high_a)
+    return a * (1 - v) + (1 - a) * (2 + v)  # high A: 0 or 1; low A: 3 or 2

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from holistic.losses._common import graph_zero, masked_mean
 from holistic.losses.tasks import masked_cross_entropy
+from holistic.schema import va_quadrant
 
 __all__ = [
     "ADVERSARIAL_KINDS",
@@ -185,22 +186,6 @@ def reconstruction_loss(
     if direct is not None:
         out["rec_direct"] = masked_mean(_per_sample((clean - direct).abs()), mask)
     return out
-
-
-def va_quadrant(va: torch.Tensor, midpoint: float = 0.0) -> torch.Tensor:
-    """The valence-arousal quadrant Q ∈ {0, 1, 2, 3} of ``va`` [..., 2] (§2.3), as long [...].
-
-    V ≥ t, A ≥ t → 0; V < t, A ≥ t → 1; V < t, A < t → 2; V ≥ t, A < t → 3, with t the
-    scale midpoint (0 on [-1, 1] and on AFEW-VA's [-10, 10]; 0.5 on SEWA's [0, 1]). A value on
-    the midpoint counts as high: there is no −1 for exact zeros (the vectorised reference copy).
-    """
-    va = torch.as_tensor(va)
-    if va.ndim == 0 or va.shape[-1] != 2:
-        raise ValueError(f"va must be [..., 2] (valence, arousal), got shape {tuple(va.shape)}")
-    high_v, high_a = va[..., 0] >= midpoint, va[..., 1] >= midpoint
-    upper = torch.where(high_v, 0, 1)
-    lower = torch.where(high_v, 3, 2)
-    return torch.where(high_a, upper, lower).to(torch.long)
 
 
 def quadrant_loss(

@@ -16,6 +16,7 @@ from .ensemble import (
 )
 from .facebehaviornet import FaceBehaviorNet, build_facebehaviornet
 from .heads import MultiTaskHead
+from .latent import AEGCD, ANCLaF, ANCLaFSequence, build_aegcd, build_anclaf, build_anclaf_sequence
 from .spec import InputSpec, label_space_of, model_tasks
 from .temporal import (
     CNNRNN,
@@ -28,6 +29,9 @@ from .temporal import (
 )
 
 __all__ = [
+    "AEGCD",
+    "ANCLaF",
+    "ANCLaFSequence",
     "CNNRNN",
     "DecisionFusion",
     "FaceBehaviorNet",
@@ -35,7 +39,10 @@ __all__ = [
     "MTVGGGRU",
     "ModelFusion",
     "MultiTaskHead",
+    "build_aegcd",
     "build_affwildnet",
+    "build_anclaf",
+    "build_anclaf_sequence",
     "build_cnn1rnn",
     "build_cnn3rnn",
     "build_decisionfusion",

@@ -1,0 +1,635 @@
+"""The registered latent-adversarial models: AEG-CD(-SZ), ANCLaF and ANCLaF-S/-SA.
+
+Each composite holds every part its paper trains (G, D and, for ANCLaF, the combiner), so one
+checkpoint (``save_model``/``load_model``) rebuilds the whole model, and implements the model
+contract (DESIGN.md decision 11): ``input_spec``, ``tasks = {"va": ("valence", "arousal")}``,
+``forward(x)`` = what evaluation calls, split as ``forward_heads(forward_features(x))``.
+
+- :class:`AEGCD` (FG 2020): ``va = D(G(x), z, audio).va``, with z of G(x) when D takes z and
+  the frame's audio features when it takes audio (AEG-CD-SZ). An image model.
+- :class:`ANCLaF` (VISAPP 2021, Eq. 3): ``va = C([Z; Q])`` with ``image, Z = G(x)`` and Q the
+  quadrant D reads off ``G(x)`` (as the reference evaluates: D on the generated image), as
+  four one-hot planes. An image model.
+- :class:`ANCLaFSequence` (ANCLaF-S-n / -SA-n): the same Z and Q for every frame of a clip, then
+  the sequence combiner: clips ``[B, T, 3, H, W]`` to ``[B, T, 2]``. A clip model.
+
+The recipe trains the parts by calling them directly (``model.generator(x)``,
+``model.discriminator(...)``, ...), with its own optimisers per part.
+
+**Parameters the prediction does not train.** Some parts serve only the training (D's critic,
+the quadrant head of AEG-CD's D, ANCLaF's decoder of G), and ANCLaF's Q is a hard decision
+(arg max), so no gradient reaches D or G's decoder from the prediction; with ``score="linear"``
+the attention bias cannot change a softmax. ``model.detached_parameters`` lists these name
+prefixes, so a contract test can tell them from dead parameters; every other parameter gets a
+gradient from ``forward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ...schema import va_quadrant
+from .._registry import register_model
+from ..heads import VAOutput
+from ..spec import InputSpec, model_tasks
+from .combiner import Combiner
+from .discriminator import Discriminator
+from .generator import Generator
+from .sequence import SequenceCombiner, SequenceOutput, SequenceState
+
+__all__ = [
+    "AEGCD",
+    "ANCLaF",
+    "ANCLaFSequence",
+    "QUADRANT_SOURCES",
+    "build_aegcd",
+    "build_anclaf",
+    "build_anclaf_sequence",
+]
+
+#: Where ANCLaF's Q comes from: D's 4-way classifier (the paper) or D's VA regression,
+#: thresholded at the midpoint (the reference code).
+QUADRANT_SOURCES: tuple[str, ...] = ("classifier", "va")
+#: The audio features an AEG-CD-SZ takes, as recorded in its input spec.
+AUDIO_NAME = "egemaps"
+
+
+def _check_images(x: torch.Tensor, who: str) -> None:
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{who}: expected images [B, 3, H, W], got shape {tuple(x.shape)}")
+
+
+class AEGCD(nn.Module):
+    """AEG-CD and AEG-CD-SZ: the denoising generator and the conditional discriminator.
+
+    Prediction: ``image, z = G(x)``; ``va = D(image, z, audio).va`` (z only when D takes z,
+    audio only when it takes audio), as the reference validates (G on the input, D on G's
+    output).
+
+    Args:
+        generator: The :class:`Generator`.
+        discriminator: A :class:`Discriminator` with a VA head (and ``z_channels`` equal to G's
+            when it takes z).
+        image_size: Side of the training crops (the input spec's; any multiple of 4 runs
+            without audio).
+
+    Attributes:
+        input_spec: Images of ``image_size``; with audio, ``audio={"egemaps": {"features": A}}``.
+        num_features: D's pooled trunk features (``C k²``).
+        detached_parameters: Name prefixes of the parameters the prediction does not train.
+
+    Raises:
+        ValueError: D has no VA head, or its z does not fit G's.
+    """
+
+    def __init__(
+        self, generator: Generator, discriminator: Discriminator, *, image_size: int
+    ) -> None:
+        super().__init__()
+        if discriminator.va is None:
+            raise ValueError("AEGCD: the discriminator needs a VA head (built with va=True)")
+        if discriminator.z_mode is not None and discriminator.z_channels != generator.z_channels:
+            raise ValueError(
+                f"AEGCD: D takes z of {discriminator.z_channels} channels, G's has "
+                f"{generator.z_channels}"
+            )
+        self.generator, self.discriminator = generator, discriminator
+        audio = discriminator.audio_features
+        self.input_spec = InputSpec(
+            kind="image",
+            image_size=image_size,
+            audio={AUDIO_NAME: {"features": audio}} if audio is not None else {},
+        )
+        self.num_features = discriminator.num_features
+
+    @property
+    def detached_parameters(self) -> tuple[str, ...]:
+        """Name prefixes of the parameters ``forward`` sends no gradient to: D's critic (and its
+        quadrant head), which serve training only."""
+        detached = ["discriminator.critic"]
+        if self.discriminator.quadrant is not None:
+            detached.append("discriminator.quadrant")
+        return tuple(detached)
+
+    @property
+    def tasks(self) -> dict[str, tuple]:
+        """Valence and arousal."""
+        return model_tasks()
+
+    @property
+    def va_output(self) -> VAOutput:
+        """D's VA output, ``"tanh"`` or ``"linear"`` (settable; ``save_model`` records it)."""
+        return self.discriminator.va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        self.discriminator.va_output = value
+
+    def forward_features(self, x: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] ``[B, 3, H, W]`` (and audio ``[B, A]`` for AEG-CD-SZ) to D's pooled
+        trunk features ``[B, num_features]``."""
+        _check_images(x, "AEGCD")
+        image, z = self.generator(x)
+        d = self.discriminator
+        trunk = d.forward_features(image, z if d.z_mode is not None else None, audio)
+        return d.pool(trunk).flatten(1)
+
+    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``[B, num_features]`` to ``{"va": [B, 2]}`` (D's VA head)."""
+        d = self.discriminator
+        pooled = features.unflatten(1, (d.channels, d.head_size, d.head_size))
+        return {"va": d.forward_va(pooled)}
+
+    def forward(
+        self, x: torch.Tensor, audio: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Images (and audio) to ``{"va": [B, 2]}``."""
+        return self.forward_heads(self.forward_features(x, audio))
+
+
+class _Latents(nn.Module):
+    """Z and Q of frames, shared by the two ANCLaF composites."""
+
+    generator: Generator
+    discriminator: Discriminator
+    quadrant_from: str
+    midpoint: float
+
+    def latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``[N, 3, H, W]`` to ``(Z [N, 4 w, H / 4, W / 4], Q [N] long)``: stage 2's
+        extraction. Q is D's arg max quadrant (or its VA's quadrant) on G(x)."""
+        z = self.generator.encode(x)
+        # Q is a hard decision: no gradient could pass it, so G's decoder and D run without a
+        # graph (they train through the recipe's own losses).
+        with torch.no_grad():
+            out = self.discriminator(self.generator.decode(z))
+        if self.quadrant_from == "classifier":
+            q = out.quadrant.argmax(dim=1)
+        else:
+            q = va_quadrant(out.va, self.midpoint)
+        return z, q
+
+
+def _anclaf_parts(
+    generator: Generator, discriminator: Discriminator, quadrant_from: str, z_channels: int
+) -> None:
+    if quadrant_from not in QUADRANT_SOURCES:
+        raise ValueError(
+            f"quadrant_from must be one of {list(QUADRANT_SOURCES)}, got {quadrant_from!r}"
+        )
+    if quadrant_from == "classifier" and discriminator.quadrant is None:
+        raise ValueError("quadrant_from='classifier' needs a D with a quadrant head")
+    if quadrant_from == "va" and discriminator.va is None:
+        raise ValueError("quadrant_from='va' needs a D with a VA head")
+    if discriminator.z_mode is not None or discriminator.audio is not None:
+        raise ValueError("ANCLaF's D takes images only (no z, no audio)")
+    if z_channels != generator.z_channels:
+        raise ValueError(
+            f"the combiner reads Z of {z_channels} channels, G's has {generator.z_channels}"
+        )
+
+
+class ANCLaF(_Latents):
+    """ANCLaF, the frame model: ``va = C([Z; Q])`` (Eq. 3).
+
+    Args:
+        generator: G (Z after its ``latent_block``).
+        discriminator: D on images only, with a quadrant head (``quadrant_from="classifier"``)
+            or a VA head (``"va"``).
+        combiner: C.
+        quadrant_from: ``"classifier"`` (the paper's quadrant estimator) or ``"va"`` (the code:
+            D regresses VA, Q is its quadrant).
+        midpoint: The VA scale midpoint for ``"va"`` (0 for [-1, 1]).
+        image_size: Side of the training crops (the input spec's).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        combiner: Combiner,
+        *,
+        quadrant_from: Literal["classifier", "va"] = "classifier",
+        midpoint: float = 0.0,
+        image_size: int = 128,
+    ) -> None:
+        super().__init__()
+        _anclaf_parts(generator, discriminator, quadrant_from, combiner.z_channels)
+        self.generator, self.discriminator, self.combiner = generator, discriminator, combiner
+        self.quadrant_from, self.midpoint = quadrant_from, midpoint
+        self.input_spec = InputSpec(kind="image", image_size=image_size)
+        self.num_features = combiner.num_features
+
+    @property
+    def detached_parameters(self) -> tuple[str, ...]:
+        """Name prefixes of the parameters ``forward`` sends no gradient to: G's decoder and D,
+        which only decide Q (a hard decision)."""
+        return ("generator.decoder", "discriminator")
+
+    @property
+    def tasks(self) -> dict[str, tuple]:
+        """Valence and arousal."""
+        return model_tasks()
+
+    @property
+    def va_output(self) -> VAOutput:
+        """C's VA output (settable; ``save_model`` records it)."""
+        return self.combiner.va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        self.combiner.va_output = value
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] ``[B, 3, H, W]`` to C's features ``f [B, num_features]``."""
+        _check_images(x, "ANCLaF")
+        z, q = self.latents(x)
+        return self.combiner.forward_features(z, q if self.combiner.quadrants else None)
+
+    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``f [B, F]`` to ``{"va": [B, 2]}``."""
+        return {"va": self.combiner.forward_va(features)}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Images to ``{"va": [B, 2]}``."""
+        return self.forward_heads(self.forward_features(x))
+
+
+class ANCLaFSequence(_Latents):
+    """ANCLaF-S-n and ANCLaF-SA-n: Z and Q per frame, then the sequence combiner.
+
+    Args:
+        generator: G.
+        discriminator: D (as :class:`ANCLaF`'s).
+        sequence: The :class:`SequenceCombiner` (``attention`` False: -S; True: -SA).
+        quadrant_from: As :class:`ANCLaF`'s.
+        midpoint: As :class:`ANCLaF`'s.
+        image_size: Side of the training crops.
+        clip_length: Frames ``n`` of a training window (the input spec's; any ``T`` runs).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        sequence: SequenceCombiner,
+        *,
+        quadrant_from: Literal["classifier", "va"] = "classifier",
+        midpoint: float = 0.0,
+        image_size: int = 128,
+        clip_length: int = 8,
+    ) -> None:
+        super().__init__()
+        _anclaf_parts(generator, discriminator, quadrant_from, sequence.z_channels)
+        self.generator, self.discriminator, self.sequence = generator, discriminator, sequence
+        self.quadrant_from, self.midpoint = quadrant_from, midpoint
+        self.input_spec = InputSpec(kind="clip", image_size=image_size, clip_length=clip_length)
+        self.num_features = sequence.num_features
+
+    @property
+    def detached_parameters(self) -> tuple[str, ...]:
+        """Name prefixes of the parameters ``forward`` sends no gradient to: G's decoder and D
+        (they only decide Q), the score layer without attention, and the bias of the linear
+        score (a softmax ignores it)."""
+        detached = ["generator.decoder", "discriminator"]
+        if not self.sequence.attention:
+            detached.append("sequence.score")
+        elif self.sequence.score_kind == "linear":
+            detached.append("sequence.score.bias")
+        return tuple(detached)
+
+    @property
+    def tasks(self) -> dict[str, tuple]:
+        """Valence and arousal for every frame."""
+        return model_tasks()
+
+    @property
+    def va_output(self) -> VAOutput:
+        """The sequence combiner's VA output (settable; ``save_model`` records it)."""
+        return self.sequence.va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        self.sequence.va_output = value
+
+    def clip_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clips ``[B, T, 3, H, W]`` to ``(Z [B, T, C, h, w], Q [B, T] or None)``."""
+        if x.ndim != 5 or x.shape[2] != 3 or x.shape[1] < 1:
+            raise ValueError(
+                f"ANCLaFSequence: expected clips [B, T, 3, H, W] with T >= 1, got shape "
+                f"{tuple(x.shape)}"
+            )
+        batch, frames = x.shape[:2]
+        z, q = self.latents(x.flatten(0, 1))
+        q = q.unflatten(0, (batch, frames)) if self.sequence.quadrants else None
+        return z.unflatten(0, (batch, frames)), q
+
+    def forward_sequence(
+        self, x: torch.Tensor, state: SequenceState | None = None
+    ) -> SequenceOutput:
+        """Clips to the sequence combiner's full output (VA, LSTM outputs, attention weights,
+        state); pass ``state`` back in to continue a stream window by window."""
+        z, q = self.clip_latents(x)
+        return self.sequence(z, q, state)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips in [-1, 1] ``[B, T, 3, H, W]`` to the LSTM outputs ``[B, T, hidden]`` (each
+        clip is one window: the state starts from zeros)."""
+        return self.forward_sequence(x).features
+
+    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
+        return {"va": self.sequence.forward_va(features)}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Clips to ``{"va": [B, T, 2]}``."""
+        return self.forward_heads(self.forward_features(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Builders
+# ---------------------------------------------------------------------------------------------
+
+
+def _no_weight_sources(pretrained: bool, checkpoint_path: Any) -> None:
+    if pretrained or checkpoint_path is not None:
+        raise ValueError(
+            "the latent models have no pretrained weights: build with pretrained=False and "
+            "load a trained model with holistic.models.load_model"
+        )
+
+
+def _generator(width: int, blocks: int, latent_block: int, skips: Sequence[bool]) -> Generator:
+    return Generator(width, blocks, latent_block, tuple(skips))
+
+
+def build_aegcd(
+    *,
+    image_size: int = 112,
+    generator_width: int = 16,
+    generator_blocks: int = 1,
+    latent_block: int = 1,
+    skips: Sequence[bool] = (False,),
+    discriminator_width: int = 32,
+    discriminator_depth: int = 6,
+    z_mode: Literal["add", "concat"] | None = None,
+    audio_features: int | None = None,
+    audio_plane: Literal["full", "rows"] = "full",
+    quadrant: bool = False,
+    va_output: VAOutput = "tanh",
+    pretrained: bool = False,
+    checkpoint_path: str | None = None,
+) -> AEGCD:
+    """AEG-CD (no z, no audio) or AEG-CD-SZ (``z_mode`` and ``audio_features`` set).
+
+    Args:
+        image_size: Side of the training crops (112: Aff-Wild2 cropped-aligned); the audio
+            plane's size.
+        generator_width: G's first width (16).
+        generator_blocks: G's residual blocks (1).
+        latent_block: The block whose output is Z (1).
+        skips: Each block's skip (``(False,)``: ALN's latent block has none).
+        discriminator_width: D's first width (32 in ALN, so that z of 64 channels adds to its
+            2nd convolution).
+        discriminator_depth: D's stride-2 convolutions (6).
+        z_mode: None (AEG-CD), ``"add"`` (the code) or ``"concat"`` (the paper).
+        audio_features: Per-frame audio vector size (None: no audio).
+        audio_plane: ``"full"`` or ``"rows"`` (the reference's row broadcast).
+        quadrant: Give D the optional 4-way quadrant head (decision 6; off in the paper).
+        va_output: ``"tanh"`` (VA in [-1, 1]) or ``"linear"`` (the reference's head).
+        pretrained: Must be False (there are none).
+        checkpoint_path: Must be None.
+    """
+    _no_weight_sources(pretrained, checkpoint_path)
+    generator = _generator(generator_width, generator_blocks, latent_block, skips)
+    discriminator = Discriminator(
+        discriminator_width,
+        discriminator_depth,
+        va=True,
+        quadrant=quadrant,
+        z_channels=generator.z_channels if z_mode is not None else None,
+        z_mode=z_mode,
+        audio_features=audio_features,
+        audio_plane=audio_plane,
+        image_size=image_size,
+        va_output=va_output,
+    )
+    return AEGCD(generator, discriminator, image_size=image_size)
+
+
+def _anclaf_discriminator(width: int, depth: int, quadrant_from: str) -> Discriminator:
+    if quadrant_from not in QUADRANT_SOURCES:
+        raise ValueError(
+            f"quadrant_from must be one of {list(QUADRANT_SOURCES)}, got {quadrant_from!r}"
+        )
+    classifier = quadrant_from == "classifier"
+    return Discriminator(width, depth, va=not classifier, quadrant=classifier)
+
+
+def build_anclaf(
+    *,
+    image_size: int = 128,
+    generator_width: int = 16,
+    generator_blocks: int = 5,
+    latent_block: int = 3,
+    skips: Sequence[bool] = (True, True, False, True, True),
+    discriminator_width: int = 16,
+    discriminator_depth: int = 6,
+    quadrant_from: Literal["classifier", "va"] = "classifier",
+    midpoint: float = 0.0,
+    quadrants: bool = True,
+    combiner_width: int = 64,
+    combiner_depth: int = 5,
+    va_output: VAOutput = "tanh",
+    pretrained: bool = False,
+    checkpoint_path: str | None = None,
+) -> ANCLaF:
+    """ANCLaF, the frame model (G, D and C).
+
+    Args:
+        image_size: Side of the training crops (128: the author's AFEW-VA/SEWA crops).
+        generator_width: G's first width (16).
+        generator_blocks: G's residual blocks (5).
+        latent_block: The block whose output is Z (3).
+        skips: Each block's skip (yes, yes, no, yes, yes).
+        discriminator_width: D's first width (16).
+        discriminator_depth: D's stride-2 convolutions (6).
+        quadrant_from: ``"classifier"`` (D has a 4-way quadrant head, no VA head: the paper) or
+            ``"va"`` (D regresses VA; Q is its quadrant: the code).
+        midpoint: The VA scale midpoint for ``"va"``.
+        quadrants: C reads ``[Z; Q]`` (True: the paper) or Z only.
+        combiner_width: C's first width ``d`` (64).
+        combiner_depth: C's convolutions (5).
+        va_output: ``"tanh"`` or ``"linear"`` (the reference's).
+        pretrained: Must be False.
+        checkpoint_path: Must be None.
+    """
+    _no_weight_sources(pretrained, checkpoint_path)
+    generator = _generator(generator_width, generator_blocks, latent_block, skips)
+    discriminator = _anclaf_discriminator(discriminator_width, discriminator_depth, quadrant_from)
+    combiner = Combiner(
+        generator.z_channels,
+        quadrants=quadrants,
+        width=combiner_width,
+        depth=combiner_depth,
+        va_output=va_output,
+    )
+    return ANCLaF(
+        generator,
+        discriminator,
+        combiner,
+        quadrant_from=quadrant_from,
+        midpoint=midpoint,
+        image_size=image_size,
+    )
+
+
+def build_anclaf_sequence(
+    *,
+    image_size: int = 128,
+    clip_length: int = 8,
+    generator_width: int = 16,
+    generator_blocks: int = 5,
+    latent_block: int = 3,
+    skips: Sequence[bool] = (True, True, False, True, True),
+    discriminator_width: int = 16,
+    discriminator_depth: int = 6,
+    quadrant_from: Literal["classifier", "va"] = "classifier",
+    midpoint: float = 0.0,
+    quadrants: bool = True,
+    combiner_width: int = 64,
+    combiner_depth: int = 5,
+    hidden_size: int = 512,
+    attention: bool = False,
+    attention_state: Literal["hc", "h"] = "hc",
+    score: Literal["linear", "general", "concat"] = "linear",
+    divide_context: bool = False,
+    memory_size: int | None = None,
+    va_output: VAOutput = "tanh",
+    pretrained: bool = False,
+    checkpoint_path: str | None = None,
+) -> ANCLaFSequence:
+    """ANCLaF-S-n (``attention=False``) or ANCLaF-SA-n (``attention=True``).
+
+    Args:
+        image_size: Side of the training crops (128).
+        clip_length: Frames ``n`` of a training window (8, the paper's best; the curriculum
+            trains 2, 4, 8, 16, 32).
+        generator_width: As :func:`build_anclaf`'s (and the G, D and C options below).
+        generator_blocks: As :func:`build_anclaf`'s.
+        latent_block: As :func:`build_anclaf`'s.
+        skips: As :func:`build_anclaf`'s.
+        discriminator_width: As :func:`build_anclaf`'s.
+        discriminator_depth: As :func:`build_anclaf`'s.
+        quadrant_from: As :func:`build_anclaf`'s.
+        midpoint: As :func:`build_anclaf`'s.
+        quadrants: As :func:`build_anclaf`'s (False: the released stage-3 model, Z only).
+        combiner_width: The sequence combiner's first width ``d`` (64).
+        combiner_depth: Its convolutions (5).
+        hidden_size: LSTM units (512).
+        attention: -SA (True) or -S (False).
+        attention_state: ``"hc"`` (the reference's ``useCH``) or ``"h"``.
+        score: ``"linear"`` (the reference's), ``"general"`` or ``"concat"``.
+        divide_context: Divide the context by the number of memory entries (paper Eq. 7).
+        memory_size: A rolling memory of the last k states, carried over a stream; None: the
+            current window's earlier steps (the reference).
+        va_output: ``"tanh"`` or ``"linear"`` (the reference's).
+        pretrained: Must be False.
+        checkpoint_path: Must be None.
+    """
+    _no_weight_sources(pretrained, checkpoint_path)
+    generator = _generator(generator_width, generator_blocks, latent_block, skips)
+    discriminator = _anclaf_discriminator(discriminator_width, discriminator_depth, quadrant_from)
+    sequence = SequenceCombiner(
+        generator.z_channels,
+        quadrants=quadrants,
+        width=combiner_width,
+        depth=combiner_depth,
+        hidden_size=hidden_size,
+        attention=attention,
+        attention_state=attention_state,
+        score=score,
+        divide_context=divide_context,
+        memory_size=memory_size,
+        va_output=va_output,
+    )
+    return ANCLaFSequence(
+        generator,
+        discriminator,
+        sequence,
+        quadrant_from=quadrant_from,
+        midpoint=midpoint,
+        image_size=image_size,
+        clip_length=clip_length,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registered variants
+# ---------------------------------------------------------------------------------------------
+
+# The tiny variants: G of width 2 (Z has 8 channels), D of width 4 (its 2nd convolution has 8,
+# so z can be added), C of width 4, a 16-unit LSTM; 32 px images, 4-frame clips.
+_TINY = {"generator_width": 2, "discriminator_width": 4, "image_size": 32}
+_TINY_ANCLAF = {**_TINY, "combiner_width": 4}
+_TINY_SEQUENCE = {**_TINY_ANCLAF, "hidden_size": 16, "clip_length": 4}
+
+
+@register_model
+def aegcd_112(**kwargs: Any) -> AEGCD:
+    """AEG-CD as in ALN: G of width 16 (one block without skip), D of width 32, 112 px."""
+    return build_aegcd(**kwargs)
+
+
+@register_model
+def aegcd_sz_112(**kwargs: Any) -> AEGCD:
+    """AEG-CD-SZ: z added after D's 2nd convolution, and the audio plane of 75 features
+    (25 eGeMAPS descriptors of frames t-1, t, t+1) as a 4th input channel, 112 px."""
+    return build_aegcd(**{"z_mode": "add", "audio_features": 75, **kwargs})
+
+
+@register_model
+def test_aegcd(**kwargs: Any) -> AEGCD:
+    """A tiny AEG-CD for CPU tests (``z_mode``/``audio_features`` make it a tiny AEG-CD-SZ)."""
+    return build_aegcd(**{**_TINY, **kwargs})
+
+
+@register_model
+def anclaf_128(**kwargs: Any) -> ANCLaF:
+    """ANCLaF as in Seq-Att-Affect: G of width 16 (5 blocks, Z after block 3), D of width 16,
+    C of width 64, 128 px."""
+    return build_anclaf(**kwargs)
+
+
+@register_model
+def anclaf_s_128(**kwargs: Any) -> ANCLaFSequence:
+    """ANCLaF-S-8: the sequence combiner (LSTM 512) over 8-frame windows, no attention."""
+    return build_anclaf_sequence(**kwargs)
+
+
+@register_model
+def anclaf_sa_128(**kwargs: Any) -> ANCLaFSequence:
+    """ANCLaF-SA-8: as ANCLaF-S-8 with attention over [h; c] (the reference's score)."""
+    return build_anclaf_sequence(**{"attention": True, **kwargs})
+
+
+@register_model
+def test_anclaf(**kwargs: Any) -> ANCLaF:
+    """A tiny ANCLaF for CPU tests."""
+    return build_anclaf(**{**_TINY_ANCLAF, **kwargs})
+
+
+@register_model
+def test_anclaf_s(**kwargs: Any) -> ANCLaFSequence:
+    """A tiny ANCLaF-S for CPU tests."""
+    return build_anclaf_sequence(**{**_TINY_SEQUENCE, **kwargs})
+
+
+@register_model
+def test_anclaf_sa(**kwargs: Any) -> ANCLaFSequence:
+    """A tiny ANCLaF-SA for CPU tests."""
+    return build_anclaf_sequence(**{**_TINY_SEQUENCE, "attention": True, **kwargs})

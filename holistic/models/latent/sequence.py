@@ -1,0 +1,288 @@
+"""The sequence combiner of ANCLaF-S-n and ANCLaF-SA-n (VISAPP 2021, Eqs. 4-8).
+
+Per frame ``t`` of a window of ``n`` frames::
+
+    f_t = LatentFeatures([Z_t; Q_t])                 (C's convolution stack, pooled: [B, F])
+    context_t = 0                                    (-S, and the first step of -SA)
+              = sum_k a_k(t) m_k  (/ #memory)        (-SA: attention over the memory m_k)
+    h_t, c_t = LSTM([f_t; context_t], (h_{t-1}, c_{t-1}))     (1 layer, hidden 512)
+    va_t = Linear(h_t) -> 2
+
+**-S and -SA are one module** (``attention`` is a switch, not a shape): the context slot of the
+LSTM input and the score layer exist either way, so the two have the same parameters and an -SA
+model starts from a trained -S (the reference's curriculum, ``-toAddAttention 1``).
+
+**Attention** (``reference/latent_models.md`` §4.4; decision 8):
+
+- memory: the states ``S_k = [h_k; c_k]`` (``attention_state="hc"``, the reference's ``useCH``;
+  ``"h"``: ``h_k`` only) after each earlier step of the current window, so at most ``n - 1``
+  entries; at the first step the memory is empty and the context is zeros;
+- query: the state before step ``t``, ``S_{t-1}`` (also the last memory entry);
+- score ``e_k``: ``"linear"``, the reference's single ``Linear([query; m_k]) -> 1``. Because a
+  softmax ignores a constant added to every score, the query half of this layer (and its bias)
+  cannot change the weights and gets no gradient: the reference's attention is in effect the
+  paper's "location-based" ``softmax(W_a m_k)``, a content score of each memory entry alone.
+  ``"general"`` (Luong: ``query^T W m_k``) and ``"concat"`` (Bahdanau/Luong:
+  ``v^T tanh(W [query; m_k])``) make the weights depend on the query;
+- ``a(t) = softmax_k(e_k)``; context ``sum_k a_k m_k``, divided by the number of memory entries
+  when ``divide_context`` (the paper's Eq. 7 divides by n; the reference code does not).
+
+**Batch and time** are separate dimensions throughout (``[B, n, ...]``, scores ``[B, m]``); the
+reference mixes them with a ``view`` of a time-major stack (defect 7.2.6).
+
+**State.** ``state=None`` starts each window from zeros (the reference, decision 9). For a
+stream, pass the returned :class:`SequenceState` to the next call: the LSTM's ``(h, c)`` carry
+over, and with ``memory_size=k`` so do the last ``k`` memory states (a rolling memory, the AViGaS
+inference alternative of decision 8); with ``memory_size=None`` the memory is the current
+call's earlier steps only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+
+from ..heads import VAOutput
+from ._layers import apply_va_output, check_va_output
+from .combiner import NUM_QUADRANTS, LatentFeatures, latent_input
+
+__all__ = [
+    "ATTENTION_SCORES",
+    "ATTENTION_STATES",
+    "SequenceCombiner",
+    "SequenceOutput",
+    "SequenceState",
+]
+
+#: Score functions of the attention (``"linear"``: the reference's).
+ATTENTION_SCORES: tuple[str, ...] = ("linear", "general", "concat")
+#: What a memory entry and the query hold: ``[h; c]`` (the reference's ``useCH``) or ``h``.
+ATTENTION_STATES: tuple[str, ...] = ("hc", "h")
+
+
+class SequenceState(NamedTuple):
+    """The recurrent state between calls (stream inference).
+
+    Attributes:
+        h: ``[B, hidden]``, the LSTM's hidden state after the last step.
+        c: ``[B, hidden]``, its cell state.
+        memory: ``[B, m, S]`` attention memory carried over (``m <= memory_size``; ``m = 0``
+            without a rolling memory); ``S`` is ``2 hidden`` for ``"hc"``, ``hidden`` for ``"h"``.
+    """
+
+    h: torch.Tensor
+    c: torch.Tensor
+    memory: torch.Tensor
+
+
+class SequenceOutput(NamedTuple):
+    """What :class:`SequenceCombiner` returns.
+
+    Attributes:
+        va: ``[B, n, 2]`` per frame.
+        features: ``[B, n, hidden]``, the LSTM outputs the VA layer reads.
+        attention: ``[B, n, M]`` weights: row ``t`` holds step ``t``'s softmax over the memory
+            entries it attended to, in columns indexing ``[carried memory; states after steps
+            0..n-2 of this call]`` (``M = m + n - 1``); zeros elsewhere, a zero row where the
+            memory was empty (and everywhere without attention).
+        state: The :class:`SequenceState` after the last step.
+    """
+
+    va: torch.Tensor
+    features: torch.Tensor
+    attention: torch.Tensor
+    state: SequenceState
+
+
+class SequenceCombiner(nn.Module):
+    """ANCLaF-S-n / ANCLaF-SA-n: per-frame ``[Z; Q]`` features, an LSTM, VA per frame.
+
+    Args:
+        z_channels: Channels of Z (64).
+        quadrants: Read Q as four one-hot planes next to Z (the paper); False: Z only (the
+            released stage-3 code).
+        width: Channels ``d`` of the first convolution (64 in the reference's default).
+        depth: Convolutions (5).
+        hidden_size: LSTM units (512).
+        attention: -SA (True) or -S (False, the context is zeros); settable, the parameters
+            do not change.
+        attention_state: ``"hc"`` or ``"h"`` (module docstring).
+        score: ``"linear"``, ``"general"`` or ``"concat"`` (module docstring).
+        divide_context: Divide the context by the number of memory entries (paper Eq. 7).
+        memory_size: Attend to at most the last ``k`` states and carry them in the state; None:
+            every earlier step of the current call, nothing carried.
+        va_output: ``"linear"`` (the reference) or ``"tanh"`` (settable).
+
+    Attributes:
+        features: The :class:`~holistic.models.latent.combiner.LatentFeatures` stack.
+        lstm: ``nn.LSTM(F + S, hidden_size)``, batch first.
+        score: The attention score layer (present for -S too).
+        head: ``Linear(hidden_size, 2)``.
+        num_features: ``hidden_size``.
+
+    Raises:
+        ValueError: an unknown score or state, or sizes below 1.
+    """
+
+    def __init__(
+        self,
+        z_channels: int = 64,
+        *,
+        quadrants: bool = True,
+        width: int = 64,
+        depth: int = 5,
+        hidden_size: int = 512,
+        attention: bool = False,
+        attention_state: Literal["hc", "h"] = "hc",
+        score: Literal["linear", "general", "concat"] = "linear",
+        divide_context: bool = False,
+        memory_size: int | None = None,
+        va_output: VAOutput = "linear",
+    ) -> None:
+        super().__init__()
+        if score not in ATTENTION_SCORES:
+            raise ValueError(f"score must be one of {list(ATTENTION_SCORES)}, got {score!r}")
+        if attention_state not in ATTENTION_STATES:
+            raise ValueError(
+                f"attention_state must be one of {list(ATTENTION_STATES)}, got {attention_state!r}"
+            )
+        if hidden_size < 1 or (memory_size is not None and memory_size < 1):
+            raise ValueError(
+                f"hidden_size and memory_size must be >= 1, got {hidden_size=}, {memory_size=}"
+            )
+        self.z_channels, self.quadrants = z_channels, bool(quadrants)
+        self.hidden_size = hidden_size
+        self.attention = bool(attention)
+        self.attention_state, self.score_kind = attention_state, score
+        self.divide_context, self.memory_size = bool(divide_context), memory_size
+        self.state_size = hidden_size * (2 if attention_state == "hc" else 1)
+        self.features = LatentFeatures(z_channels + NUM_QUADRANTS * self.quadrants, width, depth)
+        self.lstm = nn.LSTM(
+            self.features.num_features + self.state_size, hidden_size, batch_first=True
+        )
+        size = self.state_size
+        if score == "linear":
+            self.score: nn.Module = nn.Linear(2 * size, 1)
+        elif score == "general":
+            self.score = nn.Linear(size, size, bias=False)
+        else:
+            self.score = nn.Sequential(
+                nn.Linear(2 * size, size), nn.Tanh(), nn.Linear(size, 1, bias=False)
+            )
+        self.head = nn.Linear(hidden_size, 2)
+        self.num_features = hidden_size
+        self.va_output = va_output
+
+    @property
+    def va_output(self) -> VAOutput:
+        """``"linear"`` or ``"tanh"`` (settable)."""
+        return self._va_output
+
+    @va_output.setter
+    def va_output(self, value: VAOutput) -> None:
+        self._va_output = check_va_output(value)
+
+    def forward_va(self, features: torch.Tensor) -> torch.Tensor:
+        """LSTM outputs ``[..., hidden]`` to ``[..., 2]`` (head and ``va_output``)."""
+        return apply_va_output(self.head(features), self.va_output)
+
+    def frame_features(self, z: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
+        """``f [B, n, F]`` of latents ``z [B, n, C, h, w]`` and quadrants ``q [B, n]`` (long) or
+        ``[B, n, 4]`` (float)."""
+        if z.ndim != 5 or z.shape[1] < 1:
+            raise ValueError(
+                f"expected latents [B, n, {self.z_channels}, h, w] with n >= 1, got "
+                f"{tuple(z.shape)}"
+            )
+        batch, frames = z.shape[:2]
+        if q is not None and tuple(q.shape[:2]) != (batch, frames):
+            raise ValueError(
+                f"q must be [B, n, ...] = [{batch}, {frames}, ...], got {tuple(q.shape)}"
+            )
+        flat_q = None if q is None else q.flatten(0, 1)
+        x = latent_input(z.flatten(0, 1), flat_q, self.z_channels, self.quadrants)
+        return self.features(x).unflatten(0, (batch, frames))
+
+    def _scores(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``e [B, m]`` of ``query [B, S]`` against ``memory [B, m, S]``."""
+        if self.score_kind == "general":
+            return torch.einsum("bs,bms->bm", query, self.score(memory))
+        pairs = torch.cat([query[:, None].expand_as(memory), memory], dim=2)
+        return self.score(pairs).squeeze(2)
+
+    def _initial(
+        self, batch: int, like: torch.Tensor, state: SequenceState | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if state is None:
+            zeros = like.new_zeros(batch, self.hidden_size)
+            return zeros, zeros, like.new_zeros(batch, 0, self.state_size)
+        h, c, memory = state
+        want = (batch, self.hidden_size)
+        if tuple(h.shape) != want or tuple(c.shape) != want:
+            raise ValueError(
+                f"state: h and c must be {list(want)} (batch, hidden_size), got "
+                f"{tuple(h.shape)} and {tuple(c.shape)}"
+            )
+        if memory.ndim != 3 or memory.shape[0] != batch or memory.shape[2] != self.state_size:
+            raise ValueError(
+                f"state: memory must be [{batch}, m, {self.state_size}], got {tuple(memory.shape)}"
+            )
+        return h, c, memory
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        q: torch.Tensor | None = None,
+        state: SequenceState | None = None,
+    ) -> SequenceOutput:
+        """Valence-arousal for every frame of windows of latents.
+
+        Args:
+            z: Latents ``[B, n, z_channels, h, w]`` (any ``n >= 1``, any ``h, w >= 1``).
+            q: Quadrants ``[B, n]`` (long, 0..3) or ``[B, n, 4]`` (float); required with
+                ``quadrants=True``, refused without.
+            state: None (start from zeros: one window) or the state a previous call returned
+                (the next window of a stream).
+
+        Returns:
+            :class:`SequenceOutput`: ``va [B, n, 2]``, the LSTM outputs, the attention weights
+            and the state after the last step.
+        """
+        f = self.frame_features(z, q)
+        batch, frames = f.shape[:2]
+        h, c, carried = self._initial(batch, f, state)
+        if not self.attention:
+            inputs = torch.cat([f, f.new_zeros(batch, frames, self.state_size)], dim=2)
+            outputs, (h_n, c_n) = self.lstm(inputs, (h[None], c[None]))
+            memory = carried[:, -self.memory_size :] if self.memory_size else carried[:, :0]
+            weights = f.new_zeros(batch, frames, carried.shape[1] + frames - 1)
+            state = SequenceState(h_n[0], c_n[0], memory)
+            return SequenceOutput(self.forward_va(outputs), outputs, weights, state)
+        entries = [carried[:, k] for k in range(carried.shape[1])]
+        outputs, rows = [], []
+        for t in range(frames):
+            start = 0 if self.memory_size is None else max(0, len(entries) - self.memory_size)
+            query = torch.cat([h, c], dim=1) if self.attention_state == "hc" else h
+            row = f.new_zeros(batch, carried.shape[1] + frames - 1)
+            if len(entries) > start:
+                memory = torch.stack(entries[start:], dim=1)  # [B, m, S]
+                weights = torch.softmax(self._scores(query, memory), dim=1)  # [B, m]
+                context = torch.einsum("bm,bms->bs", weights, memory)
+                if self.divide_context:
+                    context = context / memory.shape[1]
+                row = torch.cat([row[:, :start], weights, row[:, len(entries) :]], dim=1)
+            else:
+                context = f.new_zeros(batch, self.state_size)
+            step = torch.cat([f[:, t], context], dim=1)[:, None]
+            out, (h_n, c_n) = self.lstm(step, (h[None], c[None]))
+            h, c = h_n[0], c_n[0]
+            entries.append(torch.cat([h, c], dim=1) if self.attention_state == "hc" else h)
+            outputs.append(out[:, 0])
+            rows.append(row)
+        features = torch.stack(outputs, dim=1)
+        kept = entries[-self.memory_size :] if self.memory_size else []
+        memory = torch.stack(kept, dim=1) if kept else f.new_zeros(batch, 0, self.state_size)
+        state = SequenceState(h, c, memory)
+        return SequenceOutput(self.forward_va(features), features, torch.stack(rows, dim=1), state)
