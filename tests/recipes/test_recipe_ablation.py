@@ -205,8 +205,10 @@ def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_
         (["budgets=[{name: budgets, label: A}]"], "subsets' folder"),
         (["headline=[AW2 CCC-X]"], "not column headers"),
         (["budgets=[{name: a, label: A}]", "only=b"], "only: 'b' is not a budget"),
-        (["budgets=[{name: a, label: A}]", "variants=[{name: fbn, label: F, budgets: [b]}]"],
-         "are not budgets"),
+        (
+            ["budgets=[{name: a, label: A}]", "variants=[{name: fbn, label: F, budgets: [b]}]"],
+            "are not budgets",
+        ),
     ],
 )
 def test_bad_budgets_stop_at_start(shards, tmp_path, overrides, message):
