@@ -10,7 +10,15 @@ from torch import nn
 
 from ..heads import VA_OUTPUTS, VAOutput
 
-__all__ = ["LEAKY_SLOPE", "HalvingConv", "apply_va_output", "check_va_output", "halved"]
+__all__ = [
+    "LEAKY_SLOPE",
+    "HalvingConv",
+    "apply_va_output",
+    "check_va_output",
+    "halved",
+    "va_output_of",
+    "va_output_property",
+]
 
 #: StarGAN's LeakyReLU slope, used after every convolution of D and C.
 LEAKY_SLOPE = 0.01
@@ -52,3 +60,29 @@ def check_va_output(value: str) -> Literal["tanh", "linear"]:
 def apply_va_output(va: torch.Tensor, va_output: VAOutput) -> torch.Tensor:
     """``tanh`` squashes valence and arousal into [-1, 1]; ``linear`` leaves them as they are."""
     return torch.tanh(va) if va_output == "tanh" else va
+
+
+def va_output_property() -> property:
+    """A part's settable ``va_output`` (``"linear"`` or ``"tanh"``), checked when set."""
+
+    def get(self) -> VAOutput:
+        return self._va_output
+
+    def set_(self, value: VAOutput) -> None:
+        self._va_output = check_va_output(value)
+
+    return property(
+        get, set_, doc='``"linear"`` or ``"tanh"``: how the VA head is read (settable).'
+    )
+
+
+def va_output_of(part: str) -> property:
+    """A composite's ``va_output``: that of its ``part`` (settable; ``save_model`` records it)."""
+
+    def get(self) -> VAOutput:
+        return getattr(self, part).va_output
+
+    def set_(self, value: VAOutput) -> None:
+        getattr(self, part).va_output = value
+
+    return property(get, set_, doc=f"The {part}'s VA output (settable; save_model records it).")

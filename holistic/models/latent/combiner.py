@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads import VAOutput
-from ._layers import LEAKY_SLOPE, HalvingConv, apply_va_output, check_va_output
+from ._layers import LEAKY_SLOPE, HalvingConv, apply_va_output, va_output_property
 
 __all__ = [
     "NUM_QUADRANTS",
@@ -171,14 +171,7 @@ class Combiner(nn.Module):
         self.head = nn.Linear(self.num_features, 2)
         self.va_output = va_output
 
-    @property
-    def va_output(self) -> VAOutput:
-        """``"linear"`` or ``"tanh"`` (settable)."""
-        return self._va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self._va_output = check_va_output(value)
+    va_output = va_output_property()
 
     def forward_features(self, z: torch.Tensor, q: torch.Tensor | None = None) -> torch.Tensor:
         """``f [B, F]`` from Z ``[B, z_channels, h, w]`` and Q (see :meth:`forward`)."""

@@ -36,6 +36,7 @@ from ...schema import va_quadrant
 from .._registry import register_model
 from ..heads import VAOutput
 from ..spec import InputSpec, model_tasks
+from ._layers import va_output_of
 from .combiner import Combiner
 from .discriminator import Discriminator
 from .generator import Generator
@@ -120,14 +121,7 @@ class AEGCD(nn.Module):
         """Valence and arousal."""
         return model_tasks()
 
-    @property
-    def va_output(self) -> VAOutput:
-        """D's VA output, ``"tanh"`` or ``"linear"`` (settable; ``save_model`` records it)."""
-        return self.discriminator.va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self.discriminator.va_output = value
+    va_output = va_output_of("discriminator")
 
     def forward_features(self, x: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [-1, 1] ``[B, 3, H, W]`` (and audio ``[B, A]`` for AEG-CD-SZ) to D's pooled
@@ -235,14 +229,7 @@ class ANCLaF(_Latents):
         """Valence and arousal."""
         return model_tasks()
 
-    @property
-    def va_output(self) -> VAOutput:
-        """C's VA output (settable; ``save_model`` records it)."""
-        return self.combiner.va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self.combiner.va_output = value
+    va_output = va_output_of("combiner")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] ``[B, 3, H, W]`` to C's features ``f [B, num_features]``."""
@@ -307,14 +294,7 @@ class ANCLaFSequence(_Latents):
         """Valence and arousal for every frame."""
         return model_tasks()
 
-    @property
-    def va_output(self) -> VAOutput:
-        """The sequence combiner's VA output (settable; ``save_model`` records it)."""
-        return self.sequence.va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self.sequence.va_output = value
+    va_output = va_output_of("sequence")
 
     def clip_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Clips ``[B, T, 3, H, W]`` to ``(Z [B, T, C, h, w], Q [B, T] or None)``."""

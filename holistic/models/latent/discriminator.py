@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads import VAOutput
-from ._layers import LEAKY_SLOPE, HalvingConv, apply_va_output, check_va_output
+from ._layers import LEAKY_SLOPE, HalvingConv, apply_va_output, check_va_output, va_output_property
 
 __all__ = ["AUDIO_PLANES", "Z_MODES", "Discriminator", "DiscriminatorOutput"]
 
@@ -172,14 +172,7 @@ class Discriminator(nn.Module):
             nn.Conv2d(self.channels, 4, kernel_size=head_size, bias=False) if quadrant else None
         )
 
-    @property
-    def va_output(self) -> VAOutput:
-        """``"linear"`` or ``"tanh"``: how the VA head's two units are read (settable)."""
-        return self._va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self._va_output = check_va_output(value)
+    va_output = va_output_property()
 
     def audio_input(self, audio: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The audio plane ``[B, 1, H, W]`` in [-1, 1] from features ``[B, audio_features]``.

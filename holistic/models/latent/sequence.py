@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..heads import VAOutput
-from ._layers import apply_va_output, check_va_output
+from ._layers import apply_va_output, va_output_property
 from .combiner import NUM_QUADRANTS, LatentFeatures, latent_input
 
 __all__ = [
@@ -175,14 +175,7 @@ class SequenceCombiner(nn.Module):
         self.num_features = hidden_size
         self.va_output = va_output
 
-    @property
-    def va_output(self) -> VAOutput:
-        """``"linear"`` or ``"tanh"`` (settable)."""
-        return self._va_output
-
-    @va_output.setter
-    def va_output(self, value: VAOutput) -> None:
-        self._va_output = check_va_output(value)
+    va_output = va_output_property()
 
     def forward_va(self, features: torch.Tensor) -> torch.Tensor:
         """LSTM outputs ``[..., hidden]`` to ``[..., 2]`` (head and ``va_output``)."""
