@@ -59,9 +59,10 @@ __all__ = [
 STATE = "state"
 METRICS = "metrics.json"
 
-#: What a training run writes in its output folder; ``train.resume=false`` removes these (and
-#: the leftovers of interrupted saves) before it starts.
-OUTPUTS = (STATE, HISTORY, METRICS, "report.md", "plots", "model", "logs")
+#: What a training run writes in its output folder (``stages``: the models of a curriculum's
+#: stages); ``train.resume=false`` removes these (and the leftovers of interrupted saves) before
+#: it starts.
+OUTPUTS = (STATE, HISTORY, METRICS, "report.md", "plots", "model", "logs", "stages")
 
 #: Config keys that may differ from the saved ``config.yaml`` when a run resumes; the new
 #: values apply from the checkpoint's step on. They change neither the model nor how it learns:

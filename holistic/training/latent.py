@@ -1,0 +1,411 @@
+"""Parts of ``recipes/latent_adversarial.py`` that are not the loop: degraded inputs seeded by
+the step, per-sample class-balance weights, the audio context of AEG-CD-SZ (statistics, the
+t-1..t+1 window, a missing-audio fill with a mask, folding the normalisation into the saved
+model), its evaluation with audio, the VA metrics on each dataset's native scale, and a view of
+several optimisers for :func:`~holistic.training.state.resume_state`.
+
+See ``docs/latent_adversarial.md``; the decisions are numbered as
+``reference/latent_models.md`` §8.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from holistic.data.degrade import RandomDegradation
+from holistic.losses.affect import VABinWeights
+from holistic.training.config import ConfigError
+
+__all__ = [
+    "AUDIO_FEATURES",
+    "AUDIO_FRAMES",
+    "AudioStatistics",
+    "DiscriminatorOnly",
+    "OptimizerGroups",
+    "audio_context",
+    "audio_predictions",
+    "audio_statistics",
+    "check_audio_sources",
+    "class_weights",
+    "degrade_batch",
+    "fold_audio_normalisation",
+    "native_va_markdown",
+    "native_va_metrics",
+    "reset_optimizer",
+    "sample_weights",
+]
+
+#: The per-frame audio features AEG-CD-SZ reads (25 eGeMAPS low-level descriptors).
+AUDIO_FEATURES = "egemaps"
+#: Frames of audio context per image: t-1, t, t+1 (the paper's §III-D).
+AUDIO_FRAMES = 3
+
+
+# --- degraded inputs -------------------------------------------------------------------------
+
+
+def degrade_batch(
+    images: torch.Tensor,
+    kinds: Sequence[str],
+    p_clean: float,
+    key: Sequence[int],
+) -> torch.Tensor:
+    """The degraded generator inputs x̃ of a batch of clean uint8 images (decision 12).
+
+    Args:
+        images: uint8 ``[B, 3, H, W]`` (or clips ``[B, T, 3, H, W]``: every frame of a clip gets
+            the same type and level, noise drawn per frame).
+        kinds: degradation types (:data:`holistic.data.degrade.PAPER_DEGRADATIONS`, ...).
+        p_clean: probability of leaving a sample clean.
+        key: integers the draws are seeded from, e.g. ``(seed, step, rank)``: a batch's
+            degradations are a function of its position, so a resumed run draws them again.
+
+    Returns:
+        uint8 of the same shape, on the same device.
+    """
+    if images.dtype != torch.uint8 or images.ndim not in (4, 5):
+        raise ValueError(
+            f"expected uint8 images [B, 3, H, W] or clips [B, T, 3, H, W], got {images.dtype} "
+            f"{tuple(images.shape)}"
+        )
+    degrade = RandomDegradation(kinds, p_clean, seed=np.random.default_rng([int(k) for k in key]))
+    channels_last = images.movedim(-3, -1).cpu().numpy()
+    out = np.empty_like(channels_last)
+    for index, sample in enumerate(channels_last):
+        if images.ndim == 4:
+            out[index] = degrade(image=sample)["image"]
+        else:
+            out[index] = degrade(images=sample)["images"]
+    return torch.from_numpy(out).movedim(-1, -3).to(images.device)
+
+
+# --- class-balance weights -------------------------------------------------------------------
+
+
+def class_weights(federation: Any, datasets: Sequence[str] | None) -> VABinWeights:
+    """Inverse-frequency VA bin weights from the manifest's histograms of the **training**
+    split of ``datasets`` (decision 5: the current training data only; no pass over it)."""
+    histogram = federation.va_histogram("train", datasets)
+    return VABinWeights.from_histograms(
+        histogram.valence,
+        histogram.arousal,
+        histogram.bins.low,
+        histogram.bins.high,
+        histogram.bins.bins_per_unit,
+    )
+
+
+def sample_weights(
+    weights: VABinWeights | None, va: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor | None:
+    """``[N, 2]`` per-sample weights: valence looked up in valence bins and arousal in arousal
+    bins (defect 7.1.3 looks arousal up with the valence bin); rows without a VA label get 0."""
+    if weights is None:
+        return None
+    looked_up = weights(torch.where(mask[:, None], va, torch.zeros_like(va)))
+    return looked_up.to(va.device) * mask[:, None].to(va.dtype)
+
+
+# --- optimisers ------------------------------------------------------------------------------
+
+
+class OptimizerGroups:
+    """Several optimisers seen as one by :func:`~holistic.training.state.resume_state`, which
+    keeps the configured hyperparameters of every parameter group across a resume."""
+
+    def __init__(self, optimizers: Sequence[Any]) -> None:
+        self.optimizers = list(optimizers)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        # Read anew each time: loading a state replaces the groups' dicts.
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
+
+def reset_optimizer(optimizer: Any) -> None:
+    """Forget the optimiser's moments (a new curriculum stage starts like a new run)."""
+    optimizer.state.clear()
+
+
+# --- audio (AEG-CD-SZ) -----------------------------------------------------------------------
+
+
+def check_audio_sources(
+    federation: Any, datasets: Sequence[str] | None, split: str = "train"
+) -> None:
+    """Every dataset the run trains on must have per-frame audio features.
+
+    Raises:
+        ConfigError: naming the datasets whose ``split`` has no audio (manifest ``tasks.audio``)
+            and those that have it.
+    """
+    entries = federation.manifest["datasets"]
+    federation.check_datasets(datasets)
+    chosen = [
+        name
+        for name, entry in entries.items()
+        if (datasets is None or name in datasets) and split in entry["splits"]
+    ]
+    lacking = [
+        name for name in chosen if not entries[name]["splits"][split].get("tasks", {}).get("audio")
+    ]
+    if lacking:
+        having = sorted(set(chosen) - set(lacking))
+        raise ConfigError(
+            f"config key model.name: the model takes audio ({AUDIO_FEATURES}), but the {split} "
+            f"split of {sorted(lacking)} has no audio features (the manifest's tasks.audio); "
+            f"train it on datasets with audio ({having or 'none in data.datasets'}) via "
+            "data.datasets, convert the videos with their audio (holistic federate --audio), "
+            "or use a model without audio"
+        )
+
+
+@dataclass(frozen=True)
+class AudioStatistics:
+    """Per-feature mean and standard deviation of the training audio features (decision 3:
+    eGeMAPS comes in openSMILE's raw units: Hz, dB, semitones)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def normalise(self, features: torch.Tensor) -> torch.Tensor:
+        """``[..., F]`` raw features to zero mean and unit variance."""
+        mean = torch.as_tensor(self.mean, dtype=features.dtype, device=features.device)
+        std = torch.as_tensor(self.std, dtype=features.dtype, device=features.device)
+        return (features - mean) / std
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+
+def audio_statistics(
+    federation: Any, datasets: Sequence[str] | None, split: str = "train", damage: Any = None
+) -> AudioStatistics:
+    """Mean and SD of every audio feature over the frames of ``split`` that have them.
+
+    Reads the shards' records and ``egemaps.npy`` members (no image is decoded); a feature that
+    never varies gets SD 1.
+    """
+    from holistic.data.damage import DamageLog
+    from holistic.data.stages import read_shards, with_records
+
+    damage = DamageLog() if damage is None else damage
+    refs = [ref for ref in federation.shards(split, None, datasets) if ref.tasks.get("audio")]
+    total, squares, count = None, None, 0
+    for raw in with_records(read_shards(sorted(refs, key=lambda r: r.url), damage), damage):
+        if AUDIO_FEATURES not in raw["record"].get("audio_features", ()):
+            continue
+        member = raw.get(f"{AUDIO_FEATURES}.npy")
+        if member is None:
+            continue
+        import io
+
+        values = np.load(io.BytesIO(member), allow_pickle=False).astype(np.float64).reshape(-1)
+        total = values if total is None else total + values
+        squares = values**2 if squares is None else squares + values**2
+        count += 1
+    if count == 0:
+        raise ConfigError(f"no {split} frame of {datasets or 'the federation'} has audio")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    std[std < 1e-8] = 1.0
+    return AudioStatistics(mean.astype(np.float32), std.astype(np.float32))
+
+
+def audio_context(
+    features: torch.Tensor | None, batch: int, statistics: AudioStatistics, device: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalised audio input ``[B, 3 F]`` of the middle frames of 3-frame clips, and its
+    mask ``[B]``.
+
+    Args:
+        features: raw ``[B, 3, F]`` (frames t-1, t, t+1), or None when the batch came without
+            audio (the clip loader drops a batch's audio when one of its clips lacks it).
+        batch: B.
+        statistics: the training statistics.
+
+    Returns:
+        ``(audio, mask)``: normalised features, or zeros (the training mean) with a False mask.
+    """
+    size = AUDIO_FRAMES * len(statistics.mean)
+    if features is None:
+        return (
+            torch.zeros(batch, size, device=device),
+            torch.zeros(batch, dtype=torch.bool, device=device),
+        )
+    features = statistics.normalise(features.to(device).float())
+    return features.flatten(1), torch.ones(batch, dtype=torch.bool, device=device)
+
+
+def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> nn.Module:
+    """A copy of an AEG-CD-SZ whose audio layer takes **raw** features: the normalisation
+    ``(x - mean) / std`` of the 3 frames is folded into D's ``Linear`` (``W' = W / std``,
+    ``b' = b - W' mean``), so the saved model needs no statistics beside it. Feed it the
+    training mean (:attr:`AudioStatistics.mean`) where a frame has no audio."""
+    folded = copy.deepcopy(model)
+    layer = folded.discriminator.audio
+    mean = torch.as_tensor(np.tile(statistics.mean, AUDIO_FRAMES), dtype=layer.weight.dtype)
+    std = torch.as_tensor(np.tile(statistics.std, AUDIO_FRAMES), dtype=layer.weight.dtype)
+    with torch.no_grad():
+        weight = layer.weight / std.to(layer.weight.device)
+        layer.bias -= weight @ mean.to(layer.weight.device)
+        layer.weight.copy_(weight)
+    return folded
+
+
+def _window_audio(
+    features: np.ndarray | None, frames: int, fill: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, 3 F]`` raw context of every frame of a run (the run's first and last frames repeat
+    at its edges) and ``[T]`` whether it is real audio (``fill``, the raw training mean,
+    where not)."""
+    if features is None:
+        return np.tile(fill, (frames, AUDIO_FRAMES)).astype(np.float32), np.zeros(frames, bool)
+    padded = np.concatenate([features[:1], features, features[-1:]])
+    windows = np.stack([padded[t : t + AUDIO_FRAMES].reshape(-1) for t in range(frames)])
+    return windows.astype(np.float32), np.ones(frames, bool)
+
+
+@torch.no_grad()
+def audio_predictions(
+    model: nn.Module,
+    federation: Any,
+    label_space: Any,
+    *,
+    fill: np.ndarray,
+    split: str | Sequence[str] = "validation",
+    datasets: Sequence[str] | None = None,
+    batch_size: int = 128,
+    rank: int = 0,
+    world_size: int = 1,
+    device: Any = "cpu",
+    tolerate_damage: bool = False,
+) -> tuple[Any, int]:
+    """An AEG-CD-SZ's predictions on every frame of every video run of ``split`` (this rank's
+    videos; pool them), each frame with the raw audio of frames t-1..t+1.
+
+    ``model`` takes raw features (:func:`fold_audio_normalisation`). A run without audio gets
+    ``fill`` (the training mean) and counts as missing.
+
+    Returns:
+        ``(predictions, frames without audio)``.
+    """
+    from holistic.data.clips import clip_arrays, video_runs
+    from holistic.data.damage import DamageLog, ShardError
+    from holistic.data.stages import batch_images
+    from holistic.data.transforms import build_eval_transform
+    from holistic.evaluation.evaluate import Predictions
+    from holistic.evaluation.run import eval_splits
+
+    transform = build_eval_transform(model.input_spec.image_size)
+    damage = DamageLog(tolerate_damage)
+    was_training = model.training
+    model.eval()
+    predictions, missing = Predictions(), 0
+    for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
+        runs = video_runs(
+            federation,
+            split=split_name,
+            datasets=chosen,
+            rank=rank,
+            world_size=world_size,
+            damage=damage,
+        )
+        for run in runs:
+            try:
+                arrays = clip_arrays(run, label_space, transform)
+            except ShardError as error:
+                damage.bad_sample(error)
+                continue
+            audio, present = _window_audio(arrays.get(AUDIO_FEATURES), len(run), fill)
+            missing += int((~present).sum())
+            images = batch_images(arrays["image"], normalise=True)
+            outputs = []
+            for start in range(0, len(run), batch_size):
+                stop = start + batch_size
+                out = model(
+                    images[start:stop].to(device), torch.from_numpy(audio[start:stop]).to(device)
+                )
+                outputs.append(out["va"].float().cpu().numpy())
+            record = run[0]["record"]
+            predictions.add(
+                arrays,
+                {"va": np.concatenate(outputs)},
+                [record["dataset"]] * len(run),
+                [record.get("video", "")] * len(run),
+            )
+    model.train(was_training)
+    predictions.damaged_shards = damage.rows()
+    return predictions, missing
+
+
+# --- the discriminator alone ("Disc", the papers' baseline) ----------------------------------
+
+
+class DiscriminatorOnly(nn.Module):
+    """D's VA head on the image itself: the "Disc" baseline of the AEG-CD-SZ paper (the
+    reference's ``train_only_disc``), with the model contract evaluation reads."""
+
+    def __init__(self, discriminator: nn.Module, image_size: int) -> None:
+        from holistic.models.spec import InputSpec, model_tasks
+
+        super().__init__()
+        self.discriminator = discriminator
+        self.input_spec = InputSpec(kind="image", image_size=image_size)
+        self.tasks = model_tasks()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"va": self.discriminator(x).va}
+
+
+# --- VA on each dataset's native scale -------------------------------------------------------
+
+
+def native_va_metrics(predictions: Any, scales: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """RMSE, Pearson (COR), CCC and ICC (the consistency ICC(3,1): CCC without its mean term,
+    the Aspandi papers' "ICC") of valence and arousal per dataset, with predictions and labels
+    multiplied by the dataset's native scale (AFEW-VA: 10, its integers in [-10, 10]; others
+    1: the canonical [-1, 1]).
+    """
+    from holistic.metrics.va import ccc, icc, pearson, rmse
+
+    if not len(predictions) or "va_pred" not in predictions:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    mask = predictions["va_mask"].astype(bool)
+    for dataset in predictions.datasets:
+        rows = mask & (predictions["dataset"] == dataset)
+        if not rows.any():
+            continue
+        scale = float(scales.get(dataset, 1.0))
+        pred, target = predictions["va_pred"][rows] * scale, predictions["va"][rows] * scale
+        row: dict[str, float] = {"scale": scale, "n": int(rows.sum())}
+        for name, metric in (("rmse", rmse), ("cor", pearson), ("ccc", ccc), ("icc", icc)):
+            values = metric(pred, target)
+            row[f"{name}_v"], row[f"{name}_a"] = float(values[0]), float(values[1])
+        out[dataset] = row
+    return out
+
+
+def native_va_markdown(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """A markdown table of :func:`native_va_metrics` results, ``{label: {dataset: row}}`` (the
+    label: a stage or a model)."""
+    lines = [
+        "| model | dataset | scale | n | RMSE V | RMSE A | COR V | COR A | CCC V | CCC A | "
+        "ICC V | ICC A |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, per_dataset in rows.items():
+        for dataset, row in per_dataset.items():
+            values = " | ".join(
+                f"{row[f'{name}_{d}']:.3f}" for name in ("rmse", "cor", "ccc", "icc") for d in "va"
+            )
+            lines.append(f"| {label} | {dataset} | ×{row['scale']:g} | {row['n']} | {values} |")
+    return "\n".join(lines)
