@@ -23,6 +23,7 @@ SCHEMAS = {
     "facebehaviornet_ablation": "AblationConfig",
     "temporal_comparison": "ComparisonConfig",
     "fit_soft_temperature": "FitConfig",
+    "latent_adversarial": "RunConfig",
 }
 
 
