@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict:
                 accelerator.backward(d_terms["total_d"])
                 optim["discriminator"].step()
                 logged = dict(d_terms)
-                if audio_mask is not None:
+                if audio_mask is not None:  # the share of clip frames with audio
                     logged["audio_present"] = audio_mask.float().mean()
 
                 # 2. The generator (G): every n_critic steps, counted in steps (defect 7.1.1),
@@ -642,18 +642,21 @@ def build_loader(config, stage, federation, space, accelerator, takes_audio) -> 
     if stage.kind == "sequence":
         length, batch = stage.length, data.clip_batch_size
         datasets = data.sequence_datasets or data.datasets
+    # AEG-CD-SZ's clips carry eGeMAPS in every batch, zero-filled with an audio_mask where a
+    # frame has none; the sequence stages read no audio.
     return ClipLoader(federation, space, length, batch, transform, datasets=datasets, task="va",
                       shuffle_buffer=data.clip_shuffle_buffer, interleave=data.interleave,
-                      **common)  # fmt: skip
+                      audio=stage.kind == "frame", **common)  # fmt: skip
 
 
 def frame_inputs(batch: dict, statistics: AudioStatistics | None, device: Any) -> tuple:
     """``(images uint8 [B, 3, H, W], va, va_mask, audio, audio_mask)`` of a frame batch; for
-    3-frame clips the middle frame and the normalised audio of frames t-1..t+1 (zeros and a
-    False mask where the batch came without audio)."""
+    3-frame clips the middle frame, the normalised audio of frames t-1..t+1 (0, the training
+    mean, where a frame has none: such clips still train) and the loader's ``audio_mask``
+    ``[B, 3]``."""
     if batch["image"].ndim == 5:  # AEG-CD-SZ: clips of frames t-1, t, t+1
         images, va, mask = batch["image"][:, 1], batch["va"][:, 1], batch["va_mask"][:, 1]
-        audio, present = audio_context(batch.get("egemaps"), len(images), statistics, device)
+        audio, present = audio_context(batch["egemaps"], batch["audio_mask"], statistics, device)
     else:
         images, va, mask = batch["image"], batch["va"], batch["va_mask"]
         audio = present = None

@@ -16,7 +16,8 @@ Training (:class:`ClipLoader`), as an explicit list of stages (:mod:`holistic.da
    holds clips of many videos (a batch-level CCC loss needs that);
 4. decode, augment with the *same* parameters for every frame of a clip, batch ``[B, T, ...]``
    (only from the batch a loader starts at: the windows of earlier batches are drawn, not
-   decoded).
+   decoded); with ``audio=True`` every batch carries the per-frame audio features, zero-filled
+   where a frame has none, and ``audio_mask``.
 
 Every shard is checked against the manifest as it is read (``stages.shard_samples``): damage
 raises :class:`~holistic.data.damage.ShardError`, or is skipped and counted with
@@ -59,6 +60,7 @@ from holistic.schema import LabelSpace
 __all__ = [
     "ClipLoader",
     "ClipSourceError",
+    "audio_layout",
     "check_clip_sources",
     "clip_arrays",
     "clip_windows",
@@ -231,15 +233,24 @@ class ClipLoader(torch.utils.data.IterableDataset):
             :attr:`damage` (of this process; DataLoader workers count in their own copy);
             the rows of newly damaged shards ride out with the next batch, under
             ``damaged_shards`` (:meth:`~holistic.data.damage.DamageLog.attach`).
+        audio: also yield the per-frame audio features the shards store, in every batch:
+            ``egemaps`` [B, T, 25] (float32, openSMILE's raw units) and ``mel`` [B, T, n_mels, W]
+            (float16 in [-1, 1]; see :mod:`holistic.data.audio`), zero-filled where a frame has
+            no audio, and ``audio_mask`` [B, T] (True where the frame has audio). A batch in
+            which no frame has audio gets zeros and an all-False mask. The feature shapes are
+            read at start from one stored frame (:func:`audio_layout`). False (default): no
+            audio keys, whatever the shards hold.
 
     Raises:
         ClipSourceError: a dataset cannot serve clips of ``length`` frames (see
-            :func:`check_clip_sources`).
+            :func:`check_clip_sources`); with ``audio``, no shard of the loader has audio.
+        ValueError: with ``audio``, a frame's features have other names or shapes than the
+            first stored frame's (shards converted with other audio settings), when its batch
+            is built.
 
-    Batches: ``image`` [B, T, 3, H, W], the projected labels ``[B, T, ...]`` with masks, the
-    per-frame audio features ``mel`` [B, T, n_mels, W] and ``egemaps`` [B, T, 25] when every
-    frame of the batch has audio, and the lists ``dataset``, ``video`` and ``frames`` (first frame
-    number).
+    Batches: ``image`` [B, T, 3, H, W], the projected labels ``[B, T, ...]`` with masks, with
+    ``audio`` the audio keys above, and the lists ``dataset``, ``video`` and ``frames`` (first
+    frame number).
     """
 
     def __init__(
@@ -262,6 +273,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
         normalise: bool = True,
         landmarks: bool = False,
         tolerate_damage: bool = False,
+        audio: bool = False,
     ) -> None:
         if length < 1 or batch_size < 1 or interleave < 1:
             raise ValueError(
@@ -291,6 +303,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.shuffle_buffer, self.interleave = shuffle_buffer, interleave
         self.normalise, self.landmarks = normalise, landmarks
+        self.audio = audio_layout(self.shards, self.damage) if audio else None
         frames = sum(ref.samples for ref in self.shards)
         self.steps = steps or max(1, frames // (length * batch_size * world_size))
         self.epoch = 0
@@ -377,7 +390,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
             kept.append(window)
         if not clips:
             raise ShardError(f"every clip of {where} is damaged. {advice()}")
-        return self.damage.attach(collate_clips(clips, kept, self.normalise))
+        return self.damage.attach(collate_clips(clips, kept, self.normalise, audio=self.audio))
 
 
 def _video_hash(record: Mapping[str, Any]) -> int:
@@ -392,8 +405,17 @@ def clip_arrays(
     landmarks: bool = False,
 ) -> dict[str, np.ndarray]:
     """One clip as arrays: ``image`` uint8 [T, H, W, 3] (decoded, augmented alike), the
-    projected labels [T, ...], audio features when every frame has them, and with ``landmarks``
-    the 68 points [T, 68, 2] in [-1, 1] of the output crop plus ``landmarks_mask`` [T]."""
+    projected labels [T, ...], and with ``landmarks`` the 68 points [T, 68, 2] in [-1, 1] of the
+    output crop plus ``landmarks_mask`` [T].
+
+    When any frame has audio: each stored feature [T, ...] (``mel``, ``egemaps``), zero-filled
+    where a frame has none, and ``audio_mask`` [T] (True where the frame has audio); no audio
+    keys when no frame has any.
+
+    Raises:
+        ShardError: a frame does not decode.
+        ValueError: frames of the clip store audio features of other names or shapes.
+    """
     decoded = [decode_sample(raw) for raw in window]
     images = np.stack([item["image"] for item in decoded])
     side = images.shape[1]
@@ -411,14 +433,80 @@ def clip_arrays(
         images = np.asarray(out["images"])
     arrays = label_space.project_arrays([raw["record"] for raw in window])
     arrays["image"] = images
-    if all("audio" in item for item in decoded):  # audio-visual sources: [T, ...] features
-        for name in decoded[0]["audio"]:
-            arrays[name] = np.stack([item["audio"][name] for item in decoded])
+    arrays.update(_clip_audio(decoded, window))
     if points is not None:
         size = images.shape[1]
         arrays["landmarks"] = (points / size * 2 - 1).astype(np.float32) * mask[:, None, None]
         arrays["landmarks_mask"] = mask
     return arrays
+
+
+def _clip_audio(
+    decoded: Sequence[dict[str, Any]], window: Sequence[dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """The clip's per-frame audio features, zero-filled, and ``audio_mask`` (none: ``{}``)."""
+    present = np.array(["audio" in item for item in decoded])
+    if not present.any():
+        return {}
+    first = decoded[int(np.argmax(present))]["audio"]
+    layout = _layout_of(first)
+    out = {name: np.zeros((len(decoded), *a.shape), a.dtype) for name, a in first.items()}
+    for t, item in enumerate(decoded):
+        if "audio" not in item:
+            continue
+        _check_audio(item["audio"], layout, window[t]["record"])
+        for name, features in item["audio"].items():
+            out[name][t] = features
+    out["audio_mask"] = present
+    return out
+
+
+def _layout_of(features: Mapping[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:
+    return {name: (tuple(a.shape), a.dtype.str) for name, a in sorted(features.items())}
+
+
+def _check_audio(
+    features: Mapping[str, np.ndarray],
+    layout: Mapping[str, tuple[Sequence[int], str]],
+    record: Mapping[str, Any],
+) -> None:
+    found = {name: tuple(a.shape) for name, a in sorted(features.items())}
+    expected = {name: tuple(shape) for name, (shape, _) in sorted(layout.items())}
+    if found != expected:
+        raise ValueError(
+            f"{record.get('dataset')} video {record.get('video')!r} frame {record.get('frame')}: "
+            f"audio features {found}, expected {expected} (the first stored frame's): its "
+            "shards were converted with other audio settings; convert the datasets alike"
+        )
+
+
+def audio_layout(
+    shards: Sequence[ShardRef], damage: DamageLog | None = None
+) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The per-frame shape and dtype of each stored audio feature, read from the first frame
+    with audio of the first shard the manifest says has some (``tasks.audio``), e.g.
+    ``{"egemaps": ((25,), "<f4"), "mel": ((64, 11), "<f2")}``.
+
+    Raises:
+        ClipSourceError: no shard has audio (naming their datasets).
+    """
+    damage = DamageLog() if damage is None else damage
+    for ref in shards:
+        if not ref.tasks.get("audio"):
+            continue
+        for raw in with_records(read_shards([ref], damage), damage):
+            if not raw["record"].get("audio_features"):
+                continue
+            try:
+                return _layout_of(decode_sample(raw)["audio"])
+            except ShardError as error:
+                damage.bad_sample(error)
+    datasets = sorted({ref.dataset for ref in shards})
+    raise ClipSourceError(
+        f"audio was asked for, but no shard of {datasets} has audio features (the manifest's "
+        "tasks.audio): convert the videos with their audio tracks (e.g. holistic federate "
+        "affwild2 --option audio=DIR, without --no-audio), or build the loader without audio"
+    )
 
 
 def _landmarks(window: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -436,21 +524,69 @@ def collate_clips(
     clips: Sequence[Mapping[str, np.ndarray]],
     windows: Sequence[Sequence[dict[str, Any]]],
     normalise: bool = True,
+    *,
+    audio: Mapping[str, tuple[Sequence[int], str]] | None = None,
 ) -> dict[str, Any]:
-    """Stack clips of equal length into a batch ``[B, T, ...]`` (see :class:`ClipLoader`)."""
+    """Stack clips of equal length (:func:`clip_arrays`) into a batch ``[B, T, ...]`` (see
+    :class:`ClipLoader`).
+
+    Args:
+        clips, windows: each clip's arrays and its raw frames.
+        normalise: float32 images in [-1, 1]; False: uint8.
+        audio: the per-frame shape and dtype of each audio feature (:func:`audio_layout`): the
+            batch carries every one of them ``[B, T, ...]``, zeros where a clip or frame has no
+            audio, and ``audio_mask`` [B, T], even when no frame has audio. None: no audio keys.
+
+    Raises:
+        ValueError: a clip's audio features have other names or shapes than ``audio``.
+    """
     batch: dict[str, Any] = {}
-    shared = set.intersection(*(set(clip) for clip in clips))  # audio only where all have it
+    stored = {name for window in windows for raw in window for name in _audio_names(raw)}
+    skip = {"audio_mask", *stored, *(audio or {})}  # audio: only as the layout says
     for key in clips[0]:
-        if key not in shared:
+        if key in skip:
             continue
         stacked = np.stack([clip[key] for clip in clips])
         batch[key] = (
             batch_images(stacked, normalise) if key == "image" else torch.from_numpy(stacked)
         )
+    if audio is not None:
+        batch.update(_collate_audio(clips, windows, audio))
     batch["dataset"] = [w[0]["record"]["dataset"] for w in windows]
     batch["video"] = [w[0]["record"]["video"] for w in windows]
     batch["frames"] = [w[0]["record"]["frame"] for w in windows]
     return batch
+
+
+def _audio_names(raw: Mapping[str, Any]) -> Sequence[str]:
+    return raw["record"].get("audio_features", ())
+
+
+def _collate_audio(
+    clips: Sequence[Mapping[str, np.ndarray]],
+    windows: Sequence[Sequence[dict[str, Any]]],
+    layout: Mapping[str, tuple[Sequence[int], str]],
+) -> dict[str, torch.Tensor]:
+    """``[B, T, ...]`` zero-filled features of ``layout`` and ``audio_mask`` [B, T]."""
+    frames = len(clips[0]["image"])
+    out = {
+        name: np.zeros((len(clips), frames, *shape), np.dtype(dtype))
+        for name, (shape, dtype) in layout.items()
+    }
+    mask = np.zeros((len(clips), frames), bool)
+    for b, (clip, window) in enumerate(zip(clips, windows, strict=True)):
+        if "audio_mask" not in clip:  # no frame of this clip has audio: zeros
+            continue
+        first = window[int(np.argmax(clip["audio_mask"]))]
+        names = _audio_names(first)
+        _check_audio({name: clip[name][0] for name in names}, layout, first["record"])
+        for name in names:
+            out[name][b] = clip[name]
+        mask[b] = clip["audio_mask"]
+    return {
+        **{name: torch.from_numpy(a) for name, a in out.items()},
+        "audio_mask": torch.from_numpy(mask),
+    }
 
 
 def video_runs(

@@ -1,8 +1,8 @@
 """Parts of ``recipes/latent_adversarial.py`` that are not the loop: degraded inputs seeded by
 the step, per-sample class-balance weights, the audio context of AEG-CD-SZ (statistics, the
-t-1..t+1 window, a missing-audio fill with a mask, folding the normalisation into the saved
-model), its evaluation with audio, the VA metrics on each dataset's native scale, and a view of
-several optimisers for :func:`~holistic.training.state.resume_state`.
+t-1..t+1 window, the training mean where a frame has no audio, folding the normalisation into
+the saved model), its evaluation with audio, the VA metrics on each dataset's native scale, and a
+view of several optimisers for :func:`~holistic.training.state.resume_state`.
 
 See ``docs/latent_adversarial.md``; the decisions are numbered as
 ``reference/latent_models.md`` §8.
@@ -162,8 +162,8 @@ def check_audio_sources(
             f"config key model.name: the model takes audio ({AUDIO_FEATURES}), but the {split} "
             f"split of {sorted(lacking)} has no audio features (the manifest's tasks.audio); "
             f"train it on datasets with audio ({having or 'none in data.datasets'}) via "
-            "data.datasets, convert the videos with their audio (holistic federate --audio), "
-            "or use a model without audio"
+            "data.datasets, convert the videos with their audio tracks (holistic federate "
+            "affwild2 --option audio=DIR, without --no-audio), or use a model without audio"
         )
 
 
@@ -220,28 +220,34 @@ def audio_statistics(
 
 
 def audio_context(
-    features: torch.Tensor | None, batch: int, statistics: AudioStatistics, device: Any
+    features: torch.Tensor, mask: torch.Tensor, statistics: AudioStatistics, device: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The normalised audio input ``[B, 3 F]`` of the middle frames of 3-frame clips, and its
-    mask ``[B]``.
+    mask ``[B, 3]``.
 
     Args:
-        features: raw ``[B, 3, F]`` (frames t-1, t, t+1), or None when the batch came without
-            audio (the clip loader drops a batch's audio when one of its clips lacks it).
-        batch: B.
+        features: raw ``[B, 3, F]`` of frames t-1, t, t+1, zero-filled where a frame has no
+            audio (the clip loader's ``egemaps`` with ``audio=True``).
+        mask: ``[B, 3]``, True where the frame has audio (the loader's ``audio_mask``).
         statistics: the training statistics.
 
     Returns:
-        ``(audio, mask)``: normalised features, or zeros (the training mean) with a False mask.
+        ``(audio, mask)``: features standardised with ``statistics``, and 0 (the training mean,
+        what the saved model is fed for a frame without audio) where the mask is False; the
+        mask on ``device``.
+
+    Raises:
+        ValueError: shapes other than ``[B, 3, F]`` and ``[B, 3]``.
     """
-    size = AUDIO_FRAMES * len(statistics.mean)
-    if features is None:
-        return (
-            torch.zeros(batch, size, device=device),
-            torch.zeros(batch, dtype=torch.bool, device=device),
+    frames = (len(features), AUDIO_FRAMES)
+    if features.ndim != 3 or tuple(features.shape[:2]) != frames or tuple(mask.shape) != frames:
+        raise ValueError(
+            f"expected audio [B, {AUDIO_FRAMES}, F] and its mask [B, {AUDIO_FRAMES}], got "
+            f"{tuple(features.shape)} and {tuple(mask.shape)}"
         )
-    features = statistics.normalise(features.to(device).float())
-    return features.flatten(1), torch.ones(batch, dtype=torch.bool, device=device)
+    mask = mask.to(device).bool()
+    standard = statistics.normalise(features.to(device).float()) * mask[..., None]
+    return standard.flatten(1), mask
 
 
 def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> nn.Module:
@@ -261,16 +267,24 @@ def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> n
 
 
 def _window_audio(
-    features: np.ndarray | None, frames: int, fill: np.ndarray
+    features: np.ndarray | None, present: np.ndarray | None, frames: int, fill: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``[T, 3 F]`` raw context of every frame of a run (the run's first and last frames repeat
-    at its edges) and ``[T]`` whether it is real audio (``fill``, the raw training mean,
-    where not)."""
-    if features is None:
+    at its edges) and ``[T]`` whether the frame has audio; a frame without audio counts as
+    ``fill`` (the raw training mean) in its own and its neighbours' context.
+
+    Args:
+        features: ``[T, F]``, zero-filled where a frame has none (:func:`clip_arrays
+            <holistic.data.clips.clip_arrays>`), or None when no frame of the run has audio.
+        present: ``[T]`` bool, the run's ``audio_mask`` (None with ``features``).
+    """
+    if features is None or present is None:
         return np.tile(fill, (frames, AUDIO_FRAMES)).astype(np.float32), np.zeros(frames, bool)
-    padded = np.concatenate([features[:1], features, features[-1:]])
+    present = np.asarray(present, bool)
+    filled = np.where(present[:, None], features, np.asarray(fill, np.float32)[None, :])
+    padded = np.concatenate([filled[:1], filled, filled[-1:]])
     windows = np.stack([padded[t : t + AUDIO_FRAMES].reshape(-1) for t in range(frames)])
-    return windows.astype(np.float32), np.ones(frames, bool)
+    return windows.astype(np.float32), present
 
 
 @torch.no_grad()
@@ -291,8 +305,8 @@ def audio_predictions(
     """An AEG-CD-SZ's predictions on every frame of every video run of ``split`` (this rank's
     videos; pool them), each frame with the raw audio of frames t-1..t+1.
 
-    ``model`` takes raw features (:func:`fold_audio_normalisation`). A run without audio gets
-    ``fill`` (the training mean) and counts as missing.
+    ``model`` takes raw features (:func:`fold_audio_normalisation`). A frame without audio
+    counts as ``fill`` (the training mean) in its context and as missing.
 
     Returns:
         ``(predictions, frames without audio)``.
@@ -324,7 +338,9 @@ def audio_predictions(
             except ShardError as error:
                 damage.bad_sample(error)
                 continue
-            audio, present = _window_audio(arrays.get(AUDIO_FEATURES), len(run), fill)
+            audio, present = _window_audio(
+                arrays.get(AUDIO_FEATURES), arrays.get("audio_mask"), len(run), fill
+            )
             missing += int((~present).sum())
             images = batch_images(arrays["image"], normalise=True)
             outputs = []

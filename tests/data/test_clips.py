@@ -6,7 +6,15 @@ import pytest
 import torch
 from conftest import tiny_adapter
 
-from holistic.data.clips import ClipLoader, clip_windows
+from holistic.data.clips import (
+    ClipLoader,
+    ClipSourceError,
+    audio_layout,
+    clip_arrays,
+    clip_windows,
+    collate_clips,
+    video_runs,
+)
 from holistic.data.federation import Federation
 from holistic.data.shards import federate
 from holistic.data.transforms import build_train_transform
@@ -118,12 +126,122 @@ def test_audio_features_travel_with_the_frames(tmp_path):
     result = federate(tiny_adapter("av", records), root, tmp_path / "out", shard_size=30, size=32,
                       progress=False)  # fmt: skip
     assert result.entry["splits"]["train"]["tasks"]["audio"] == 30
-    loader = ClipLoader(Federation(str(tmp_path / "out")), LabelSpace(), 10, 2, None, steps=1)
+    loader = ClipLoader(
+        Federation(str(tmp_path / "out")), LabelSpace(), 10, 2, None, steps=1, audio=True
+    )
     batch = next(iter(loader))
     assert batch["mel"].shape[:3] == (2, 10, 64) and batch["egemaps"].shape == (2, 10, 25)
+    assert batch["mel"].dtype == torch.float16 and batch["audio_mask"].all()
     # Within each clip, later frames are louder: the mel energy rises with the frame time.
     energy = batch["mel"].float().mean(dim=(2, 3))
     assert bool((energy[:, -1] > energy[:, 0]).all())
+
+
+# --- audio with a mask: clips with and without audio in one batch ----------------------------
+
+
+@pytest.fixture(scope="module")
+def audio_videos(tmp_path_factory):
+    """Dataset "av": video a (frames 0-19) with audio, b (0-19) without, c (0-19) with audio on
+    frames 0-9 only, one shard each; dataset "mute": video m (0-9) without audio."""
+    import soundfile
+
+    tmp = tmp_path_factory.mktemp("audio")
+    rate, fps = 16000, 10
+    t = np.arange(2 * rate) / rate
+    for name, pitch in (("a", 220), ("c", 330)):
+        soundfile.write(tmp / f"{name}.wav", 0.3 * np.sin(2 * np.pi * pitch * t), rate)
+
+    def frames(video, count, audio_until):
+        return [
+            {"key": f"{video}-{f:03d}", "split": "train", "video": video, "frame": f,
+             "labels": {"va": [0.0, 0.0]},
+             **({"audio": tmp / f"{video}.wav", "audio_time": f / fps} if f < audio_until else {})}
+            for f in range(count)
+        ]  # fmt: skip
+
+    root = tmp / "src"
+    root.mkdir()
+    records = frames("a", 20, 20) + frames("b", 20, 0) + frames("c", 20, 10)
+    federate(tiny_adapter("av", records), root, tmp / "out", shard_size=20, size=32,
+             progress=False)  # fmt: skip
+    federate(tiny_adapter("mute", frames("m", 10, 0)), root, tmp / "out", size=32, progress=False)
+    return Federation(str(tmp / "out"))
+
+
+def _has_audio(video: str, frame: int) -> bool:
+    return video == "a" or (video == "c" and frame < 10)
+
+
+def _expected_mask(batch) -> torch.Tensor:
+    frames = len(batch["audio_mask"][0])
+    return torch.tensor(
+        [[_has_audio(v, f + t) for t in range(frames)]
+         for v, f in zip(batch["video"], batch["frames"], strict=True)]
+    )  # fmt: skip
+
+
+def _check_zero_filled(batch) -> None:
+    mask = batch["audio_mask"]
+    assert batch["egemaps"].shape == (*mask.shape, 25) and batch["egemaps"].dtype == torch.float32
+    assert batch["mel"].shape == (*mask.shape, 64, 11) and batch["mel"].dtype == torch.float16
+    assert not batch["egemaps"][~mask].any() and not batch["mel"][~mask].any()
+    # Where a frame has audio its features are the tone's: never all zero.
+    assert bool(batch["egemaps"][mask].abs().sum(-1).gt(0).all())
+    assert bool(batch["mel"][mask].float().abs().sum((-2, -1)).gt(0).all())
+
+
+def test_a_batch_of_clips_with_and_without_audio_is_zero_filled_with_a_mask(audio_videos):
+    runs = {run[0]["record"]["video"]: run for run in video_runs(audio_videos, split="train")}
+    windows = [runs["a"][0:4], runs["b"][3:7], runs["c"][8:12], runs["c"][12:16]]
+    space = LabelSpace()
+    clips = [clip_arrays(window, space, None) for window in windows]
+    assert "audio_mask" not in clips[1] and "egemaps" not in clips[1]  # b: no frame has audio
+    assert clips[2]["audio_mask"].tolist() == [True, True, False, False]
+    layout = audio_layout(audio_videos.shards("train", None, ["av"]))
+    assert layout == {"egemaps": ((25,), "<f4"), "mel": ((64, 11), "<f2")}
+    batch = collate_clips(clips, windows, audio=layout)
+    assert batch["audio_mask"].tolist() == [[True] * 4, [False] * 4, [True, True, False, False],
+                                            [False] * 4]  # fmt: skip
+    assert torch.equal(batch["audio_mask"], _expected_mask(batch))
+    _check_zero_filled(batch)
+    # The features with audio are the clip's own, frame by frame.
+    assert torch.equal(batch["egemaps"][2, :2], torch.from_numpy(clips[2]["egemaps"][:2]))
+    # Without a layout the batch has no audio keys, even where every frame has audio.
+    plain = collate_clips(clips[:1], windows[:1])
+    assert not {"egemaps", "mel", "audio_mask"} & set(plain)
+
+
+def test_a_batch_without_any_audio_gets_zeros_and_an_all_false_mask(audio_videos):
+    runs = {run[0]["record"]["video"]: run for run in video_runs(audio_videos, split="train")}
+    windows = [runs["b"][0:5], runs["b"][10:15], runs["c"][12:17]]
+    clips = [clip_arrays(window, LabelSpace(), None) for window in windows]
+    layout = audio_layout(audio_videos.shards("train", None, ["av"]))
+    batch = collate_clips(clips, windows, audio=layout)
+    assert batch["audio_mask"].shape == (3, 5) and not batch["audio_mask"].any()
+    _check_zero_filled(batch)
+    # Features of another shape (a conversion with other settings) are named, not stacked.
+    other = {**layout, "mel": ((128, 11), "<f2")}
+    windows[2] = runs["c"][0:5]
+    clips[2] = clip_arrays(windows[2], LabelSpace(), None)
+    with pytest.raises(ValueError, match=r"av video 'c' frame 0: audio features .*other audio"):
+        collate_clips(clips, windows, audio=other)
+
+
+def test_the_loader_carries_audio_in_every_batch_when_asked(audio_videos):
+    loader = ClipLoader(audio_videos, LabelSpace(), 5, 6, None, datasets=["av"], steps=4,
+                        audio=True)  # fmt: skip
+    masks = []
+    for batch in loader:
+        assert torch.equal(batch["audio_mask"], _expected_mask(batch))
+        _check_zero_filled(batch)
+        masks.append(batch["audio_mask"])
+    per_clip = torch.cat(masks).float().mean(1)
+    assert bool((per_clip == 0).any() and (per_clip == 1).any())  # silent and sounding clips
+    silent = ClipLoader(audio_videos, LabelSpace(), 5, 6, None, datasets=["av"], steps=1)
+    assert not {"egemaps", "mel", "audio_mask"} & set(next(iter(silent)))  # audio=False
+    with pytest.raises(ClipSourceError, match=r"no shard of \['mute'\] has audio features"):
+        ClipLoader(audio_videos, LabelSpace(), 5, 2, None, datasets=["mute"], audio=True)
 
 
 # --- the loader API shared with the aligned mixer --------------------------------------------

@@ -186,18 +186,39 @@ def test_sz_without_audio_fails_at_start_naming_the_datasets(recipe, shards, tmp
     assert not (tmp_path / "x").exists()  # nothing was written
 
 
-def test_a_batch_without_audio_gets_zeros_and_a_mask(recipe):
+def test_clips_without_audio_get_the_training_mean_and_a_mask(recipe):
     from holistic.training.latent import AudioStatistics
 
     statistics = AudioStatistics(np.full(25, 3.0, np.float32), np.full(25, 2.0, np.float32))
-    batch = {"image": torch.zeros(2, 3, 3, 8, 8, dtype=torch.uint8),
-             "va": torch.zeros(2, 3, 2), "va_mask": torch.ones(2, 3, dtype=torch.bool)}  # fmt: skip
-    images, _, _, audio, present = recipe.frame_inputs(batch, statistics, "cpu")
-    assert images.shape == (2, 3, 8, 8)  # the middle frame
-    assert torch.equal(audio, torch.zeros(2, 75)) and not present.any()
-    batch["egemaps"] = torch.full((2, 3, 25), 5.0)
-    _, _, _, audio, present = recipe.frame_inputs(batch, statistics, "cpu")
-    assert torch.equal(audio, torch.ones(2, 75)) and present.all()  # (5 - 3) / 2
+    # The clip loader's batch (audio=True): clip 0 has audio on every frame, clip 1 on none,
+    # clip 2 not on frame t+1; zeros where a frame has none.
+    present = torch.tensor([[True] * 3, [False] * 3, [True, True, False]])
+    batch = {"image": torch.zeros(3, 3, 3, 8, 8, dtype=torch.uint8),
+             "va": torch.zeros(3, 3, 2), "va_mask": torch.ones(3, 3, dtype=torch.bool),
+             "egemaps": torch.full((3, 3, 25), 5.0) * present[..., None],
+             "audio_mask": present}  # fmt: skip
+    images, _, _, audio, mask = recipe.frame_inputs(batch, statistics, "cpu")
+    assert images.shape == (3, 3, 8, 8)  # the middle frame
+    assert torch.equal(mask, present)
+    # Standardised, (5 - 3) / 2 = 1 where a frame has audio; 0, the training mean, where not
+    # (a raw 0 would have become -1.5): the silent clip still trains, on the zero input's plane.
+    expected = present[..., None].float().expand(3, 3, 25).flatten(1)
+    assert torch.equal(audio, expected)
+    with pytest.raises(ValueError, match=r"expected audio \[B, 3, F\] and its mask \[B, 3\]"):
+        recipe.frame_inputs({**batch, "audio_mask": present[:, :2]}, statistics, "cpu")
+
+
+def test_evaluation_fills_frames_without_audio_with_the_training_mean():
+    from holistic.training.latent import _window_audio
+
+    fill = np.full(2, 7.0, np.float32)
+    features = np.array([[1, 1], [0, 0], [3, 3]], np.float32)  # frame 1 has no audio
+    audio, present = _window_audio(features, np.array([True, False, True]), 3, fill)
+    assert present.tolist() == [True, False, True]
+    # Each frame's context t-1, t, t+1 (the run's edges repeat), the mean in frame 1's place.
+    assert audio.tolist() == [[1, 1, 1, 1, 7, 7], [1, 1, 7, 7, 3, 3], [7, 7, 3, 3, 3, 3]]
+    audio, present = _window_audio(None, None, 2, fill)  # a run without audio
+    assert not present.any() and (audio == 7).all() and audio.shape == (2, 6)
 
 
 # --- ANCLaF and its curriculum ---------------------------------------------------------------
