@@ -63,7 +63,6 @@ from holistic.training.config import (
 from holistic.training.divergence import check_terms
 from holistic.training.latent import (
     AudioStatistics,
-    DiscriminatorOnly,
     OptimizerGroups,
     audio_context,
     audio_predictions,
@@ -431,10 +430,7 @@ def main(argv: list[str] | None = None) -> dict:
     pooled, extra = evaluate(accelerator, model, federation, space, config, last, statistics)
     metrics: dict = {}
     if accelerator.is_main_process:
-        if kind == "disc":  # no registered D-only model yet: D's weights and the history
-            summary = save_discriminator_only(out, D, progress)
-        else:
-            summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
+        summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
         native = native_va_metrics(pooled, config.data.native_scale)
         summary = {**summary, **extra, "stage": last.name, "native_scale": native}
         sections = {"VA on each dataset's native scale": native_va_markdown({last.name: native})}
@@ -572,10 +568,12 @@ def _takes_z(discriminator: torch.nn.Module) -> bool:
 
 def build_frame_model(config: RunConfig) -> torch.nn.Module:
     """The registered frame model (AEG-CD, AEG-CD-SZ or ANCLaF) with the config's arguments."""
+    extra = {"denoise": False} if config.model.discriminator_only else {}  # the Disc baseline
     return create_model(
         config.model.name,
         image_size=config.data.image_size,
         va_output=config.model.va_output,
+        **extra,
         **config.model.kwargs,
     )
 
@@ -687,8 +685,6 @@ def stage_model(stage: StageConfig, frame, sequence, statistics, config) -> torc
                   "clip_length": stage.length}  # fmt: skip
         sequence.build_args = {**sequence.build_args, "kwargs": kwargs}
         return sequence
-    if config.model.discriminator_only:
-        return DiscriminatorOnly(frame.discriminator, config.data.image_size)
     if statistics is not None:  # AEG-CD-SZ: the saved model takes raw audio features
         return fold_audio_normalisation(frame, statistics)
     return frame
@@ -727,19 +723,6 @@ def stage_reports(out: Path, plan: list[Span], steps: int) -> dict[str, dict]:
         if span.end < steps and path.is_file():
             rows[span.stage.name] = json.loads(path.read_text()).get("native_scale", {})
     return rows
-
-
-def save_discriminator_only(out: Path, discriminator, progress) -> dict:
-    """The D-only baseline's weights (``model/discriminator.safetensors``) and history; the
-    registry has no D-only model to rebuild it from (docs/latent_adversarial.md)."""
-    from safetensors.torch import save_model as save_safetensors
-
-    from holistic.training.state import HISTORY
-
-    (out / "model").mkdir(parents=True, exist_ok=True)
-    save_safetensors(discriminator, str(out / "model" / "discriminator.safetensors"))
-    (out / HISTORY).write_text(json.dumps(progress.history))
-    return {"steps": progress.step, "train_seconds": round(progress.train_seconds(), 1)}
 
 
 if __name__ == "__main__":

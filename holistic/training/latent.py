@@ -27,7 +27,6 @@ __all__ = [
     "AUDIO_FEATURES",
     "AUDIO_FRAMES",
     "AudioStatistics",
-    "DiscriminatorOnly",
     "OptimizerGroups",
     "audio_context",
     "audio_predictions",
@@ -360,25 +359,6 @@ def audio_predictions(
     model.train(was_training)
     predictions.damaged_shards = damage.rows()
     return predictions, missing
-
-
-# --- the discriminator alone ("Disc", the papers' baseline) ----------------------------------
-
-
-class DiscriminatorOnly(nn.Module):
-    """D's VA head on the image itself: the "Disc" baseline of the AEG-CD-SZ paper (the
-    reference's ``train_only_disc``), with the model contract evaluation reads."""
-
-    def __init__(self, discriminator: nn.Module, image_size: int) -> None:
-        from holistic.models.spec import InputSpec, model_tasks
-
-        super().__init__()
-        self.discriminator = discriminator
-        self.input_spec = InputSpec(kind="image", image_size=image_size)
-        self.tasks = model_tasks()
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"va": self.discriminator(x).va}
 
 
 # --- VA on each dataset's native scale -------------------------------------------------------

@@ -135,8 +135,19 @@ def test_discriminator_only_baseline_trains_d_alone(recipe, shards, tmp_path, mo
         "loss/total_d"
     }
     assert metrics["affwild2"]["va"]["n"] == _frames(shards)
-    weights = load_file(out / "model" / "discriminator.safetensors")
-    assert "va.weight" in weights and "critic.weight" in weights
+    # The checkpoint alone rebuilds the baseline: D on the image itself, G unused.
+    model = load_model(out / "model")
+    assert model.denoise is False and "generator" in model.detached_parameters
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(model(x)["va"], model.discriminator(x).va)
+    from holistic.cli import main as cli
+
+    assert cli(["evaluate", str(out / "model"), str(shards), "--dataset", "affwild2",
+                "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]
+    assert again["affwild2"]["va"]["ccc_mean"] == pytest.approx(
+        metrics["affwild2"]["va"]["ccc_mean"], abs=1e-5
+    )
 
 
 def test_sz_takes_the_audio_of_three_frames_and_reloads(recipe, shards, tmp_path):

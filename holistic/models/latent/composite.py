@@ -69,7 +69,7 @@ class AEGCD(nn.Module):
 
     Prediction: ``image, z = G(x)``; ``va = D(image, z, audio).va`` (z only when D takes z,
     audio only when it takes audio), as the reference validates (G on the input, D on G's
-    output).
+    output). With ``denoise=False`` it is the "Disc" baseline: ``va = D(x).va``, G unused.
 
     Args:
         generator: The :class:`Generator`.
@@ -88,9 +88,16 @@ class AEGCD(nn.Module):
     """
 
     def __init__(
-        self, generator: Generator, discriminator: Discriminator, *, image_size: int
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        *,
+        image_size: int,
+        denoise: bool = True,
     ) -> None:
         super().__init__()
+        if not denoise and (discriminator.z_mode is not None or discriminator.audio is not None):
+            raise ValueError("AEGCD: the D-only baseline (denoise=False) takes images alone")
         if discriminator.va is None:
             raise ValueError("AEGCD: the discriminator needs a VA head (built with va=True)")
         if discriminator.z_mode is not None and discriminator.z_channels != generator.z_channels:
@@ -98,7 +105,7 @@ class AEGCD(nn.Module):
                 f"AEGCD: D takes z of {discriminator.z_channels} channels, G's has "
                 f"{generator.z_channels}"
             )
-        self.generator, self.discriminator = generator, discriminator
+        self.generator, self.discriminator, self.denoise = generator, discriminator, denoise
         audio = discriminator.audio_features
         self.input_spec = InputSpec(
             kind="image",
@@ -114,6 +121,8 @@ class AEGCD(nn.Module):
         detached = ["discriminator.critic"]
         if self.discriminator.quadrant is not None:
             detached.append("discriminator.quadrant")
+        if not self.denoise:
+            detached.append("generator")
         return tuple(detached)
 
     @property
@@ -127,7 +136,7 @@ class AEGCD(nn.Module):
         """Images in [-1, 1] ``[B, 3, H, W]`` (and audio ``[B, A]`` for AEG-CD-SZ) to D's pooled
         trunk features ``[B, num_features]``."""
         _check_images(x, "AEGCD")
-        image, z = self.generator(x)
+        image, z = self.generator(x) if self.denoise else (x, None)
         d = self.discriminator
         trunk = d.forward_features(image, z if d.z_mode is not None else None, audio)
         return d.pool(trunk).flatten(1)
@@ -361,10 +370,12 @@ def build_aegcd(
     audio_plane: Literal["full", "rows"] = "full",
     quadrant: bool = False,
     va_output: VAOutput = "tanh",
+    denoise: bool = True,
     pretrained: bool = False,
     checkpoint_path: str | None = None,
 ) -> AEGCD:
-    """AEG-CD (no z, no audio) or AEG-CD-SZ (``z_mode`` and ``audio_features`` set).
+    """AEG-CD (no z, no audio) or AEG-CD-SZ (``z_mode`` and ``audio_features`` set); with
+    ``denoise=False``, the papers' "Disc" baseline (D on the image itself; G unused).
 
     Args:
         image_size: Side of the training crops (112: Aff-Wild2 cropped-aligned); the audio
@@ -381,6 +392,7 @@ def build_aegcd(
         audio_plane: ``"full"`` or ``"rows"`` (the reference's row broadcast).
         quadrant: Give D the optional 4-way quadrant head (decision 6; off in the paper).
         va_output: ``"tanh"`` (VA in [-1, 1]) or ``"linear"`` (the reference's head).
+        denoise: False: predict ``D(x).va`` without G (the D-only baseline; no z, no audio).
         pretrained: Must be False (there are none).
         checkpoint_path: Must be None.
     """
@@ -398,7 +410,7 @@ def build_aegcd(
         image_size=image_size,
         va_output=va_output,
     )
-    return AEGCD(generator, discriminator, image_size=image_size)
+    return AEGCD(generator, discriminator, image_size=image_size, denoise=denoise)
 
 
 def _anclaf_discriminator(width: int, depth: int, quadrant_from: str) -> Discriminator:
