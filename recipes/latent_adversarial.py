@@ -311,6 +311,20 @@ def main(argv: list[str] | None = None) -> dict:
     # Loop: the stages in order, each from where the checkpoint left it.
     steps = config.train.steps
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
+
+    def step_done(span: Span, stop: int, logged: dict, shown: str) -> None:
+        """Count the step; log when due (the bar shows ``loss/<shown>``), then end the stage
+        or checkpoint when due."""
+        progress.step += 1
+        bar.update(1)
+        if due(progress.step, config.train.log_every) or progress.step == stop:
+            values = log_terms(accelerator, logged, progress.step, progress.history)
+            bar.set_postfix(loss=f"{values[f'loss/{shown}']:.3f}")
+        if progress.step == span.end:
+            stage_end(span)
+        elif due(progress.step, config.train.checkpoint_every):
+            save_state(accelerator, out / STATE, progress)
+
     for span, loader in zip(plan, loaders, strict=True):
         stop = min(span.end, steps)
         if progress.step >= stop:
@@ -372,16 +386,7 @@ def main(argv: list[str] | None = None) -> dict:
                     D.requires_grad_(True)
                 logged.update(g_terms)
                 logged.update(c_terms)
-
-                progress.step += 1
-                bar.update(1)
-                if due(progress.step, config.train.log_every) or progress.step == stop:
-                    shown = log_terms(accelerator, logged, progress.step, progress.history)
-                    bar.set_postfix(d=f"{shown['loss/total_d']:.3f}")
-                if progress.step == span.end:
-                    stage_end(span)
-                elif due(progress.step, config.train.checkpoint_every):
-                    save_state(accelerator, out / STATE, progress)
+                step_done(span, stop, logged, "total_d")
         else:  # a sequence stage: G and D frozen (eval mode), the LSTM over [Z; Q] trains
             G.eval().requires_grad_(False)
             D.eval().requires_grad_(False)
@@ -410,16 +415,7 @@ def main(argv: list[str] | None = None) -> dict:
                 idle = 0.0 * sum(p.sum() for p in sequence.sequence.score.parameters())
                 accelerator.backward(lam.afc * s_terms["afc_s/total"] + idle)
                 optim["sequence"].step()
-
-                progress.step += 1
-                bar.update(1)
-                if due(progress.step, config.train.log_every) or progress.step == stop:
-                    shown = log_terms(accelerator, s_terms, progress.step, progress.history)
-                    bar.set_postfix(s=f"{shown['loss/afc_s/total']:.3f}")
-                if progress.step == span.end:
-                    stage_end(span)
-                elif due(progress.step, config.train.checkpoint_every):
-                    save_state(accelerator, out / STATE, progress)
+                step_done(span, stop, s_terms, "afc_s/total")
     bar.close()
     progress.stop_clock()
     save_state(accelerator, out / STATE, progress)
