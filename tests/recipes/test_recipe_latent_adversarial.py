@@ -274,6 +274,34 @@ def test_anclaf_curriculum_trains_each_stage_and_reloads(anclaf_straight, shards
     assert va.shape == (2, 5, 2) and torch.isfinite(va).all()
 
 
+def test_each_sequence_stage_starts_from_the_weights_it_names(recipe, shards, tmp_path,
+                                                               monkeypatch):  # fmt: skip
+    """SA-2 starts from S-2's saved model (start_from), not from S-3 where training left the
+    LSTM; S-3 starts from S-2 as it ended; the first sequence stage from C's convolutions."""
+    real, started = recipe.start_stage, {}
+
+    def record(span, plan, frame, sequence, out, config):
+        real(span, plan, frame, sequence, out, config)
+        started[span.stage.name] = {k: v.clone() for k, v in sequence.sequence.state_dict().items()}
+
+    monkeypatch.setattr(recipe, "start_stage", record)
+    out = tmp_path / "run"
+    recipe.main(_args(shards, out, "anclaf.yaml", *ANCLAF))
+    assert list(started) == ["S-2", "S-3", "SA-2"]
+    saved = {name: load_file(out / "stages" / name / "model" / "model.safetensors")
+             for name in ("frame", "S-2", "S-3")}  # fmt: skip
+    lstm = {name: {k.removeprefix("sequence."): v for k, v in weights.items()
+                   if k.startswith("sequence.")} for name, weights in saved.items()}  # fmt: skip
+    same = lambda a, b: set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert same(started["SA-2"], lstm["S-2"]) and not same(started["SA-2"], lstm["S-3"])
+    assert same(started["S-3"], lstm["S-2"])
+    convs = {k.removeprefix("combiner.features."): v for k, v in saved["frame"].items()
+             if k.startswith("combiner.features.")}  # fmt: skip
+    first = {k.removeprefix("features."): v for k, v in started["S-2"].items()
+             if k.startswith("features.")}  # fmt: skip
+    assert convs and same(first, convs)
+
+
 def test_anclaf_resumes_bit_exactly_from_a_kill_inside_the_second_stage(
     recipe, shards, anclaf_straight, tmp_path, monkeypatch
 ):
