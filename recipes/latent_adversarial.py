@@ -71,6 +71,7 @@ from holistic.training.latent import (
     class_weights,
     degrade_batch,
     fold_audio_normalisation,
+    init_from_checkpoint,
     native_va_markdown,
     native_va_metrics,
     reset_optimizer,
@@ -113,6 +114,8 @@ class ModelConfig:
     discriminator_only: bool = False  # the "Disc" baseline: D alone on clean images, L_afc only
     va_output: Literal["tanh", "linear"] = "tanh"
     kwargs: dict[str, Any] = field(default_factory=dict)  # builder arguments (G, D, C)
+    # A finished run's model/ to start from: AEG-CD-SZ from AEG-CD, as the paper trains it.
+    init_from: str | None = None
     sequence_kwargs: dict[str, Any] = field(default_factory=dict)  # the LSTM's (hidden_size...)
 
 
@@ -242,6 +245,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Build: the frame model (G, D, C), the sequence model sharing its G and D, the data.
     frame = build_frame_model(config)
+    if config.model.init_from is not None:  # progressive: from a smaller model's weights
+        started = init_from_checkpoint(frame, config.model.init_from)
+        print(f"started from {config.model.init_from}: {len(started['copied'])} weights copied, "
+              f"{started['extended']} extended, {len(started['new'])} new", flush=True)  # fmt: skip
     kind = model_kind(frame, config)  # "disc", "aegcd" or "anclaf"
     takes_audio = bool(frame.input_spec.audio)
     sequence = build_sequence_model(config, frame) if len(config.stages) > 1 else None

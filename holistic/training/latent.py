@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from holistic.losses.affect import VABinWeights
 from holistic.training.config import ConfigError
 
 __all__ = [
+    "init_from_checkpoint",
     "AUDIO_FEATURES",
     "AUDIO_FRAMES",
     "AudioStatistics",
@@ -405,3 +407,52 @@ def native_va_markdown(rows: Mapping[str, Mapping[str, Mapping[str, float]]]) ->
             )
             lines.append(f"| {label} | {dataset} | ×{row['scale']:g} | {row['n']} | {values} |")
     return "\n".join(lines)
+
+
+# --- progressive training: start a larger model from a smaller one's weights ----------------
+
+
+def init_from_checkpoint(model: nn.Module, checkpoint: str | Path) -> dict[str, list[str]]:
+    """Start ``model`` from the weights a finished run saved in ``checkpoint`` (its ``model/``
+    folder): AEG-CD-SZ from AEG-CD, as the paper trains it (G + D first, then z and audio).
+
+    A weight of the same shape is copied. A convolution that gained input channels (D's first,
+    which takes the audio plane as one more channel) gets the saved weights on the old channels
+    and zeros on the new ones, so the audio plane starts with no effect. Weights the checkpoint
+    lacks (the audio layer) keep their initialisation; z, added after D's 2nd convolution, takes
+    effect at once.
+
+    Returns:
+        ``{"copied": [...], "extended": [...], "new": [...]}`` parameter names.
+
+    Raises:
+        ValueError: a saved weight the model lacks, or one whose shape differs otherwise.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(checkpoint)
+    saved = load_file(path / "model.safetensors" if path.is_dir() else path)
+    state = model.state_dict()
+    unknown = sorted(set(saved) - set(state))
+    if unknown:
+        raise ValueError(f"{checkpoint}: weights {unknown[:5]} are not in the model; start from "
+                         "a run of the same family (AEG-CD for AEG-CD-SZ)")  # fmt: skip
+    report: dict[str, list[str]] = {"copied": [], "extended": [], "new": []}
+    with torch.no_grad():
+        for name, target in state.items():
+            if name not in saved:
+                report["new"].append(name)
+                continue
+            source = saved[name].to(target.dtype)
+            if source.shape == target.shape:
+                target.copy_(source)
+                report["copied"].append(name)
+            elif (target.ndim == 4 and source.ndim == 4 and source.shape[0] == target.shape[0]
+                  and source.shape[2:] == target.shape[2:] and source.shape[1] < target.shape[1]):  # fmt: skip
+                target.zero_()
+                target[:, : source.shape[1]] = source
+                report["extended"].append(name)
+            else:
+                raise ValueError(f"{checkpoint}: {name} is {tuple(source.shape)} there and "
+                                 f"{tuple(target.shape)} in the model")  # fmt: skip
+    return report

@@ -189,6 +189,33 @@ def test_sz_takes_the_audio_of_three_frames_and_reloads(recipe, shards, tmp_path
     )
 
 
+def test_sz_starts_from_an_aegcd_run_as_the_paper_trains_it(recipe, shards, tmp_path):
+    from holistic.models import create_model
+    from holistic.training.latent import init_from_checkpoint
+
+    first = tmp_path / "aegcd"
+    recipe.main(_args(shards, first, "aegcd.yaml", "model.name=test_aegcd",
+                      "stages=[{name: frame, steps: 2}]"))  # fmt: skip
+    sz = create_model("test_aegcd", image_size=32, z_mode="add", audio_features=75)
+    report = init_from_checkpoint(sz, first / "model")
+    saved = load_file(first / "model" / "model.safetensors")
+    state = sz.state_dict()
+    assert all(torch.equal(state[k], saved[k]) for k in report["copied"])
+    assert all(k in report["copied"] for k in state if k.startswith("generator."))
+    [conv] = report["extended"]  # D's first convolution gained the audio plane's channel
+    assert torch.equal(state[conv][:, :3], saved[conv]) and not state[conv][:, 3:].any()
+    assert report["new"] and all(k.startswith("discriminator.") for k in report["new"])
+    # The recipe starts from it and trains on.
+    out = tmp_path / "sz"
+    recipe.main(_args(shards, out, "aegcd_sz.yaml", "model.name=test_aegcd",
+                      "model.kwargs={z_mode: add, audio_features: 75}",
+                      f"model.init_from={first / 'model'}", "stages=[{name: frame, steps: 2}]"))  # fmt: skip
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 2
+    anclaf = create_model("test_anclaf", image_size=32)
+    with pytest.raises(ValueError, match="not in the model"):
+        init_from_checkpoint(anclaf, first / "model")
+
+
 def test_sz_without_audio_fails_at_start_naming_the_datasets(recipe, shards, tmp_path):
     with pytest.raises(ConfigError, match=r"\['afewva'\] has no audio features"):
         recipe.main(_args(shards, tmp_path / "x", "aegcd_sz.yaml", "model.name=test_aegcd",
