@@ -25,7 +25,6 @@ from holistic.losses.affect import VABinWeights
 from holistic.training.config import ConfigError
 
 __all__ = [
-    "init_from_checkpoint",
     "AUDIO_FEATURES",
     "AUDIO_FRAMES",
     "AudioStatistics",
@@ -37,6 +36,7 @@ __all__ = [
     "class_weights",
     "degrade_batch",
     "fold_audio_normalisation",
+    "init_from_checkpoint",
     "native_va_markdown",
     "native_va_metrics",
     "reset_optimizer",
