@@ -33,3 +33,5 @@ report = gather_object([{"rank": accelerator.process_index, "steps": steps, "va"
 if accelerator.is_main_process:
     with open(output, "w") as handle:
         json.dump(report, handle)
+accelerator.wait_for_everyone()  # rank 1 must not tear the gloo group down under rank 0
+accelerator.end_training()
