@@ -4,8 +4,9 @@
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
 #               -> few-shot fine-tuning to compound classes
 #   make results  the ablation of docs/results.md per label budget (does coupling help, and when
-#               labels are scarce?): 57 runs, hours on 2 CPU cores; make results-1 / -10 / -100
-#               train one budget's runs (reused by make results)
+#               labels are scarce?): 57 runs, about 9 hours on 2 CPU cores; make results-1 / -10
+#               / -100 train one budget's runs, make results-1 SEED=0 one budget's runs of one
+#               seed (about an hour each); make results reuses every finished run
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #
@@ -60,7 +61,7 @@ results: world
 	$(ABLATION)
 
 results-1 results-10 results-100: results-%: world
-	$(ABLATION) only=labels$(if $(filter 1,$*),01,$*)
+	$(ABLATION) only=labels$(if $(filter 1,$*),01,$*) $(if $(SEED),seeds=[$(SEED)])
 
 TEMPORAL ?= data
 
