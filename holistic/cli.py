@@ -213,8 +213,21 @@ def _run_evaluation(args: argparse.Namespace) -> int:
         print(f"holistic evaluate: no {args.split} sample in {args.shards}", file=sys.stderr)
         return 2
     out = args.out or Path(args.checkpoint).parent / f"eval-{args.split.replace(',', '-')}"
-    metrics = write_evaluation(out, predictions, space, title=f"Evaluation of {args.checkpoint}")
+    summary = {"eval_frames_without_audio": predictions.frames_without_audio}
+    metrics = write_evaluation(
+        out,
+        predictions,
+        space,
+        summary=summary if model.input_spec.audio else None,
+        title=f"Evaluation of {args.checkpoint}",
+    )
     print(metrics_markdown(metrics, space, per_class=False))
+    if predictions.frames_without_audio:
+        print(
+            f"holistic evaluate: {predictions.frames_without_audio} frame(s) had no audio; the "
+            "model was fed the training mean it was saved with for them",
+            file=sys.stderr,
+        )
     if predictions.damaged_shards:
         print(
             f"holistic evaluate: {len(predictions.damaged_shards)} damaged shard(s), their "

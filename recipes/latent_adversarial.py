@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
-from accelerate.utils import gather_object, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from holistic.data.clips import ClipLoader
 from holistic.data.degrade import PAPER_DEGRADATIONS
 from holistic.data.federation import AlignedMixer, Federation
 from holistic.data.transforms import build_train_transform, normalise
-from holistic.evaluation.run import evaluate_pooled, pool_predictions, write_evaluation
+from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses.adversarial import (
     discriminator_adv_loss,
     generator_adv_loss,
@@ -65,7 +65,6 @@ from holistic.training.latent import (
     AudioStatistics,
     OptimizerGroups,
     audio_context,
-    audio_predictions,
     audio_statistics,
     check_audio_sources,
     class_weights,
@@ -694,26 +693,19 @@ def stage_model(stage: StageConfig, frame, sequence, statistics, config) -> torc
 
 
 def evaluate(accelerator, model, federation, space, config, stage, statistics):
-    """Pooled predictions on every held-out frame (AEG-CD-SZ with its audio), and what the
-    summary adds (frames evaluated without audio)."""
+    """Pooled predictions on every held-out frame (AEG-CD-SZ with its audio, as ``holistic
+    evaluate`` feeds the saved model), and what the summary adds (frames without audio)."""
     data = config.data
     datasets = data.datasets
     if stage.kind == "sequence":
         datasets = data.sequence_datasets or data.datasets
+    pooled = evaluate_pooled(accelerator, model, federation, space, split=data.eval_split,
+                             datasets=datasets, batch_size=data.eval_batch_size,
+                             tolerate_damage=data.tolerate_damage)  # fmt: skip
     if statistics is None:
-        pooled = evaluate_pooled(accelerator, model, federation, space, split=data.eval_split,
-                                 datasets=datasets, batch_size=data.eval_batch_size,
-                                 tolerate_damage=data.tolerate_damage)  # fmt: skip
         return pooled, {}
-    predictions, missing = audio_predictions(
-        model, federation, space, fill=statistics.mean, split=data.eval_split,
-        datasets=datasets, batch_size=data.eval_batch_size, rank=accelerator.process_index,
-        world_size=accelerator.num_processes, device=accelerator.device,
-        tolerate_damage=data.tolerate_damage,
-    )  # fmt: skip
-    missing = sum(gather_object([missing]))
-    return pool_predictions(predictions), {
-        "eval_frames_without_audio": missing,
+    return pooled, {
+        "eval_frames_without_audio": pooled.frames_without_audio,
         "audio_statistics": statistics.to_json(),
     }
 

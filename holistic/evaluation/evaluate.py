@@ -86,13 +86,15 @@ class Predictions:
 
     :attr:`damaged_shards` lists the shards found damaged while reading the samples, when the
     evaluation tolerated damage (rows of :meth:`holistic.data.damage.DamageLog.rows`); the
-    report lists them.
+    report lists them. :attr:`frames_without_audio` counts the frames a model that takes audio
+    was fed its stand-in for missing audio.
     """
 
     def __init__(self) -> None:
         self._chunks: dict[str, list[np.ndarray]] = {}
         self._tasks: tuple[str, ...] | None = None
         self.damaged_shards: list[dict[str, Any]] = []
+        self.frames_without_audio = 0
 
     # -- accumulation ----------------------------------------------------------------------------
 
@@ -212,12 +214,13 @@ class Predictions:
             chunks.append(value)
 
     def merge(self, other: Predictions) -> Predictions:
-        """Append every sample of ``other`` (e.g. another process's share), and its damaged
-        shards; returns ``self``."""
+        """Append every sample of ``other`` (e.g. another process's share), its damaged shards
+        and its frames without audio; returns ``self``."""
         from holistic.data.damage import merge_damage
 
         if other.damaged_shards:
             self.damaged_shards = merge_damage(self.damaged_shards, other.damaged_shards)
+        self.frames_without_audio += other.frames_without_audio
         if len(other) == 0:
             return self
         if self._tasks is not None and other._tasks != self._tasks:

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompoundTarget",
+    "audio_frame_predictions",
     "check_selection",
     "clip_predictions",
     "evaluate_model",
@@ -127,7 +128,9 @@ def evaluate_model(
     frames every ``stride`` frames (default: the model's clip length, no overlap; ``None``: each
     run whole, the recurrent state carried over the whole video), with the predictions of
     overlapping windows averaged per frame. Both report per frame, so a frame model and a
-    sequence model are scored on the same rows.
+    sequence model are scored on the same rows. An image model that takes audio (the input
+    spec's ``audio``, e.g. AEG-CD-SZ) sees every frame of every video run with the audio of its
+    neighbours (:func:`audio_frame_predictions`).
 
     Args:
         image_size: side of the crops fed to the model; default: the model's input spec.
@@ -148,6 +151,22 @@ def evaluate_model(
     model.eval()
     predictions = Predictions()
     for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
+        if spec.audio:
+            audio_frame_predictions(
+                model,
+                federation,
+                label_space,
+                transform,
+                predictions,
+                split=split_name,
+                datasets=chosen,
+                batch_size=batch_size,
+                rank=rank,
+                world_size=world_size,
+                device=device,
+                damage=damage,
+            )
+            continue
         if spec.is_clip:
             clip_predictions(
                 model,
@@ -261,6 +280,105 @@ def clip_predictions(
     return predictions
 
 
+@torch.no_grad()
+def audio_frame_predictions(
+    model: torch.nn.Module,
+    federation,
+    label_space: LabelSpace,
+    transform: Any,
+    predictions: Predictions,
+    *,
+    split: str,
+    datasets: Sequence[str] | None,
+    batch_size: int = 128,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | str = "cpu",
+    damage: DamageLog | None = None,
+) -> Predictions:
+    """Add the predictions of an image model that takes audio on every frame of every video run
+    of ``split`` to ``predictions``: each frame with the raw audio features of its neighbours
+    (the input spec's ``frames``, e.g. t-1, t, t+1; a run's first and last frames repeat at its
+    edges).
+
+    A frame without audio (the loader's ``audio_mask``) counts as the spec's ``fill`` (the
+    training mean the model was saved with) in its own and its neighbours' input, and is
+    counted in ``predictions.frames_without_audio``. Samples that are not video frames have no
+    neighbours and are not evaluated.
+
+    Raises:
+        ValueError: the spec records no ``fill`` (a model saved before training set it).
+    """
+    from holistic.data.clips import clip_arrays, video_runs
+    from holistic.data.damage import DamageLog, ShardError
+    from holistic.data.stages import batch_images
+
+    damage = DamageLog() if damage is None else damage
+    (name, settings), *more = unwrapped(model).input_spec.audio.items()
+    if more or "fill" not in settings:
+        raise ValueError(
+            f"the model takes audio {dict(unwrapped(model).input_spec.audio)} but records no "
+            "single fill for frames without it; evaluate a model saved by its recipe"
+        )
+    fill, frames = np.asarray(settings["fill"], np.float32), int(settings["frames"])
+    runs = video_runs(
+        federation, split=split, datasets=datasets, rank=rank, world_size=world_size, damage=damage
+    )
+    for run in runs:
+        try:
+            arrays = clip_arrays(run, label_space, transform)
+        except ShardError as error:
+            damage.bad_sample(error)
+            continue
+        audio, present = _audio_windows(
+            arrays.get(name), arrays.get("audio_mask"), len(run), fill, frames
+        )
+        predictions.frames_without_audio += int((~present).sum())
+        images = batch_images(arrays["image"], normalise=True)
+        outputs: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(run), batch_size):
+            stop = start + batch_size
+            out = model(
+                images[start:stop].to(device), torch.from_numpy(audio[start:stop]).to(device)
+            )
+            for key, value in out.items():
+                outputs.setdefault(key, []).append(value.float().cpu().numpy())
+        record = run[0]["record"]
+        predictions.add(
+            arrays,
+            {key: np.concatenate(chunks) for key, chunks in outputs.items()},
+            [record["dataset"]] * len(run),
+            [record.get("video", "")] * len(run),
+        )
+    return predictions
+
+
+def _audio_windows(
+    features: np.ndarray | None,
+    present: np.ndarray | None,
+    length: int,
+    fill: np.ndarray,
+    frames: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, frames F]`` raw audio context of every frame of a run of ``length`` frames and
+    ``[T]`` whether the frame has audio; a frame without it counts as ``fill`` in its own and its neighbours' context.
+
+    Args:
+        features: ``[T, F]``, zero-filled where a frame has none (:func:`clip_arrays
+            <holistic.data.clips.clip_arrays>`), or None when no frame of the run has audio.
+        present: ``[T]`` bool, the run's ``audio_mask`` (None with ``features``).
+        frames: an odd context length (the frame in the middle).
+    """
+    if features is None or present is None:
+        return np.tile(fill, (length, frames)).astype(np.float32), np.zeros(length, bool)
+    present = np.asarray(present, bool)
+    filled = np.where(present[:, None], features, fill[None, :])
+    side = frames // 2
+    padded = np.concatenate([filled[:1].repeat(side, 0), filled, filled[-1:].repeat(side, 0)])
+    windows = np.stack([padded[t : t + frames].reshape(-1) for t in range(len(filled))])
+    return windows.astype(np.float32), present
+
+
 def _window_outputs(
     model: torch.nn.Module,
     window: Sequence[dict[str, Any]],
@@ -311,14 +429,17 @@ def evaluate_pooled(
 
 
 def pool_predictions(predictions: Predictions) -> Predictions:
-    """Every process's predictions and damaged shards, merged (the same on every process); one
-    process: as is."""
+    """Every process's predictions, damaged shards and frames without audio, merged (the same on
+    every process); one process: as is."""
     from accelerate.utils import gather_object
 
     pooled = Predictions()
-    for state, damaged in gather_object([(predictions.state(), predictions.damaged_shards)]):
+    shares = gather_object(
+        [(predictions.state(), predictions.damaged_shards, predictions.frames_without_audio)]
+    )
+    for state, damaged, without_audio in shares:
         share = Predictions.from_state(state)
-        share.damaged_shards = damaged
+        share.damaged_shards, share.frames_without_audio = damaged, without_audio
         pooled.merge(share)
     return pooled
 

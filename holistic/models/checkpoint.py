@@ -86,6 +86,8 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
     kwargs["image_size"] = spec.image_size
     if hasattr(model, "va_output"):  # models whose builders take it (FaceBehaviorNet)
         kwargs["va_output"] = model.va_output
+    if getattr(model, "audio_fill", None) is not None:  # a trained AEG-CD-SZ's missing-audio input
+        kwargs["audio_fill"] = list(model.audio_fill)
     if spec.is_clip:
         kwargs["clip_length"] = spec.clip_length
     meta["input"] = spec.to_json()

@@ -22,6 +22,7 @@ from torch import nn
 
 from holistic.data.degrade import RandomDegradation
 from holistic.losses.affect import VABinWeights
+from holistic.models.latent.composite import AUDIO_FRAMES, AUDIO_NAME
 from holistic.training.config import ConfigError
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "AudioStatistics",
     "OptimizerGroups",
     "audio_context",
-    "audio_predictions",
     "audio_statistics",
     "check_audio_sources",
     "class_weights",
@@ -44,9 +44,7 @@ __all__ = [
 ]
 
 #: The per-frame audio features AEG-CD-SZ reads (25 eGeMAPS low-level descriptors).
-AUDIO_FEATURES = "egemaps"
-#: Frames of audio context per image: t-1, t, t+1 (the paper's §III-D).
-AUDIO_FRAMES = 3
+AUDIO_FEATURES = AUDIO_NAME
 
 
 # --- degraded inputs -------------------------------------------------------------------------
@@ -254,9 +252,11 @@ def audio_context(
 def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> nn.Module:
     """A copy of an AEG-CD-SZ whose audio layer takes **raw** features: the normalisation
     ``(x - mean) / std`` of the 3 frames is folded into D's ``Linear`` (``W' = W / std``,
-    ``b' = b - W' mean``), so the saved model needs no statistics beside it. Feed it the
-    training mean (:attr:`AudioStatistics.mean`) where a frame has no audio."""
+    ``b' = b - W' mean``), and the training mean (:attr:`AudioStatistics.mean`, what a frame
+    without audio is fed) becomes its ``audio_fill``, so the saved model needs nothing beside
+    it (``holistic evaluate`` feeds it the audio)."""
     folded = copy.deepcopy(model)
+    folded.audio_fill = statistics.mean
     layer = folded.discriminator.audio
     mean = torch.as_tensor(np.tile(statistics.mean, AUDIO_FRAMES), dtype=layer.weight.dtype)
     std = torch.as_tensor(np.tile(statistics.std, AUDIO_FRAMES), dtype=layer.weight.dtype)
@@ -265,102 +265,6 @@ def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> n
         layer.bias -= weight @ mean.to(layer.weight.device)
         layer.weight.copy_(weight)
     return folded
-
-
-def _window_audio(
-    features: np.ndarray | None, present: np.ndarray | None, frames: int, fill: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``[T, 3 F]`` raw context of every frame of a run (the run's first and last frames repeat
-    at its edges) and ``[T]`` whether the frame has audio; a frame without audio counts as
-    ``fill`` (the raw training mean) in its own and its neighbours' context.
-
-    Args:
-        features: ``[T, F]``, zero-filled where a frame has none (:func:`clip_arrays
-            <holistic.data.clips.clip_arrays>`), or None when no frame of the run has audio.
-        present: ``[T]`` bool, the run's ``audio_mask`` (None with ``features``).
-    """
-    if features is None or present is None:
-        return np.tile(fill, (frames, AUDIO_FRAMES)).astype(np.float32), np.zeros(frames, bool)
-    present = np.asarray(present, bool)
-    filled = np.where(present[:, None], features, np.asarray(fill, np.float32)[None, :])
-    padded = np.concatenate([filled[:1], filled, filled[-1:]])
-    windows = np.stack([padded[t : t + AUDIO_FRAMES].reshape(-1) for t in range(frames)])
-    return windows.astype(np.float32), present
-
-
-@torch.no_grad()
-def audio_predictions(
-    model: nn.Module,
-    federation: Any,
-    label_space: Any,
-    *,
-    fill: np.ndarray,
-    split: str | Sequence[str] = "validation",
-    datasets: Sequence[str] | None = None,
-    batch_size: int = 128,
-    rank: int = 0,
-    world_size: int = 1,
-    device: Any = "cpu",
-    tolerate_damage: bool = False,
-) -> tuple[Any, int]:
-    """An AEG-CD-SZ's predictions on every frame of every video run of ``split`` (this rank's
-    videos; pool them), each frame with the raw audio of frames t-1..t+1.
-
-    ``model`` takes raw features (:func:`fold_audio_normalisation`). A frame without audio
-    counts as ``fill`` (the training mean) in its context and as missing.
-
-    Returns:
-        ``(predictions, frames without audio)``.
-    """
-    from holistic.data.clips import clip_arrays, video_runs
-    from holistic.data.damage import DamageLog, ShardError
-    from holistic.data.stages import batch_images
-    from holistic.data.transforms import build_eval_transform
-    from holistic.evaluation.evaluate import Predictions
-    from holistic.evaluation.run import eval_splits
-
-    transform = build_eval_transform(model.input_spec.image_size)
-    damage = DamageLog(tolerate_damage)
-    was_training = model.training
-    model.eval()
-    predictions, missing = Predictions(), 0
-    for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
-        runs = video_runs(
-            federation,
-            split=split_name,
-            datasets=chosen,
-            rank=rank,
-            world_size=world_size,
-            damage=damage,
-        )
-        for run in runs:
-            try:
-                arrays = clip_arrays(run, label_space, transform)
-            except ShardError as error:
-                damage.bad_sample(error)
-                continue
-            audio, present = _window_audio(
-                arrays.get(AUDIO_FEATURES), arrays.get("audio_mask"), len(run), fill
-            )
-            missing += int((~present).sum())
-            images = batch_images(arrays["image"], normalise=True)
-            outputs = []
-            for start in range(0, len(run), batch_size):
-                stop = start + batch_size
-                out = model(
-                    images[start:stop].to(device), torch.from_numpy(audio[start:stop]).to(device)
-                )
-                outputs.append(out["va"].float().cpu().numpy())
-            record = run[0]["record"]
-            predictions.add(
-                arrays,
-                {"va": np.concatenate(outputs)},
-                [record["dataset"]] * len(run),
-                [record.get("video", "")] * len(run),
-            )
-    model.train(was_training)
-    predictions.damaged_shards = damage.rows()
-    return predictions, missing
 
 
 # --- VA on each dataset's native scale -------------------------------------------------------

@@ -102,7 +102,7 @@ def test_any_face_size(name, size):
 
 def test_audio_model_at_its_sizes():
     model = create_model("test_aegcd", z_mode="add", audio_features=6, image_size=64).eval()
-    assert model.input_spec.audio == {"egemaps": {"features": 6}}
+    assert model.input_spec.audio == {"egemaps": {"features": 6, "frames": 3}}
     x, kwargs = inputs(model)
     with torch.no_grad():
         assert model(x, **kwargs)["va"].shape == (2, 2)

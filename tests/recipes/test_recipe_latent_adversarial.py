@@ -151,11 +151,7 @@ def test_discriminator_only_baseline_trains_d_alone(recipe, shards, tmp_path, mo
 
 
 def test_sz_takes_the_audio_of_three_frames_and_reloads(recipe, shards, tmp_path):
-    from holistic.data.federation import Federation
-    from holistic.evaluation.evaluate import compute_metrics
-    from holistic.evaluation.run import pool_predictions
-    from holistic.models import label_space_of
-    from holistic.training.latent import audio_predictions
+    from holistic.cli import main as cli
 
     out = tmp_path / "sz"
     metrics = recipe.main(
@@ -174,19 +170,26 @@ def test_sz_takes_the_audio_of_three_frames_and_reloads(recipe, shards, tmp_path
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["eval_frames_without_audio"] == 0
     assert metrics["affwild2"]["va"]["n"] == _frames(shards)
-    # The checkpoint alone takes raw eGeMAPS (the normalisation is folded into D's audio layer)
-    # and reproduces the recipe's evaluation.
+    # The checkpoint alone takes raw eGeMAPS (the normalisation is folded into D's audio layer),
+    # carries the training mean for frames without audio, and `holistic evaluate` feeds it the
+    # audio of frames t-1..t+1: the recipe's evaluation again.
     model = load_model(out / "model")
-    assert model.input_spec.audio == {"egemaps": {"features": 75}}
-    mean = np.asarray(summary["audio_statistics"]["mean"], np.float32)
-    predictions, missing = audio_predictions(
-        model, Federation(str(shards)), label_space_of(model), fill=mean, datasets=["affwild2"]
-    )
-    again = compute_metrics(pool_predictions(predictions), label_space_of(model))
-    assert missing == 0
-    assert again["affwild2"]["va"]["ccc_mean"] == pytest.approx(
+    mean = summary["audio_statistics"]["mean"]
+    spec_audio = model.input_spec.audio["egemaps"]
+    assert spec_audio["features"] == 75 and spec_audio["frames"] == 3
+    assert spec_audio["fill"] == pytest.approx(mean)
+    assert cli(["evaluate", str(out / "model"), str(shards), "--dataset", "affwild2",
+                "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert again["eval_frames_without_audio"] == 0
+    assert again["metrics"]["affwild2"]["va"]["n"] == _frames(shards)
+    assert again["metrics"]["affwild2"]["va"]["ccc_mean"] == pytest.approx(
         metrics["affwild2"]["va"]["ccc_mean"], abs=1e-5
     )
+    # Given no audio, the model reads every frame as one without audio: the fill.
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    filled = torch.tensor(list(model.audio_fill) * 3).expand(2, -1)
+    assert torch.allclose(model(images)["va"], model(images, filled)["va"])
 
 
 def test_sz_starts_from_an_aegcd_run_as_the_paper_trains_it(recipe, shards, tmp_path):
@@ -247,16 +250,31 @@ def test_clips_without_audio_get_the_training_mean_and_a_mask(recipe):
 
 
 def test_evaluation_fills_frames_without_audio_with_the_training_mean():
-    from holistic.training.latent import _window_audio
+    from holistic.evaluation.run import _audio_windows
 
     fill = np.full(2, 7.0, np.float32)
     features = np.array([[1, 1], [0, 0], [3, 3]], np.float32)  # frame 1 has no audio
-    audio, present = _window_audio(features, np.array([True, False, True]), 3, fill)
+    audio, present = _audio_windows(features, np.array([True, False, True]), 3, fill, 3)
     assert present.tolist() == [True, False, True]
     # Each frame's context t-1, t, t+1 (the run's edges repeat), the mean in frame 1's place.
     assert audio.tolist() == [[1, 1, 1, 1, 7, 7], [1, 1, 7, 7, 3, 3], [7, 7, 3, 3, 3, 3]]
-    audio, present = _window_audio(None, None, 2, fill)  # a run without audio
+    audio, present = _audio_windows(None, None, 2, fill, 3)  # a run without audio
     assert not present.any() and (audio == 7).all() and audio.shape == (2, 6)
+
+
+def test_an_sz_model_without_its_fill_is_refused_by_evaluation_and_needs_audio(shards):
+    from holistic.data.federation import Federation
+    from holistic.evaluation.run import evaluate_model
+    from holistic.models import create_model, label_space_of
+
+    model = create_model("test_aegcd", image_size=32, z_mode="add", audio_features=75)
+    assert "fill" not in model.input_spec.audio["egemaps"]  # untrained: no training mean yet
+    with pytest.raises(ValueError, match="records no single fill"):
+        evaluate_model(model, Federation(str(shards)), label_space_of(model))
+    with pytest.raises(ValueError, match=r"takes audio \[B, 75\]"):
+        model(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="25 per frame"):
+        model.audio_fill = [0.0] * 24
 
 
 # --- ANCLaF and its curriculum ---------------------------------------------------------------

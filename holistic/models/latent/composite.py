@@ -27,6 +27,7 @@ gradient from ``forward``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -57,6 +58,8 @@ __all__ = [
 QUADRANT_SOURCES: tuple[str, ...] = ("classifier", "va")
 #: The audio features an AEG-CD-SZ takes, as recorded in its input spec.
 AUDIO_NAME = "egemaps"
+#: Frames of audio context per image: t-1, t, t+1 (the paper's §III-D), concatenated.
+AUDIO_FRAMES = 3
 
 
 def _check_images(x: torch.Tensor, who: str) -> None:
@@ -77,9 +80,13 @@ class AEGCD(nn.Module):
             when it takes z).
         image_size: Side of the training crops (the input spec's; any multiple of 4 runs
             without audio).
+        audio_fill: The raw per-frame audio vector that stands for a frame without audio (the
+            training mean, :func:`~holistic.training.latent.fold_audio_normalisation` sets it),
+            ``audio_features / 3`` values; None until the model is trained.
 
     Attributes:
-        input_spec: Images of ``image_size``; with audio, ``audio={"egemaps": {"features": A}}``.
+        input_spec: Images of ``image_size``; with audio, ``audio={"egemaps": {"features": A,
+            "frames": 3, "fill": [...]}}`` (``fill`` once set).
         num_features: D's pooled trunk features (``C k²``).
         detached_parameters: Name prefixes of the parameters the prediction does not train.
 
@@ -94,6 +101,7 @@ class AEGCD(nn.Module):
         *,
         image_size: int,
         denoise: bool = True,
+        audio_fill: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if not denoise and (discriminator.z_mode is not None or discriminator.audio is not None):
@@ -106,13 +114,34 @@ class AEGCD(nn.Module):
                 f"{generator.z_channels}"
             )
         self.generator, self.discriminator, self.denoise = generator, discriminator, denoise
-        audio = discriminator.audio_features
-        self.input_spec = InputSpec(
-            kind="image",
-            image_size=image_size,
-            audio={AUDIO_NAME: {"features": audio}} if audio is not None else {},
-        )
+        self.input_spec = InputSpec(kind="image", image_size=image_size)
+        self.audio_fill = audio_fill
         self.num_features = discriminator.num_features
+
+    @property
+    def audio_fill(self) -> tuple[float, ...] | None:
+        """The raw per-frame audio vector fed for a frame without audio (None: not set)."""
+        return self._audio_fill
+
+    @audio_fill.setter
+    def audio_fill(self, fill: Sequence[float] | None) -> None:
+        features = self.discriminator.audio_features
+        if fill is not None:
+            if features is None:
+                raise ValueError("AEGCD: audio_fill is for a model with audio (AEG-CD-SZ)")
+            if len(fill) * AUDIO_FRAMES != features:
+                raise ValueError(
+                    f"AEGCD: audio_fill has {len(fill)} values; the model takes {features} "
+                    f"audio features over {AUDIO_FRAMES} frames, so {features / AUDIO_FRAMES:g} "
+                    "per frame"
+                )
+            fill = tuple(float(value) for value in fill)
+        self._audio_fill = fill
+        audio = {}
+        if features is not None:
+            settings = {"features": features, "frames": AUDIO_FRAMES}
+            audio = {AUDIO_NAME: settings if fill is None else {**settings, "fill": list(fill)}}
+        self.input_spec = replace(self.input_spec, audio=audio)
 
     @property
     def detached_parameters(self) -> tuple[str, ...]:
@@ -150,7 +179,13 @@ class AEGCD(nn.Module):
     def forward(
         self, x: torch.Tensor, audio: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """Images (and audio) to ``{"va": [B, 2]}``."""
+        """Images (and audio) to ``{"va": [B, 2]}``.
+
+        An AEG-CD-SZ given no audio takes every frame as one without audio, i.e. fed
+        :attr:`audio_fill` (an error while it has none)."""
+        if audio is None and self.discriminator.audio is not None and self.audio_fill is not None:
+            fill = torch.tensor(self.audio_fill * AUDIO_FRAMES, device=x.device, dtype=x.dtype)
+            audio = fill.expand(x.shape[0], -1)
         return self.forward_heads(self.forward_features(x, audio))
 
 
@@ -371,6 +406,7 @@ def build_aegcd(
     quadrant: bool = False,
     va_output: VAOutput = "tanh",
     denoise: bool = True,
+    audio_fill: Sequence[float] | None = None,
     pretrained: bool = False,
     checkpoint_path: str | None = None,
 ) -> AEGCD:
@@ -393,6 +429,8 @@ def build_aegcd(
         quadrant: Give D the optional 4-way quadrant head (decision 6; off in the paper).
         va_output: ``"tanh"`` (VA in [-1, 1]) or ``"linear"`` (the reference's head).
         denoise: False: predict ``D(x).va`` without G (the D-only baseline; no z, no audio).
+        audio_fill: The raw per-frame audio vector for frames without audio (a trained
+            AEG-CD-SZ's checkpoint records it; see :class:`AEGCD`).
         pretrained: Must be False (there are none).
         checkpoint_path: Must be None.
     """
@@ -410,7 +448,9 @@ def build_aegcd(
         image_size=image_size,
         va_output=va_output,
     )
-    return AEGCD(generator, discriminator, image_size=image_size, denoise=denoise)
+    return AEGCD(
+        generator, discriminator, image_size=image_size, denoise=denoise, audio_fill=audio_fill
+    )
 
 
 def _anclaf_discriminator(width: int, depth: int, quadrant_from: str) -> Discriminator:
