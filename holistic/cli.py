@@ -363,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(run=_evaluate)
 
+    from holistic.inference import command as predict
+
+    predict.add_parser(commands)
+
     verify = commands.add_parser(
         "verify",
         help="check every shard of a federation against its manifest",

@@ -582,6 +582,11 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Faces in an RGB image, as ``(x0, y0, x1, y1)`` boxes sorted by area, largest first."""
+        return [box for box, _ in self.detect_scored(image)]
+
+    def detect_scored(self, image: np.ndarray) -> list[tuple[Box, float]]:
+        """Faces in an RGB image with dlib's detection scores, ``[(box, score), ...]`` sorted by
+        box area, largest first."""
         cv2 = _cv2()
         rgb = _as_rgb(image)
         factor = 1.0
@@ -590,17 +595,20 @@ class FaceDetector:
             new_size = (round(rgb.shape[1] * factor), round(rgb.shape[0] * factor))
             rgb = cv2.resize(rgb, new_size, interpolation=cv2.INTER_AREA)
         rects, scores, _ = self._detector.run(rgb, self.upsample, 0.0)
-        boxes = [
+        found = [
             (
-                r.left() / factor,
-                r.top() / factor,
-                (r.right() + 1) / factor,
-                (r.bottom() + 1) / factor,
+                (
+                    r.left() / factor,
+                    r.top() / factor,
+                    (r.right() + 1) / factor,
+                    (r.bottom() + 1) / factor,
+                ),
+                float(score),
             )
             for r, score in zip(rects, scores, strict=True)
             if score >= self.min_score
         ]
-        return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+        return sorted(found, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), reverse=True)
 
     def _rectangle(self, box: Sequence[float]) -> Any:
         x0, y0, x1, y1 = (float(value) for value in box)

@@ -10,6 +10,7 @@ learns how to feed it from the JSON alone. Weights are safetensors (no pickle).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"builder argument {value!r} ({type(value).__name__}) cannot go in model.json")
 
 
-def save_model(model: nn.Module, path: str | Path) -> Path:
+def save_model(
+    model: nn.Module, path: str | Path, *, au_thresholds: Mapping[int, float] | None = None
+) -> Path:
     """Write ``model``'s weights and how to rebuild it; returns the weights file.
 
     Args:
         model: A model made by ``create_model`` (it carries ``build_args``).
         path: A directory, or a ``NAME.safetensors`` stem (see :func:`checkpoint_files`).
+        au_thresholds: per-AU occurrence thresholds ``{au: t}`` chosen on validation data,
+            recorded as ``au_thresholds`` in the JSON (``holistic predict`` applies them).
 
     Raises:
         ValueError: If the model was not made by ``create_model`` or lacks the contract
@@ -92,6 +97,11 @@ def save_model(model: nn.Module, path: str | Path) -> Path:
         kwargs["clip_length"] = spec.clip_length
     meta["input"] = spec.to_json()
     meta["tasks"] = tasks_to_json(tasks)
+    if au_thresholds:
+        unknown = sorted(set(map(int, au_thresholds)) - set(map(int, tasks.get("au", ()))))
+        if unknown:
+            raise ValueError(f"au_thresholds: AUs {unknown} are not the model's")
+        meta["au_thresholds"] = {str(int(au)): float(t) for au, t in au_thresholds.items()}
     for key in ("expressions", "aus", "compounds"):
         if hasattr(model, key):
             kwargs[key] = list(getattr(model, key))

@@ -1,0 +1,376 @@
+"""A trained model on new images and videos: :class:`Predictor`, the code under
+``holistic predict``.
+
+Per frame: detect the faces (dlib's HOG detector; skipped with ``aligned=True``), align each to
+the model's template at the size the shards are written (the model's input spec says which
+template), resize to the model's input as evaluation does, then run the model on batches of
+faces gathered across frames and inputs. Rows come out in input and frame order as soon as
+their batch is done, so a table of any length streams to disk in constant memory.
+
+The table's columns are :mod:`holistic.inference.columns`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from holistic.inference.columns import (
+    BOX_COLUMNS,
+    au_column,
+    compound_column,
+    expression_column,
+    landmark_columns,
+    occurrence_column,
+    table_columns,
+)
+from holistic.inference.sources import Frame, expand_inputs, read_frames
+from holistic.inference.tracks import FaceTracker
+
+__all__ = ["NO_FACE", "Face", "PredictionSummary", "Predictor"]
+
+#: The ``error`` of a row whose frame has no face.
+NO_FACE = "no face"
+#: Side of the aligned crops before the resize to the model's input (the shards' crop size).
+CROP_SIZE = 112
+
+
+@dataclass
+class PredictionSummary:
+    """What a prediction run read and found (the command prints it at the end)."""
+
+    inputs: int = 0
+    frames: int = 0
+    faces: int = 0
+    frames_without_face: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (input, error)
+
+    def lines(self) -> list[str]:
+        """The summary in a few lines of text."""
+        lines = [
+            f"{self.inputs} input(s), {self.frames} frame(s) read, {self.faces} face(s), "
+            f"{self.frames_without_face} frame(s) without a face, {len(self.failures)} failure(s)"
+        ]
+        lines += [f"  {name}: {error}" for name, error in self.failures]
+        return lines
+
+
+@dataclass
+class Face:
+    """A face found in a frame, ready for the model.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` in the frame's pixels.
+        score: the detector's score (NaN for aligned inputs).
+        points: ``[5, 2]`` alignment points in the frame's pixels (None: a box crop or an
+            aligned input).
+        crop: RGB ``uint8`` at the model's input size, as evaluation feeds a shard's crop.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    points: np.ndarray | None
+    crop: np.ndarray
+
+
+@dataclass
+class _Pending:
+    """A row waiting for its batch: its table values, and its face crop (None: no face)."""
+
+    row: dict[str, Any]
+    crop: np.ndarray | None = None
+
+
+class Predictor:
+    """A checkpoint's model on images, folders, videos, arrays or frame iterators.
+
+    Args:
+        model: a checkpoint folder (``model/`` of a run) or a loaded model.
+        device: ``"cpu"``, ``"cuda"``, ...; default: a GPU when there is one.
+        batch_size: faces per model call.
+        aligned: the inputs are already aligned face crops (as the shards hold): no detection,
+            the whole image is the face.
+        every: in videos, predict every ``every``-th frame only (the others are not decoded).
+        landmarks: add the 5 alignment points of each face (``lm_x0 ... lm_y4``).
+        detector: a :class:`~holistic.data.faces.FaceDetector` (default: dlib's, finding faces
+            of about 40 pixels and up, detecting on frames shrunk to 640 pixels).
+        max_gap: seconds a video's face track may go undetected and keep its ``face_id``.
+        au_thresholds: per-AU occurrence thresholds ``{au: t}``; default: the checkpoint's
+            (chosen on validation data by the recipe), else 0.5.
+
+    Raises:
+        ValueError: a model this predictor cannot serve (a clip model, a model that needs
+            landmarks or audio), naming what it needs.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | torch.nn.Module,
+        *,
+        device: str | torch.device | None = None,
+        batch_size: int = 32,
+        aligned: bool = False,
+        every: int = 1,
+        landmarks: bool = False,
+        detector: Any = None,
+        max_gap: float = 1.0,
+        au_thresholds: Mapping[int, float] | None = None,
+    ) -> None:
+        from holistic.data.transforms import build_eval_transform
+        from holistic.models import load_model
+
+        if batch_size < 1 or every < 1:
+            raise ValueError(f"batch_size and every must be >= 1, got {batch_size}, {every}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if isinstance(model, str | Path):
+            self.checkpoint = str(model)
+            model = load_model(model, map_location=self.device)
+        else:
+            self.checkpoint = None
+        self.model = model.to(self.device).eval()
+        self.spec, self.tasks = model.input_spec, dict(model.tasks)
+        _check_servable(self.spec)
+        self.batch_size, self.aligned, self.every = int(batch_size), bool(aligned), int(every)
+        self.landmarks, self.max_gap = bool(landmarks), float(max_gap)
+        self.thresholds = _au_thresholds(self.tasks.get("au", ()), au_thresholds, self.checkpoint)
+        self.columns = table_columns(self.tasks, landmarks=self.landmarks)
+        self.crop_size = max(CROP_SIZE, self.spec.image_size)
+        self.transform = build_eval_transform(self.spec.image_size)
+        if detector is None and not self.aligned:
+            from holistic.data.faces import FaceDetector
+
+            detector = FaceDetector(upsample=1, max_side=640)
+        self.detector = detector
+        self.summary = PredictionSummary()
+        self._tracker: FaceTracker | None = None
+        self._tracked: str | None = None  # the input the tracker follows
+
+    # -- public ------------------------------------------------------------------------------
+
+    def predict(self, source: Any, *, progress: bool = False) -> Any:
+        """Predictions on ``source`` as a pandas DataFrame (:mod:`~holistic.inference.columns`).
+
+        ``source``: a path (image, video, folder or glob), a list of them, an RGB ``uint8
+        [H, W, 3]`` array (an image named ``"array"``), or an iterable of such arrays (the
+        frames of one video named ``"frames"``, without times; give
+        :class:`~holistic.inference.sources.Frame` objects for names and times).
+        """
+        from holistic.inference.table import typed_table
+
+        return typed_table(self.rows(source, progress=progress), self.columns)
+
+    def rows(self, source: Any, *, progress: bool = False) -> Iterator[dict[str, Any]]:
+        """The table's rows one at a time, in input and frame order (see :meth:`predict`);
+        :attr:`summary` counts them."""
+        for _, rows in self.results(source, progress=progress):
+            yield from rows
+
+    def results(
+        self, source: Any, *, progress: bool = False
+    ) -> Iterator[tuple[Frame, list[dict[str, Any]]]]:
+        """Each frame of ``source`` with its rows (see :meth:`predict`), in order: what the
+        pictures of ``holistic predict`` are drawn from. A frame is held only until its batch is
+        done (at most ``batch_size`` faces or frames), so memory does not grow with a video."""
+        self.summary, self._tracked = PredictionSummary(), None
+        frames = self._frames(source)
+        if progress:
+            from tqdm.auto import tqdm
+
+            frames = tqdm(frames, unit="frame", desc="predict", smoothing=0.1)
+        pending: list[tuple[Frame, list[_Pending]]] = []
+        faces = 0
+        for frame in frames:
+            items = self._faces(frame)
+            pending.append((frame, items))
+            faces += sum(item.crop is not None for item in items)
+            if faces >= self.batch_size or len(pending) >= self.batch_size:
+                yield from self._run(pending)
+                pending, faces = [], 0
+        yield from self._run(pending)
+
+    # -- frames and faces --------------------------------------------------------------------
+
+    def _frames(self, source: Any) -> Iterator[Frame]:
+        if isinstance(source, np.ndarray):
+            self.summary.inputs = 1
+            yield Frame("array", image=source)
+            return
+        items = iter([source] if isinstance(source, str | Path) else source)
+        first = next(items, None)
+        if first is None:
+            return
+        items = itertools.chain([first], items)
+        if isinstance(first, str | Path):
+            paths = expand_inputs(items)
+            self.summary.inputs = len(paths)
+            yield from read_frames(paths, self.every)
+            return
+        self.summary.inputs = 1
+        for index, item in enumerate(items):
+            if isinstance(item, Frame):
+                yield item
+            elif index % self.every == 0:
+                yield Frame("frames", index, image=np.asarray(item), video=True)
+
+    def _faces(self, frame: Frame) -> list[_Pending]:
+        """The rows of one frame: one per face, or one without a face."""
+        row = {"input": frame.input, "frame": frame.index, "time": frame.time}
+        if frame.image is None:
+            self.summary.failures.append((frame.input, frame.error))
+            return [_Pending({**row, "error": frame.error})]
+        self.summary.frames += 1
+        try:
+            found = self.faces(frame.image)
+        except ValueError as error:  # e.g. an image of the wrong shape
+            self.summary.failures.append((frame.input, str(error)))
+            return [_Pending({**row, "error": f"unreadable image: {error}"})]
+        if not found:
+            self.summary.frames_without_face += 1
+            return [_Pending({**row, "error": NO_FACE})]
+        ids = self._face_ids(frame, [face.box for face in found])
+        items = []
+        for face_id, face in zip(ids, found, strict=True):
+            values = {"face_id": face_id, "score": face.score, "error": ""}
+            values.update(zip(BOX_COLUMNS, map(float, face.box), strict=True))
+            if self.landmarks:
+                points = face.points.reshape(-1) if face.points is not None else [math.nan] * 10
+                values.update(zip(landmark_columns(), map(float, points), strict=True))
+            items.append(_Pending({**row, **values}, face.crop))
+        self.summary.faces += len(items)
+        return items
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """The faces of an RGB image, largest first: detected and aligned to the model's template
+        (or, with ``aligned``, the image itself), at the model's input size.
+
+        Raises:
+            ValueError: not an RGB(A) ``uint8 [H, W, 3|4]`` image.
+        """
+        from holistic.data.faces import (
+            align_face,
+            crop_box,
+            five_points_from_dlib5,
+            resize_aligned,
+        )
+        from holistic.data.transforms import to_model_input
+
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 [H, W, 3] image, got {image.dtype} "
+                             f"{tuple(image.shape)}")  # fmt: skip
+        image = image[..., :3]
+        if self.aligned:
+            height, width = image.shape[:2]
+            crop = to_model_input(resize_aligned(image, self.crop_size), self.transform)
+            return [Face((0.0, 0.0, float(width), float(height)), math.nan, None, crop)]
+        found = []
+        for box, score in self.detector.detect_scored(image):
+            if self.spec.alignment == "box":
+                crop, _ = crop_box(image, box, self.crop_size)
+                points = None
+            else:
+                points = five_points_from_dlib5(self.detector.landmarks5(image, box))
+                crop, _ = align_face(image, five=points, size=self.crop_size)
+            found.append(Face(box, score, points, to_model_input(crop, self.transform)))
+        return found
+
+    def _face_ids(self, frame: Frame, boxes: list) -> list[int]:
+        """Track ids in a video (:class:`~holistic.inference.tracks.FaceTracker`, one per
+        input); 0, 1, ... (largest face first) in an image."""
+        if not frame.video:
+            return list(range(len(boxes)))
+        if self._tracked != frame.input:
+            fps = frame.fps if frame.fps > 0 else 30.0  # frames of an iterator: assume 30
+            self._tracker = FaceTracker(max_gap=max(self.every, round(self.max_gap * fps)))
+            self._tracked = frame.input
+        return self._tracker.update(frame.index, boxes)
+
+    # -- the model ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _run(
+        self, pending: list[tuple[Frame, list[_Pending]]]
+    ) -> Iterator[tuple[Frame, list[dict[str, Any]]]]:
+        from holistic.data.stages import batch_images
+
+        crops = [item.crop for _, items in pending for item in items if item.crop is not None]
+        outputs: dict[str, np.ndarray] = {}
+        if crops:
+            images = batch_images(np.stack(crops), normalise=True).to(self.device)
+            raw = self.model(images)
+            outputs = {task: value.float().cpu().numpy() for task, value in raw.items()}
+        face = 0
+        for frame, items in pending:
+            rows = []
+            for item in items:
+                row = {column: _empty(column) for column in self.columns}
+                row.update(item.row)
+                if item.crop is not None:
+                    row.update(self._prediction(outputs, face))
+                    face += 1
+                rows.append(row)
+            yield frame, rows
+
+    def _prediction(self, outputs: Mapping[str, np.ndarray], i: int) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if "va" in outputs and "va" in self.tasks:
+            values["valence"], values["arousal"] = map(float, outputs["va"][i])
+        for task, column in (("expr", expression_column), ("compound", compound_column)):
+            if task in outputs and task in self.tasks:
+                probabilities = _softmax(outputs[task][i])
+                names = self.tasks[task]
+                values.update(zip(map(column, names), map(float, probabilities), strict=True))
+                key = "expression" if task == "expr" else "compound"
+                values[key] = names[int(probabilities.argmax())]
+        if "au" in outputs and "au" in self.tasks:
+            probabilities = 1.0 / (1.0 + np.exp(-outputs["au"][i].astype(np.float64)))
+            for au, p, t in zip(self.tasks["au"], probabilities, self.thresholds, strict=True):
+                values[au_column(au)] = float(p)
+                values[occurrence_column(au)] = int(p >= t)
+        return values
+
+
+def _check_servable(spec: Any) -> None:
+    if spec.kind != "image":
+        raise ValueError(
+            f"holistic predict serves image models; this model takes clips of "
+            f"{spec.clip_length} frames (kind {spec.kind!r}). Evaluate it on a federation "
+            "with holistic evaluate"
+        )
+    if spec.landmarks:
+        raise ValueError("holistic predict cannot serve a model that takes 68 landmarks yet")
+
+
+def _au_thresholds(
+    aus: Sequence[int], given: Mapping[int, float] | None, checkpoint: str | None
+) -> np.ndarray:
+    """One threshold per AU of the model: ``given``, else the checkpoint's, else 0.5."""
+    saved: Mapping[Any, float] = {}
+    if given is None and checkpoint is not None:
+        from holistic.models.checkpoint import read_model_json
+
+        saved = read_model_json(checkpoint).get("au_thresholds") or {}
+    chosen = {int(k): float(v) for k, v in (given if given is not None else saved).items()}
+    unknown = sorted(set(chosen) - set(aus))
+    if unknown:
+        raise ValueError(f"au_thresholds: AUs {unknown} are not the model's {list(aus)}")
+    return np.array([chosen.get(int(au), 0.5) for au in aus], dtype=np.float64)
+
+
+def _empty(column: str) -> Any:
+    if column in ("input", "error", "expression", "compound"):
+        return ""
+    if column == "face_id" or column.endswith("_c") or column == "frame":
+        return None
+    return math.nan
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits.astype(np.float64) - logits.max())
+    return shifted / shifted.sum()
