@@ -2,7 +2,7 @@
 #
 #   make test   lint + the test suite
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
-#               -> few-shot fine-tuning to compound classes
+#               -> few-shot fine-tuning to compound classes -> holistic predict on a video
 #   make results  the ablation of docs/results.md per label budget (does coupling help, and when
 #               labels are scarce?): 57 runs, about 9 hours on 2 CPU cores; make results-1 / -10
 #               / -100 train one budget's runs, make results-1 SEED=0 one budget's runs of one
@@ -49,10 +49,13 @@ demo: world
 		--config recipes/configs/zeroshot_compound/demo.yaml federation=$(DEMO)/shards
 	$(LAUNCH) recipes/finetune.py \
 		--config recipes/configs/finetune/demo_compound.yaml data.federation=$(DEMO)/shards
+	$(BIN)/python recipes/predict_video.py \
+		--config recipes/configs/predict_video/demo.yaml world=$(DEMO)/world
 	@echo "demo done: runs/demo/report.md (tables and plots), runs/demo/metrics.json,"
 	@echo "runs/demo/zeroshot.json, runs/demo/model (checkpoint), runs/demo/logs (TensorBoard:"
 	@echo "  $(BIN)/tensorboard --logdir runs/demo/logs); few-shot fine-tuning to compound"
-	@echo "classes: runs/demo-finetune/report.md"
+	@echo "classes: runs/demo-finetune/report.md; holistic predict on a synthetic video:"
+	@echo "  runs/demo-predict (predictions.csv, annotated/, plots/, abaw/, scores.json)"
 
 ABLATION := $(BIN)/python recipes/facebehaviornet_ablation.py \
 	--config recipes/configs/facebehaviornet_ablation/synthetic.yaml federation=$(DEMO)/shards

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     pooled = evaluate_pooled(accelerator, model, federation, space, **held_out)
     metrics: dict = {}
     if accelerator.is_main_process:
-        summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
+        summary = save_outputs(accelerator, out, model, progress, pooled)  # model/, history.json
         metrics = write_evaluation(
             out,
             pooled,

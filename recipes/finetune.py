@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     metrics: dict = {}
     if accelerator.is_main_process:
-        summary = {**save_outputs(accelerator, out, model, progress), "task": task}
+        summary = {**save_outputs(accelerator, out, model, progress, pooled), "task": task}
         sections = {}
         if task == "compound" and config.target.zeroshot_baseline:
             baseline = zeroshot_baseline(config, federation, datasets, space, image_size)

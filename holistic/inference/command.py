@@ -165,10 +165,11 @@ def _from_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from holistic.inference.sources import is_video, video_info
+    from holistic.inference.table import predicted_rows
 
     table = pd.read_parquet(args.out) if args.out.suffix == ".parquet" else pd.read_csv(args.out)
     videos = [name for name in dict.fromkeys(table["input"]) if is_video(name)]
-    predicted = table["error"].fillna("") == ""
+    predicted = predicted_rows(table)
     if args.plots:
         from holistic.inference.render import plot_video
 

@@ -259,6 +259,7 @@ def _temporary(target: Path, suffix: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=target.parent, prefix=".holistic-", suffix=suffix)
     os.close(handle)
+    os.chmod(name, 0o644)  # mkstemp makes 0600; a picture is for anyone to open
     return Path(name)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["TABLE_SUFFIXES", "TableWriter", "column_dtypes", "typed_table"]
+__all__ = ["TABLE_SUFFIXES", "TableWriter", "column_dtypes", "predicted_rows", "typed_table"]
 
 #: The table formats ``holistic predict --out`` writes.
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
@@ -49,6 +49,13 @@ def typed_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> An
         else:
             frame[column] = frame[column].astype(dtype)
     return frame
+
+
+def predicted_rows(table: Any) -> Any:
+    """The rows of a prediction table (as written or read back) that have predictions: an empty
+    ``error`` (read from a CSV, an empty text is NaN)."""
+    errors = table["error"]
+    return errors.isna() | (errors.astype("string") == "")
 
 
 class TableWriter:

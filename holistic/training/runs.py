@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -247,15 +248,26 @@ def clear_outputs(out: str | Path) -> list[Path]:
     return removed
 
 
-def save_outputs(accelerator: Any, out: Path, model: Any, progress: Progress) -> dict[str, Any]:
+def save_outputs(
+    accelerator: Any, out: Path, model: Any, progress: Progress, held_out: Any = None
+) -> dict[str, Any]:
     """Save the trained model (``model/``) and the history of every segment (``history.json``);
     return the summary a report starts with (steps, training seconds over every segment).
-    Call it on the main process."""
+    Call it on the main process.
+
+    ``held_out``: the run's pooled predictions on its evaluation split. With AU predictions,
+    the per-AU thresholds that maximise F1 there are saved with the model (``holistic predict``
+    applies them) and listed in the summary; the reported metrics stay at 0.5, so no reported
+    number is tuned on the split it is reported on."""
     from holistic.models.checkpoint import save_model
 
-    save_model(accelerator.unwrap_model(model), out / "model")
+    unwrapped = accelerator.unwrap_model(model)
+    thresholds = au_thresholds(held_out, getattr(unwrapped, "tasks", {}).get("au", ()))
+    save_model(unwrapped, out / "model", au_thresholds=thresholds)
     (out / HISTORY).write_text(json.dumps(progress.history))
     summary = {"steps": progress.step, "train_seconds": round(progress.train_seconds(), 1)}
+    if thresholds:
+        summary["au_thresholds"] = {str(au): t for au, t in thresholds.items()}
     if progress.validation:
         summary["validation"] = progress.validation
     if progress.stopped:
@@ -271,3 +283,17 @@ def end_run(accelerator: Any, out: Path, progress: Progress) -> None:
     )
     accelerator.wait_for_everyone()  # no process tears the process group down under another
     accelerator.end_training()
+
+
+def au_thresholds(predictions: Any, aus: Sequence[int]) -> dict[int, float] | None:
+    """Per-AU thresholds chosen on ``predictions`` of a model with AUs ``aus`` (its head order),
+    ``{au: t}``, by :func:`~holistic.metrics.au.choose_au_thresholds` (the F1-maximising grid;
+    0.5 for an AU without labels there); None without AU predictions."""
+    from holistic.metrics.au import choose_au_thresholds
+
+    if predictions is None or not len(predictions) or "au" not in predictions.tasks or not aus:
+        return None
+    chosen = choose_au_thresholds(
+        predictions["au_prob"], predictions["au"], predictions["au_mask"].astype(bool)
+    )
+    return {int(au): float(t) for au, t in zip(aus, chosen, strict=True)}

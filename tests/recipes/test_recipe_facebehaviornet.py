@@ -67,6 +67,11 @@ def test_trains_evaluates_saves_and_resumes(shards, tmp_path):
     assert len(totals) == 6 and sum(totals[-2:]) / 2 < totals[0]
     model = load_model(out / "model")
     assert model.expressions[0] == "neutral" and len(model.aus) == 17
+    # The AU thresholds for holistic predict: chosen on the held-out predictions, one per AU,
+    # from the grid, saved with the model and listed in the summary.
+    saved = json.loads((out / "model" / "model.json").read_text())["au_thresholds"]
+    assert saved == summary["au_thresholds"] and sorted(map(int, saved)) == sorted(model.aus)
+    assert all(0.1 <= t <= 0.9 and abs(t * 20 - round(t * 20)) < 1e-9 for t in saved.values())
     # model.hidden unset: the variant's own head (test_facebehaviornet: 32 units), not 256.
     assert model.head.hidden == (32,) and model.input_spec.image_size == 48
     x = torch.zeros(2, 3, 48, 48)
