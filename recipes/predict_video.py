@@ -25,7 +25,7 @@ import numpy as np
 
 from holistic.cli import main as holistic
 from holistic.data.faces import load_image
-from holistic.training.config import PositiveInt, load_config
+from holistic.training.config import ConfigError, PositiveFloat, PositiveInt, load_config
 
 #: The Aff-Wild2 class order of the EXPR files (ABAW3 onward: Other is 7).
 ABAW_EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
@@ -38,8 +38,8 @@ class PredictVideoConfig:
     checkpoint: str = "runs/demo/model"
     out: str = "runs/demo-predict"
     face_size: PositiveInt = 180  # side of the face crop in the video frames, pixels
-    frame_size: list[int] = field(default_factory=lambda: [320, 240])  # width, height
-    fps: float = 30.0
+    frame_size: list[PositiveInt] = field(default_factory=lambda: [320, 240])  # width, height
+    fps: PositiveFloat = 30.0
     edition: str = "abaw3"  # ABAW files of this edition
 
 
@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None) -> PredictVideoConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
+    if len(config.frame_size) != 2 or config.face_size > min(config.frame_size):
+        raise ConfigError(
+            f"config keys frame_size={config.frame_size}, face_size={config.face_size}: give "
+            "frame_size as [width, height], each at least face_size"
+        )
     root = Path(config.world) / "affwild2"
     name = config.video or sorted((root / "VA_Set" / "Validation_Set").glob("*.txt"))[0].stem
     out = Path(config.out)

@@ -24,6 +24,7 @@ SCHEMAS = {
     "temporal_comparison": "ComparisonConfig",
     "fit_soft_temperature": "FitConfig",
     "latent_adversarial": "RunConfig",
+    "predict_video": "PredictVideoConfig",
 }
 
 
