@@ -72,20 +72,24 @@ class Face:
         points: ``[5, 2]`` alignment points in the frame's pixels (None: a box crop or an
             aligned input).
         crop: RGB ``uint8`` at the model's input size, as evaluation feeds a shard's crop.
+        landmarks: ``float32 [68, 2]`` in [-1, 1] crop coordinates, for models that take them
+            (as the clip loader gives them); None otherwise.
     """
 
     box: tuple[float, float, float, float]
     score: float
     points: np.ndarray | None
     crop: np.ndarray
+    landmarks: np.ndarray | None = None
 
 
 @dataclass
 class _Pending:
-    """A row waiting for its batch: its table values, and its face crop (None: no face)."""
+    """A row waiting for its batch: its table values, and its face (None: no face)."""
 
     row: dict[str, Any]
-    crop: np.ndarray | None = None
+    face: Face | None = None
+    track: tuple[str, int] | None = None  # (input, face id) of a video face: its stream
 
 
 class Predictor:
@@ -105,9 +109,15 @@ class Predictor:
         au_thresholds: per-AU occurrence thresholds ``{au: t}``; default: the checkpoint's
             (chosen on validation data by the recipe), else 0.5.
 
+    Clip models (AffWildNet, CNN-1RNN, CNN-3RNN, MT-VGG-GRU, ANCLaF-S) run on each video face
+    track as a stream: the faces of a track go through ``model.forward_stream`` in order, the
+    recurrent state carried from batch to batch (as ``holistic evaluate --window 0`` runs a
+    whole video); a still image is a one-frame clip. Models that take 68 landmarks get them
+    from dlib's 68-point model.
+
     Raises:
-        ValueError: a model this predictor cannot serve (a clip model, a model that needs
-            landmarks or audio), naming what it needs.
+        ValueError: a model this predictor cannot serve (one that takes audio, a clip model
+            without a stream form, landmarks with ``aligned``), naming what it needs.
     """
 
     def __init__(
@@ -136,8 +146,8 @@ class Predictor:
             self.checkpoint = None
         self.model = model.to(self.device).eval()
         self.spec, self.tasks = model.input_spec, dict(model.tasks)
-        _check_servable(self.spec)
         self.batch_size, self.aligned, self.every = int(batch_size), bool(aligned), int(every)
+        _check_servable(self.model, self.aligned, self.device)
         self.landmarks, self.max_gap = bool(landmarks), float(max_gap)
         self.thresholds = _au_thresholds(self.tasks.get("au", ()), au_thresholds, self.checkpoint)
         self.columns = table_columns(self.tasks, landmarks=self.landmarks)
@@ -146,11 +156,12 @@ class Predictor:
         if detector is None and not self.aligned:
             from holistic.data.faces import FaceDetector
 
-            detector = FaceDetector(upsample=1, max_side=640)
+            detector = FaceDetector(upsample=1, max_side=640, with_landmarks=self.spec.landmarks)
         self.detector = detector
         self.summary = PredictionSummary()
         self._tracker: FaceTracker | None = None
         self._tracked: str | None = None  # the input the tracker follows
+        self._states: dict[tuple[str, int], Any] = {}  # each track's recurrent state
 
     # -- public ------------------------------------------------------------------------------
 
@@ -178,7 +189,7 @@ class Predictor:
         """Each frame of ``source`` with its rows (see :meth:`predict`), in order: what the
         pictures of ``holistic predict`` are drawn from. A frame is held only until its batch is
         done (at most ``batch_size`` faces or frames), so memory does not grow with a video."""
-        self.summary, self._tracked = PredictionSummary(), None
+        self.summary, self._tracked, self._states = PredictionSummary(), None, {}
         frames = self._frames(source)
         if progress:
             from tqdm.auto import tqdm
@@ -189,7 +200,7 @@ class Predictor:
         for frame in frames:
             items = self._faces(frame)
             pending.append((frame, items))
-            faces += sum(item.crop is not None for item in items)
+            faces += sum(item.face is not None for item in items)
             if faces >= self.batch_size or len(pending) >= self.batch_size:
                 yield from self._run(pending)
                 pending, faces = [], 0
@@ -242,7 +253,8 @@ class Predictor:
             if self.landmarks:
                 points = face.points.reshape(-1) if face.points is not None else [math.nan] * 10
                 values.update(zip(landmark_columns(), map(float, points), strict=True))
-            items.append(_Pending({**row, **values}, face.crop))
+            track = (frame.input, face_id) if frame.video else None
+            items.append(_Pending({**row, **values}, face, track))
         self.summary.faces += len(items)
         return items
 
@@ -255,9 +267,12 @@ class Predictor:
         """
         from holistic.data.faces import (
             align_face,
+            alignment_template,
             crop_box,
             five_points_from_dlib5,
             resize_aligned,
+            similarity_transform,
+            transform_points,
         )
         from holistic.data.transforms import to_model_input
 
@@ -272,12 +287,18 @@ class Predictor:
         found = []
         for box, score in self.detector.detect_scored(image):
             if self.spec.alignment == "box":
-                crop, _ = crop_box(image, box, self.crop_size)
+                crop, matrix = crop_box(image, box, self.crop_size)
                 points = None
             else:
                 points = five_points_from_dlib5(self.detector.landmarks5(image, box))
+                matrix = similarity_transform(points, alignment_template(self.crop_size))
                 crop, _ = align_face(image, five=points, size=self.crop_size)
-            found.append(Face(box, score, points, to_model_input(crop, self.transform)))
+            landmarks = None
+            if self.spec.landmarks:  # the clip loader's [-1, 1] crop coordinates
+                inside = transform_points(self.detector.landmarks68(image, box), matrix)
+                landmarks = (inside / self.crop_size * 2 - 1).astype(np.float32)
+            crop = to_model_input(crop, self.transform)
+            found.append(Face(box, score, points, crop, landmarks))
         return found
 
     def _face_ids(self, frame: Frame, boxes: list) -> list[int]:
@@ -297,25 +318,57 @@ class Predictor:
     def _run(
         self, pending: list[tuple[Frame, list[_Pending]]]
     ) -> Iterator[tuple[Frame, list[dict[str, Any]]]]:
-        from holistic.data.stages import batch_images
-
-        crops = [item.crop for _, items in pending for item in items if item.crop is not None]
+        faced = [item for _, items in pending for item in items if item.face is not None]
         outputs: dict[str, np.ndarray] = {}
-        if crops:
-            images = batch_images(np.stack(crops), normalise=True).to(self.device)
-            raw = self.model(images)
-            outputs = {task: value.float().cpu().numpy() for task, value in raw.items()}
+        if faced:
+            outputs = self._clip_outputs(faced) if self.spec.is_clip else self._outputs(faced)
         face = 0
         for frame, items in pending:
             rows = []
             for item in items:
                 row = {column: _empty(column) for column in self.columns}
                 row.update(item.row)
-                if item.crop is not None:
+                if item.face is not None:
                     row.update(self._prediction(outputs, face))
                     face += 1
                 rows.append(row)
             yield frame, rows
+
+    def _outputs(self, faced: list[_Pending]) -> dict[str, np.ndarray]:
+        """An image model's outputs on the faces, one batch."""
+        from holistic.data.stages import batch_images
+
+        images = batch_images(np.stack([item.face.crop for item in faced]), normalise=True)
+        raw = self.model(images.to(self.device))
+        return {task: value.float().cpu().numpy() for task, value in raw.items()}
+
+    def _clip_outputs(self, faced: list[_Pending]) -> dict[str, np.ndarray]:
+        """A clip model's outputs on the faces: each track's faces, in order, as the next
+        frames of its stream (its state carried from the last batch); a still is a 1-frame
+        clip of its own."""
+        from holistic.data.stages import batch_images
+
+        groups: dict[Any, list[int]] = {}
+        for i, item in enumerate(faced):
+            groups.setdefault(item.track if item.track is not None else ("still", i), []).append(i)
+        if faced[0].track is not None and any(k[0] != faced[0].track[0] for k in self._states):
+            self._states = {k: v for k, v in self._states.items() if k[0] == faced[0].track[0]}
+        outputs: dict[str, np.ndarray] = {}
+        for key, rows in groups.items():
+            clip = np.stack([faced[i].face.crop for i in rows])[None]
+            inputs = {}
+            if self.spec.landmarks:
+                points = np.stack([faced[i].face.landmarks for i in rows])[None]
+                inputs["landmarks"] = torch.from_numpy(points).to(self.device)
+            images = batch_images(clip, normalise=True).to(self.device)
+            raw, state = self.model.forward_stream(images, self._states.get(key), **inputs)
+            if key[0] != "still":
+                self._states[key] = state
+            for task, value in raw.items():
+                values = value[0].float().cpu().numpy()
+                target = outputs.setdefault(task, np.zeros((len(faced), *values.shape[1:])))
+                target[rows] = values
+        return outputs
 
     def _prediction(self, outputs: Mapping[str, np.ndarray], i: int) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -336,15 +389,30 @@ class Predictor:
         return values
 
 
-def _check_servable(spec: Any) -> None:
-    if spec.kind != "image":
+def _check_servable(model: torch.nn.Module, aligned: bool, device: torch.device) -> None:
+    """Refuse, naming what is missing, a model :class:`Predictor` cannot feed."""
+    spec = model.input_spec
+    if spec.audio:
         raise ValueError(
-            f"holistic predict serves image models; this model takes clips of "
-            f"{spec.clip_length} frames (kind {spec.kind!r}). Evaluate it on a federation "
-            "with holistic evaluate"
+            f"this model takes audio ({sorted(spec.audio)}); holistic predict reads images "
+            "only. Evaluate it on a federation with audio features (holistic evaluate)"
         )
-    if spec.landmarks:
-        raise ValueError("holistic predict cannot serve a model that takes 68 landmarks yet")
+    if spec.landmarks and aligned:
+        raise ValueError(
+            "this model takes 68 landmarks per frame, which --aligned inputs do not have; let "
+            "holistic predict detect the faces (drop --aligned)"
+        )
+    if not spec.is_clip:
+        return
+    if not hasattr(model, "forward_stream"):
+        raise ValueError(
+            f"{type(model).__name__} takes clips but has no stream form (forward_stream) to run "
+            "on a face track; evaluate it on a federation (holistic evaluate)"
+        )
+    side = spec.image_size
+    probe = {"landmarks": torch.zeros(1, 1, 68, 2, device=device)} if spec.landmarks else {}
+    with torch.no_grad():
+        model.forward_stream(torch.zeros(1, 1, 3, side, side, device=device), None, **probe)
 
 
 def _au_thresholds(

@@ -206,14 +206,41 @@ class CNNRNN(nn.Module):
         Raises:
             ValueError: on a badly shaped clip, or missing or badly shaped landmarks.
         """
+        return self._recurrent(x, landmarks, None)[0]
+
+    def _recurrent(
+        self,
+        x: torch.Tensor,
+        landmarks: torch.Tensor | None,
+        state: Sequence[torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Features ``[B, T, F]`` and each GRU's hidden state after the clip, the GRUs started
+        from ``state`` (None: zeros)."""
         batch, frames = _check_clip(x, landmarks, self.input_spec.landmarks)
+        if state is not None and len(state) != len(self.rnns):
+            raise ValueError(f"expected a state of {len(self.rnns)} GRU(s), got {len(state)}")
         points = landmarks.flatten(0, 1) if self.input_spec.landmarks else None
         taps = self.forward_taps(x.flatten(0, 1), points)
-        outputs = []
-        for group, rnn in zip(self.rnn_inputs, self.rnns, strict=True):
+        outputs, hidden = [], []
+        for i, (group, rnn) in enumerate(zip(self.rnn_inputs, self.rnns, strict=True)):
             sequence = torch.cat([taps[tap] for tap in group], dim=1).unflatten(0, (batch, frames))
-            outputs.append(rnn(sequence)[0])
-        return torch.cat(outputs, dim=2)
+            output, last = rnn(sequence, None if state is None else state[i])
+            outputs.append(output)
+            hidden.append(last)
+        return torch.cat(outputs, dim=2), hidden
+
+    def forward_stream(
+        self,
+        x: torch.Tensor,
+        state: Sequence[torch.Tensor] | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+        """The next frames of a stream: clips ``[B, T, 3, H, W]`` (and landmarks) continuing
+        where ``state`` left off (None: the stream's start), to ``(outputs, state)``. Feeding a
+        video window by window with the state passed on gives what one call on the whole video
+        gives."""
+        features, hidden = self._recurrent(x, landmarks, state)
+        return self.forward_heads(features), hidden
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features ``[B, T, F]`` to ``{"va": [B, T, 2]}`` in [-1, 1] (tanh; valence, arousal)."""

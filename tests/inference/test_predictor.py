@@ -127,6 +127,17 @@ def test_detected_faces_are_aligned_on_the_true_points(checkpoint):
         assert error[:3].max() < 0.07 and error[3:].max() < 0.15
 
 
+def test_landmarks_for_clip_models_are_in_the_clip_loaders_crop_coordinates():
+    """dlib's 68 points, moved into the aligned crop and scaled to [-1, 1] as the clip loader
+    scales a shard's landmarks, land near the renderer's own points in the shard's crop."""
+    model = create_model("test_affwildnet", image_size=32, landmarks=True)
+    predictor = Predictor(model)
+    [face] = predictor.faces(_rendered(0.5, 240, scale=0.5, offset=(0.1, 0.0)).image)
+    truth = _rendered(0.5, 112).landmarks / 112 * 2 - 1  # the crop a shard holds
+    assert face.landmarks.shape == (68, 2) and np.abs(face.landmarks).max() < 1.2
+    assert np.median(np.abs(face.landmarks - truth)) < 0.04  # about 2 px of the 112 px crop
+
+
 def test_a_video_face_keeps_one_id_and_every_frame_has_a_row(checkpoint, tmp_path):
     smiles = (1 - np.cos(np.linspace(0, 2 * np.pi, 24))) / 2  # a smile that comes and goes
     table = Predictor(checkpoint, batch_size=5).predict(_smile_video(tmp_path / "v.avi", smiles))
@@ -173,10 +184,39 @@ def test_au_occurrences_use_the_checkpoint_thresholds(checkpoint, tmp_path):
         Predictor(checkpoint, aligned=True, au_thresholds={99: 0.5})
 
 
-def test_a_clip_model_is_refused_with_what_it_needs(tmp_path):
-    model = create_model("test_cnn1rnn", image_size=32)
-    with pytest.raises(ValueError, match="serves image models; this model takes clips"):
-        Predictor(model, aligned=True)
+@pytest.mark.parametrize("name", ["test_cnn1rnn", "test_affwildnet"])
+def test_clip_models_run_on_each_face_track_as_a_stream(name, tmp_path):
+    """The state is carried from batch to batch: cutting the track into batches of 5 faces
+    gives what one call on the whole track gives (AffWildNet with landmarks: dlib's 68)."""
+    torch.manual_seed(0)
+    landmarks = {"landmarks": True} if name == "test_affwildnet" else {}
+    model = create_model(name, image_size=32, **landmarks).eval()
+    video = _smile_video(tmp_path / "v.avi", np.linspace(0, 1, 14))
+    small = Predictor(model, batch_size=5).predict(str(video))
+    whole = Predictor(model, batch_size=100).predict(str(video))
+    found = small["error"] == ""
+    assert found.sum() >= 12 and small["face_id"][found].unique().tolist() == [0]
+    assert small["valence"][found].to_numpy() == pytest.approx(
+        whole["valence"][found].to_numpy(), abs=1e-5
+    )
+    # A still image is a one-frame clip.
+    still = Predictor(model).predict(_face(0.5, 240, scale=0.5))
+    assert len(still) == 1 and still["valence"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "aligned", "message"),
+    [
+        ("test_anclaf_sa", {}, False, "attends within each window only"),
+        ("test_aegcd", {"z_mode": "add", "audio_features": 75}, False, "takes audio"),
+        ("test_affwildnet", {"landmarks": True}, True, "drop --aligned"),
+    ],
+)
+def test_models_predict_cannot_feed_are_refused_with_what_they_need(name, kwargs, aligned,
+                                                                    message):  # fmt: skip
+    model = create_model(name, image_size=32, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        Predictor(model, aligned=aligned)
 
 
 def test_command_writes_csv_and_parquet_and_goes_on_after_bad_input(checkpoint, photos, tmp_path,

@@ -365,6 +365,27 @@ class ANCLaFSequence(_Latents):
         clip is one window: the state starts from zeros)."""
         return self.forward_sequence(x).features
 
+    def forward_stream(
+        self, x: torch.Tensor, state: SequenceState | None = None
+    ) -> tuple[dict[str, torch.Tensor], SequenceState]:
+        """The next frames of a stream, continuing from ``state`` (None: its start), to
+        ``({"va": [B, T, 2]}, state)`` (see :meth:`forward_sequence`).
+
+        Raises:
+            ValueError: attention without a rolling memory (``memory_size=None``, the
+                reference's -SA): it attends within each call only, so a stream cut into other
+                windows would give other predictions.
+        """
+        if self.sequence.attention and self.sequence.memory_size is None:
+            raise ValueError(
+                "ANCLaFSequence: this -SA model attends within each window only "
+                "(memory_size=None), so it has no stream form; evaluate it on windows of "
+                f"{self.input_spec.clip_length} frames (holistic evaluate), or build it with "
+                "memory_size=n-1 for attention over the last n states of a stream"
+            )
+        out = self.forward_sequence(x, state)
+        return {"va": out.va}, out.state
+
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
         return {"va": self.sequence.forward_va(features)}
