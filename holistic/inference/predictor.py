@@ -12,6 +12,7 @@ The table's columns are :mod:`holistic.inference.columns`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -106,6 +107,10 @@ class Predictor:
         detector: a :class:`~holistic.data.faces.FaceDetector` (default: dlib's, finding faces
             of about 40 pixels and up, detecting on frames shrunk to 640 pixels).
         max_gap: seconds a video's face track may go undetected and keep its ``face_id``.
+        prefetch: frames read, detected and aligned in a background thread ahead of the model
+            (0: in turn with it). Decoding, dlib and the model release Python's lock for their
+            work, so on several cores the two overlap (``benchmarks/predict_throughput.py``
+            measures what it gives).
         au_thresholds: per-AU occurrence thresholds ``{au: t}``; default: the checkpoint's
             (chosen on validation data by the recipe), else 0.5.
 
@@ -132,12 +137,17 @@ class Predictor:
         detector: Any = None,
         max_gap: float = 1.0,
         au_thresholds: Mapping[int, float] | None = None,
+        prefetch: int = 0,
     ) -> None:
         from holistic.data.transforms import build_eval_transform
         from holistic.models import load_model
 
-        if batch_size < 1 or every < 1:
-            raise ValueError(f"batch_size and every must be >= 1, got {batch_size}, {every}")
+        if batch_size < 1 or every < 1 or prefetch < 0:
+            raise ValueError(
+                f"batch_size and every must be >= 1 and prefetch >= 0, got {batch_size}, "
+                f"{every}, {prefetch}"
+            )
+        self.prefetch = int(prefetch)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if isinstance(model, str | Path):
             self.checkpoint = str(model)
@@ -197,8 +207,10 @@ class Predictor:
             frames = tqdm(frames, unit="frame", desc="predict", smoothing=0.1)
         pending: list[tuple[Frame, list[_Pending]]] = []
         faces = 0
-        for frame in frames:
-            items = self._faces(frame)
+        found = ((frame, self._faces(frame)) for frame in frames)
+        if self.prefetch:
+            found = _in_background(found, self.prefetch)
+        for frame, items in found:
             pending.append((frame, items))
             faces += sum(item.face is not None for item in items)
             if faces >= self.batch_size or len(pending) >= self.batch_size:
@@ -387,6 +399,48 @@ class Predictor:
                 values[au_column(au)] = float(p)
                 values[occurrence_column(au)] = int(p >= t)
         return values
+
+
+def _in_background(items: Iterator[Any], size: int) -> Iterator[Any]:
+    """``items`` produced by a background thread, at most ``size`` ahead of the consumer; an
+    exception there is raised here, and a consumer that stops early stops the thread."""
+    import queue
+    import threading
+
+    done, stop = object(), threading.Event()
+    ahead: queue.Queue = queue.Queue(maxsize=size)
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ahead.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put((done, None))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the consumer
+            ahead.put((done, error))
+
+    thread = threading.Thread(target=produce, name="holistic-predict-faces", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ahead.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting to put, then let it end
+            with contextlib.suppress(queue.Empty):
+                ahead.get_nowait()
+            thread.join(timeout=0.05)
 
 
 def _check_servable(model: torch.nn.Module, aligned: bool, device: torch.device) -> None:

@@ -274,3 +274,27 @@ def test_command_draws_pictures_figures_and_abaw_files(checkpoint, photos, tmp_p
     assert "ABAW abaw3 files" in capsys.readouterr().out
     assert cli([*argv[:-3], "--no-progress"]) == 2  # --abaw without --edition
     assert "--abaw needs --edition" in capsys.readouterr().err
+
+
+def test_faces_found_in_a_background_thread_give_the_same_table(checkpoint, photos, tmp_path):
+    import threading
+
+    from holistic.inference.predictor import _in_background
+
+    video = _smile_video(tmp_path / "v.avi", np.linspace(0, 1, 8))
+    inputs = [str(video), str(photos / "astronaut.png"), str(tmp_path / "missing.png")]
+    plain = Predictor(checkpoint, batch_size=3).predict(inputs)
+    ahead = Predictor(checkpoint, batch_size=3, prefetch=4).predict(inputs)
+    pd.testing.assert_frame_equal(plain, ahead)
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(_in_background(failing(), 2))
+    before = threading.active_count()
+    stream = _in_background(iter(range(1000)), 2)
+    assert next(stream) == 0
+    stream.close()  # the consumer stops early: the thread ends too
+    assert threading.active_count() == before
