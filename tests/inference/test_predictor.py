@@ -138,6 +138,49 @@ def test_landmarks_for_clip_models_are_in_the_clip_loaders_crop_coordinates():
     assert np.median(np.abs(face.landmarks - truth)) < 0.04  # about 2 px of the 112 px crop
 
 
+class SmileReadout(torch.nn.Module):
+    """A valence model learned in closed form: ridge regression from the pixels of aligned
+    32 px crops (as the shards hold them, slightly jittered) to valence = 2 smile - 1."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        from holistic.data.transforms import build_eval_transform, to_model_input
+        from holistic.models.spec import InputSpec, model_tasks
+
+        super().__init__()
+        self.input_spec, self.tasks = InputSpec(kind="image", image_size=32), model_tasks()
+        resize, smiles = build_eval_transform(32), rng.uniform(0, 1, 200)
+        crops = [_rendered(s, 112, scale=rng.uniform(0.93, 1.07),
+                           offset=tuple(rng.uniform(-0.04, 0.04, 2))).image
+                 for s in smiles]  # fmt: skip
+        pixels = np.stack([to_model_input(c, resize) for c in crops]).reshape(200, -1) / 127.5 - 1
+        self.mean = torch.from_numpy(pixels.mean(0)).float()
+        centred, target = pixels - pixels.mean(0), 2 * smiles - 1
+        gram = centred.T @ centred + 10.0 * np.eye(centred.shape[1])
+        self.weight = torch.from_numpy(np.linalg.solve(gram, centred.T @ target)).float()
+        self.bias = float(target.mean())
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        pixels = x.permute(0, 2, 3, 1).flatten(1) - self.mean  # the crop's HWC pixel order
+        valence = torch.clamp(pixels @ self.weight + self.bias, -1, 1)
+        return {"va": torch.stack([valence, torch.zeros_like(valence)], dim=1)}
+
+
+def test_predictions_on_a_video_with_known_labels_track_them(tmp_path):
+    """A model learned on aligned crops, run by the predictor on a video in which it finds,
+    tracks and aligns the face itself, follows the video's known valence."""
+    from holistic.metrics.va import ccc
+
+    model = SmileReadout(np.random.default_rng(0))
+    truth = (1 - np.cos(np.linspace(0, 2 * np.pi, 40))) / 2  # a smile that comes and goes
+    table = Predictor(model, batch_size=8).predict(str(_smile_video(tmp_path / "v.avi", truth)))
+    found = (table["error"] == "").to_numpy()
+    assert found.sum() >= 32 and table["face_id"][found].unique().tolist() == [0]
+    predicted = table["valence"].to_numpy()[found]
+    # Chance (a constant, or predictions unrelated to the face) is a CCC of 0; measured 0.69 to
+    # 0.72 over three seeds of the readout's training crops.
+    assert ccc(predicted, 2 * truth[found] - 1) > 0.5
+
+
 def test_a_video_face_keeps_one_id_and_every_frame_has_a_row(checkpoint, tmp_path):
     smiles = (1 - np.cos(np.linspace(0, 2 * np.pi, 24))) / 2  # a smile that comes and goes
     table = Predictor(checkpoint, batch_size=5).predict(_smile_video(tmp_path / "v.avi", smiles))
