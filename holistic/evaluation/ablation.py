@@ -52,7 +52,8 @@ __all__ = [
 @dataclass
 class Column:
     """One reported number: ``metrics[dataset][task][metric]`` (task ``zeroshot``: the zero-shot
-    scores of ``dataset``), shown under ``header``."""
+    scores of ``dataset``; task ``native``: the VA metrics on the dataset's native scale,
+    ``native_scale[dataset][metric]``), shown under ``header``."""
 
     dataset: str
     task: str
@@ -64,6 +65,8 @@ def lookup(document: Mapping[str, Any], column: Column) -> float | None:
     """The column's value in one run's results ``{"metrics": ..., "zeroshot": ...}``, or None."""
     if column.task == "zeroshot":
         value = document.get("zeroshot", {}).get(column.dataset, {}).get(column.metric)
+    elif column.task == "native":
+        value = document.get("native_scale", {}).get(column.dataset, {}).get(column.metric)
     else:
         per_task = document.get("metrics", {}).get(column.dataset, {})
         value = per_task.get(column.task, {}).get(column.metric)

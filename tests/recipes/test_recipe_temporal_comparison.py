@@ -10,7 +10,7 @@ from conftest import tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
 from holistic.evaluation.ablation import replace_section, sections
-from holistic.training.config import load_config
+from holistic.training.config import ConfigError, load_config
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,64 @@ def test_shipped_config_loads_and_names_its_command():
     assert config.command == "make results-temporal" and config.seeds == [0, 1, 2]
     assert [e.name for e in config.entries][0] == config.baseline == "frame"
     assert "make results-temporal" in (ROOT / "Makefile").read_text()
+
+
+def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
+    """ANCLaF's stages (frame, S-2, SA-2) are rows read from one run per seed; native-scale
+    columns (AFEW-VA's RMSE on its [-10, 10] scale) come from the runs' native_scale tables."""
+    shards = tiny_shards(tmp_path / "w", 2, ["affwild2"], 32, shard_size=6)
+    latent = ROOT / "recipes/configs/latent_adversarial/anclaf.yaml"
+    config = {
+        "settings": [{"name": "a", "label": "Setting A", "federation": str(shards)}],
+        "seeds": [0],
+        "baseline": "frame",
+        "entries": [
+            {"name": "curriculum", "label": "ANCLaF-SA-2", "recipe": "latent_adversarial.py",
+             "args": ["--config", str(latent), "data.federation={federation}",
+                      "data.datasets=[affwild2]", "data.batch_size=6", "data.clip_batch_size=2",
+                      "data.image_size=32", "data.num_workers=0", "model.name=test_anclaf",
+                      "model.sequence=test_anclaf_s", "train.n_critic=1", "train.eval_stages=true",
+                      "stages=[{name: frame, steps: 2}, {name: S-2, kind: sequence, length: 2,"
+                      " steps: 2}, {name: SA-2, kind: sequence, length: 2, steps: 2,"
+                      " attention: true, start_from: S-2}]",
+                      "train.seed={seed}", "train.output_dir={out}"]},
+            {"name": "frame", "label": "ANCLaF", "reuse": "curriculum",
+             "metrics": "stages/frame/metrics.json"},
+            {"name": "s2", "label": "ANCLaF-S-2", "reuse": "curriculum",
+             "metrics": "stages/S-2/metrics.json"},
+        ],
+        "columns": [{"dataset": "affwild2", "task": "va", "metric": "ccc_v", "header": "CCC-V"},
+                    {"dataset": "affwild2", "task": "native", "metric": "rmse_v",
+                     "header": "RMSE-V"}],
+        "output_dir": str(tmp_path / "runs"),
+        "results": str(tmp_path / "docs" / "results.md"),
+        "figures": str(tmp_path / "docs" / "images"),
+        "section": "latent",
+        "title": "Latent adversarial models",
+        "intro": "Do the latent features help? Settings: {settings}.",
+        "command": "make results-latent",
+    }  # fmt: skip
+    path = tmp_path / "latent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rows = _recipe("temporal_comparison").main(["--config", str(path)])["Setting A"]
+    assert list(rows) == ["ANCLaF-SA-2", "ANCLaF", "ANCLaF-S-2"]
+    run = tmp_path / "runs/a/curriculum/seed0"
+    assert not (tmp_path / "runs/a/frame").exists()  # read, not trained again
+    assert rows["ANCLaF"][0]["stage"] == "frame" and rows["ANCLaF-S-2"][0]["stage"] == "S-2"
+    assert rows["ANCLaF-SA-2"][0] == {**json.loads((run / "metrics.json").read_text()), "seed": 0}
+    section = sections((tmp_path / "docs/results.md").read_text())["latent"]
+    assert section.startswith("## Latent adversarial models")
+    assert "| Model | CCC-V | RMSE-V |" in section
+    assert "`stages/S-2/metrics.json` of the **ANCLaF-SA-2** run" in section
+    assert (tmp_path / "docs/images/latent-a.png").is_file()
+    native = rows["ANCLaF"][0]["native_scale"]["affwild2"]["rmse_v"]
+    assert f"{native:.3f}" in section  # one seed: the mean is the value
+
+
+def test_an_entry_reusing_a_later_or_unknown_entry_is_refused(tmp_path, shards):
+    config = yaml.safe_load(_config(tmp_path, shards).read_text())
+    config["entries"].insert(0, {"name": "early", "label": "E", "reuse": "frame"})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"entries\[0\] \(early\): reuse names an earlier"):
+        _recipe("temporal_comparison").main(["--config", str(path)])
