@@ -9,6 +9,8 @@
 #               seed (about an hour each); make results reuses every finished run
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
+#   make results-latent  the latent section of docs/results.md (discriminator alone vs AEG-CD vs
+#               AEG-CD-SZ, ANCLaF vs S-n vs SA-n; about 75 min planned, not yet run)
 #
 # TORCH pins the PyTorch pair installed before the project. The default is the pair that lies on
 # the project's CPU machines' local disk; elsewhere pick the build you need, e.g.
@@ -20,7 +22,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-1 results-10 results-100 results-temporal world temporal-worlds lint clean-venv
+.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent world temporal-worlds lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +79,10 @@ temporal-worlds: $(STAMP)
 results-temporal: temporal-worlds
 	$(BIN)/python recipes/temporal_comparison.py \
 		--config recipes/configs/temporal_comparison/synthetic.yaml
+
+results-latent: world
+	$(BIN)/python recipes/temporal_comparison.py \
+		--config recipes/configs/temporal_comparison/latent.yaml
 
 clean-venv:
 	rm -rf $(VENV)

@@ -98,12 +98,12 @@ def parse_args(argv: list[str] | None) -> tuple[ComparisonConfig, Path | None]:
         )
     if not config.settings:
         raise ConfigError("config key settings: name at least one federation to compare on")
+    trained = [entry.name for entry in config.entries if entry.reuse is None]
     for index, entry in enumerate(config.entries):
-        earlier = names[:index]
-        if entry.reuse is not None and (entry.reuse not in earlier or entry.recipe or entry.args):
+        if entry.reuse is not None and (entry.reuse not in trained or entry.recipe or entry.args):
             raise ConfigError(
-                f"config key entries[{index}] ({entry.name}): reuse names an earlier entry "
-                f"({earlier}) and then takes no recipe or args"
+                f"config key entries[{index}] ({entry.name}): reuse names an entry that trains "
+                f"({trained}) and then takes no recipe or args"
             )
         if entry.reuse is None and not entry.recipe:
             raise ConfigError(
@@ -139,15 +139,20 @@ def _fill(arg: str, fields: dict, root: Path, seed: int) -> str:
 def main(argv: list[str] | None = None) -> dict:
     config, config_path = parse_args(argv)
     results: dict[str, dict[str, list[dict]]] = {}
-    runs = [(s, e, seed) for s in config.settings for seed in config.seeds for e in config.entries]
+    trained = [entry for entry in config.entries if entry.reuse is None]
+    runs = [(s, e, seed) for s in config.settings for seed in config.seeds for e in trained]
     start = time.perf_counter()
     for i, (setting, entry, seed) in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {setting.name} {entry.name} seed {seed}", flush=True)
-        out = run(config, setting, entry, seed)
-        document = json.loads((out / entry.metrics).read_text())
-        document["seed"] = seed
-        results.setdefault(setting.label, {}).setdefault(entry.label, []).append(document)
+        run(config, setting, entry, seed)
     print(f"all runs ready in {time.perf_counter() - start:.0f} s", flush=True)
+    for setting in config.settings:  # rows in the entries' order, reused runs read again
+        for entry in config.entries:
+            for seed in config.seeds:
+                out = run(config, setting, entry, seed)  # finished: reused, not trained again
+                document = json.loads((out / entry.metrics).read_text())
+                document["seed"] = seed
+                results.setdefault(setting.label, {}).setdefault(entry.label, []).append(document)
 
     page = Path(config.results)
     section = results_markdown(config, config_path, results, page.parent)

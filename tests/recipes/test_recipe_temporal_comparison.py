@@ -106,6 +106,10 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
         "seeds": [0],
         "baseline": "frame",
         "entries": [
+            {"name": "frame", "label": "ANCLaF", "reuse": "curriculum",
+             "metrics": "stages/frame/metrics.json"},
+            {"name": "s2", "label": "ANCLaF-S-2", "reuse": "curriculum",
+             "metrics": "stages/S-2/metrics.json"},
             {"name": "curriculum", "label": "ANCLaF-SA-2", "recipe": "latent_adversarial.py",
              "args": ["--config", str(latent), "data.federation={federation}",
                       "data.datasets=[affwild2]", "data.batch_size=6", "data.clip_batch_size=2",
@@ -115,10 +119,6 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
                       " steps: 2}, {name: SA-2, kind: sequence, length: 2, steps: 2,"
                       " attention: true, start_from: S-2}]",
                       "train.seed={seed}", "train.output_dir={out}"]},
-            {"name": "frame", "label": "ANCLaF", "reuse": "curriculum",
-             "metrics": "stages/frame/metrics.json"},
-            {"name": "s2", "label": "ANCLaF-S-2", "reuse": "curriculum",
-             "metrics": "stages/S-2/metrics.json"},
         ],
         "columns": [{"dataset": "affwild2", "task": "va", "metric": "ccc_v", "header": "CCC-V"},
                     {"dataset": "affwild2", "task": "native", "metric": "rmse_v",
@@ -134,7 +134,7 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
     path = tmp_path / "latent.yaml"
     path.write_text(yaml.safe_dump(config))
     rows = _recipe("temporal_comparison").main(["--config", str(path)])["Setting A"]
-    assert list(rows) == ["ANCLaF-SA-2", "ANCLaF", "ANCLaF-S-2"]
+    assert list(rows) == ["ANCLaF", "ANCLaF-S-2", "ANCLaF-SA-2"]  # the entries' order
     run = tmp_path / "runs/a/curriculum/seed0"
     assert not (tmp_path / "runs/a/frame").exists()  # read, not trained again
     assert rows["ANCLaF"][0]["stage"] == "frame" and rows["ANCLaF-S-2"][0]["stage"] == "S-2"
@@ -148,10 +148,11 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
     assert f"{native:.3f}" in section  # one seed: the mean is the value
 
 
-def test_an_entry_reusing_a_later_or_unknown_entry_is_refused(tmp_path, shards):
+def test_an_entry_reusing_an_unknown_or_reused_entry_is_refused(tmp_path, shards):
     config = yaml.safe_load(_config(tmp_path, shards).read_text())
-    config["entries"].insert(0, {"name": "early", "label": "E", "reuse": "frame"})
+    config["entries"] += [{"name": "a", "label": "A", "reuse": "frame"},
+                          {"name": "b", "label": "B", "reuse": "a"}]  # fmt: skip
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=r"entries\[0\] \(early\): reuse names an earlier"):
+    with pytest.raises(ConfigError, match=r"entries\[5\] \(b\): reuse names an entry that"):
         _recipe("temporal_comparison").main(["--config", str(path)])
