@@ -40,6 +40,7 @@ import torch.utils.data
 
 from holistic.data.damage import DamageLog, ShardError, advice
 from holistic.data.federation import Federation
+from holistic.data.manifest import record_has
 from holistic.data.stages import (
     ShardRef,
     batch_images,
@@ -327,7 +328,7 @@ class ClipLoader(torch.utils.data.IterableDataset):
         return epoch_loader(self, num_workers, start, **kwargs)
 
     def _keep(self, window: list[dict[str, Any]]) -> bool:
-        return not self.tasks or any(t in s["record"] for s in window for t in self.tasks)
+        return not self.tasks or any(record_has(s["record"], t) for s in window for t in self.tasks)
 
     def _windows(self, part: int, parts: int) -> Iterator[list[dict[str, Any]]]:
         seed = f"{self.seed}-{self.epoch}"

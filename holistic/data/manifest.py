@@ -43,12 +43,15 @@ __all__ = [
     "check_manifest",
     "check_shard_name",
     "parse_manifest",
+    "record_has",
     "shard_name",
     "va_histogram_from_json",
     "va_histogram_to_json",
 ]
 
 MANIFEST_VERSION = 1
+#: Manifest task counts whose record key differs from the task's name.
+TASK_RECORD_KEYS = {"audio": "audio_features"}
 #: The manifest's file name in a federation.
 MANIFEST_FILE = "manifest.json"
 
@@ -351,3 +354,9 @@ def _folder_of(where: str) -> str:
     if local and os.path.basename(where) == "manifest.json":
         return os.path.dirname(where) or "."
     return "OUT"
+
+
+def record_has(record: Any, task: str) -> bool:
+    """Whether a shard record counts for ``task`` in the manifest's task counts (``"audio"``:
+    the record lists ``audio_features``; a label task: the record has its key)."""
+    return TASK_RECORD_KEYS.get(task, task) in record

@@ -22,12 +22,11 @@ from typing import IO, Any
 
 from holistic.data.damage import ShardError
 from holistic.data.federation import TASK_SETS, Federation, SelectionError
+from holistic.data.manifest import record_has
 from holistic.data.stages import ShardRef, decode_sample, read_samples
 
 __all__ = ["ShardCheck", "verify_federation", "verify_shard", "verify_table"]
 
-#: Manifest task counts whose record key differs from the task's name.
-_RECORD_KEYS = {"audio": "audio_features"}
 #: Bad samples named in a shard's problem (the others are counted).
 _NAMED = 3
 
@@ -190,7 +189,7 @@ class _Samples:
             self.bad.append(error)
             return
         for task in self.counted:
-            self.tasks[task] += _RECORD_KEYS.get(task, task) in record
+            self.tasks[task] += record_has(record, task)
 
     def problems(self) -> list[str]:
         found = []

@@ -244,6 +244,19 @@ def test_the_loader_carries_audio_in_every_batch_when_asked(audio_videos):
         ClipLoader(audio_videos, LabelSpace(), 5, 2, None, datasets=["mute"], audio=True)
 
 
+def test_clips_for_the_audio_task_are_those_with_audio(audio_videos):
+    """task="audio" keeps the clips with a frame that has audio (the records' audio_features)."""
+    loader = ClipLoader(audio_videos, LabelSpace(), 5, 4, None, datasets=["av"], steps=6,
+                        task="audio", audio=True)  # fmt: skip
+    for batch in loader:
+        assert batch["audio_mask"].any(dim=1).all()  # every clip has a frame with audio
+    # Video b has no audio at all: its shard is not read for the audio task.
+    assert {ref.url.rsplit("/", 1)[-1] for ref in loader.shards} == {
+        ref.url.rsplit("/", 1)[-1] for ref in audio_videos.shards("train", None, ["av"])
+        if ref.tasks.get("audio")
+    }  # fmt: skip
+
+
 # --- the loader API shared with the aligned mixer --------------------------------------------
 
 
