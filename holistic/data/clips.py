@@ -481,6 +481,30 @@ def _check_audio(
         )
 
 
+def frame_audio(
+    items: Sequence[Mapping[str, Any]], layout: Mapping[str, tuple[Sequence[int], str]]
+) -> dict[str, np.ndarray]:
+    """The audio of decoded single samples (the aligned mixer's): each feature of ``layout``
+    ``[B, ...]``, zeros where a sample has no audio, and ``audio_mask`` [B].
+
+    Raises:
+        ValueError: a sample's features have other names or shapes than ``layout``.
+    """
+    out = {
+        name: np.zeros((len(items), *shape), np.dtype(dtype))
+        for name, (shape, dtype) in layout.items()
+    }
+    mask = np.zeros(len(items), bool)
+    for i, item in enumerate(items):
+        if "audio" not in item:
+            continue
+        _check_audio(item["audio"], layout, item["record"])
+        for name, value in item["audio"].items():
+            out[name][i] = value
+        mask[i] = True
+    return {**out, "audio_mask": mask}
+
+
 def audio_layout(
     shards: Sequence[ShardRef], damage: DamageLog | None = None
 ) -> dict[str, tuple[tuple[int, ...], str]]:

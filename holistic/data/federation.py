@@ -362,7 +362,13 @@ def sample_stream(
 # ---------------------------------------------------------------------------------------------
 
 
-def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, set_index: int):
+def _collate(
+    items: list[dict[str, Any]],
+    label_space: LabelSpace,
+    transform,
+    set_index: int,
+    audio: Mapping[str, tuple[Sequence[int], str]] | None = None,
+):
     from holistic.data.transforms import to_model_input
 
     batch = label_space.project_arrays([item["record"] for item in items])
@@ -371,6 +377,10 @@ def _collate(items: list[dict[str, Any]], label_space: LabelSpace, transform, se
     batch["dataset"] = [item["record"]["dataset"] for item in items]
     batch["key"] = [item["key"] for item in items]
     batch["video"] = [item["record"].get("video") or "" for item in items]  # "": a still
+    if audio is not None:
+        from holistic.data.clips import frame_audio
+
+        batch.update(frame_audio(items, audio))
     return batch
 
 
@@ -416,10 +426,18 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             :attr:`damage` (of this process; DataLoader workers count in their own copy);
             the rows of newly damaged shards ride out with the next batch, under
             ``damaged_shards`` (:meth:`~holistic.data.damage.DamageLog.attach`).
+        audio: every batch also carries each stored audio feature (``egemaps`` [B, 25],
+            ``mel`` [B, n_mels, W], ...), zeros where a sample has none, and ``audio_mask``
+            [B], so a batch mixes samples with and without audio and never drops it for the
+            whole batch. The layout comes from the first stored frame with audio; a source
+            converted with other audio settings is an error naming it.
 
     Iterating yields dicts of tensors: ``image`` [B, 3, H, W] in [-1, 1], the projected labels
     and masks of ``LabelSpace.project``, ``set`` [B] (index into :attr:`sets`), plus the lists
     ``dataset``, ``key`` and ``video`` (``""`` for a still). Use it through :meth:`loader`.
+
+    Raises:
+        ClipSourceError: ``audio`` on shards none of which has audio features.
     """
 
     def __init__(
@@ -439,6 +457,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         shuffle_buffer: int = 1000,
         normalise: bool = True,
         tolerate_damage: bool = False,
+        audio: bool = False,
     ) -> None:
         unknown = sorted(set(batch_sizes) - set(TASK_SETS))
         if unknown:
@@ -471,6 +490,12 @@ class AlignedMixer(torch.utils.data.IterableDataset):
         self.epoch = 0
         self.start = 0  # the first batch of the epoch to yield (set by ``loader(start=...)``)
         self.damage = DamageLog(tolerate_damage)
+        self.audio = None  # the audio features' per-sample shapes and dtypes, when asked for
+        if audio:
+            from holistic.data.clips import audio_layout
+
+            every = sorted({ref.url: ref for refs in self.shards.values() for ref in refs}.items())
+            self.audio = audio_layout([ref for _, ref in every], self.damage)
 
     def _weights(self, task: str, given: Mapping[str, Any] | None) -> dict[str, float]:
         counts: dict[str, int] = {}
@@ -540,7 +565,9 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             items = decode_all(raws, self.damage)
             if items:  # a set's samples may all be damaged (and tolerated)
                 parts_of_batch.append(
-                    _collate(items, self.label_space, self.transform, self.sets.index(task))
+                    _collate(
+                        items, self.label_space, self.transform, self.sets.index(task), self.audio
+                    )
                 )
         if not parts_of_batch:
             raise ShardError(f"every sample of {where} is damaged. {advice()}")

@@ -244,6 +244,25 @@ def test_the_loader_carries_audio_in_every_batch_when_asked(audio_videos):
         ClipLoader(audio_videos, LabelSpace(), 5, 2, None, datasets=["mute"], audio=True)
 
 
+def test_the_aligned_mixer_carries_audio_with_a_mask_when_asked(audio_videos):
+    from holistic.data.federation import AlignedMixer
+
+    mixer = AlignedMixer(audio_videos, LabelSpace(), {"va": 16}, None, datasets=["av"],
+                         steps=4, audio=True)  # fmt: skip
+    seen = torch.zeros(0, dtype=torch.bool)
+    for batch in mixer:
+        frames = [(key.split("-")[0], int(key.split("-")[1])) for key in batch["key"]]
+        expected = torch.tensor([_has_audio(video, frame) for video, frame in frames])
+        assert torch.equal(batch["audio_mask"], expected)
+        _check_zero_filled(batch)
+        seen = torch.cat([seen, batch["audio_mask"]])
+    assert bool(seen.any() and (~seen).any())  # batches mix samples with and without audio
+    plain = next(iter(AlignedMixer(audio_videos, LabelSpace(), {"va": 4}, None, steps=1)))
+    assert not {"egemaps", "mel", "audio_mask"} & set(plain)  # audio=False: as before
+    with pytest.raises(ClipSourceError, match=r"no shard of \['mute'\] has audio features"):
+        AlignedMixer(audio_videos, LabelSpace(), {"va": 4}, None, datasets=["mute"], audio=True)
+
+
 def test_clips_for_the_audio_task_are_those_with_audio(audio_videos):
     """task="audio" keeps the clips with a frame that has audio (the records' audio_features)."""
     loader = ClipLoader(audio_videos, LabelSpace(), 5, 4, None, datasets=["av"], steps=6,
