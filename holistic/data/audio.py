@@ -10,8 +10,9 @@ times (:func:`frame_times`), so a clip of any length costs one spectrogram and o
 * :func:`egemaps_frames`: openSMILE's 25 eGeMAPSv02 low-level descriptors (10 ms hop), the row
   nearest each frame's time (or the mean over a span around it), ``float32 [T, 25]``.
 
-Signals are mono ``float32`` arrays. librosa and opensmile come with the ``audio`` extra
-(``pip install 'holistic[audio]'``) and are imported on first use.
+Signals are mono ``float32`` arrays (:func:`load_audio` reads WAV/FLAC/OGG with libsndfile and
+the audio track of videos, mp4/avi/mkv/..., with PyAV). librosa, opensmile and PyAV come with the
+``audio`` extra (``pip install 'holistic[audio]'``) and are imported on first use.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CONTAINER_SUFFIXES",
     "EGEMAPS_HOP_S",
     "egemaps_feature_names",
     "egemaps_frames",
@@ -52,15 +54,23 @@ def _import(name: str) -> Any:
         ) from error
 
 
-def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.ndarray, int]:
-    """Read an audio file as a mono ``float32`` signal, resampled to ``sample_rate``.
+#: Suffixes read through PyAV (FFmpeg) rather than libsndfile: video and MPEG-4 audio containers.
+CONTAINER_SUFFIXES: tuple[str, ...] = (".mp4", ".m4a", ".mov", ".avi", ".mkv", ".webm")
 
-    Files libsndfile reads (WAV, FLAC, OGG/Vorbis, ...) work. Audio inside video containers
-    (mp4, avi, m4a) needs ffmpeg, which holistic does not use: extract the track first, e.g.
-    ``ffmpeg -i clip.mp4 -vn -ac 1 -ar 16000 clip.wav``.
+
+def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.ndarray, int]:
+    """Read an audio file, or the audio track of a video, as a mono ``float32`` signal.
+
+    Files whose suffix is one of :data:`CONTAINER_SUFFIXES` (mp4, m4a, mov, avi, mkv, webm) are
+    decoded with PyAV, which bundles FFmpeg: the first audio stream, from its first decoded
+    sample to its last. Everything else goes to libsndfile (WAV, FLAC, OGG, ...), and to PyAV
+    when libsndfile cannot decode it and PyAV is installed. Either way the channels are averaged
+    and the signal is resampled with librosa (soxr), so a video and the WAV extracted from it
+    give the same signal. A stream that starts later than the video (its ``start_time``) is
+    not padded: sample 0 is the track's first sample, as in a track extracted with ffmpeg.
 
     Args:
-        path: the audio file.
+        path: the audio file or video.
         sample_rate: output rate in Hz; None keeps the file's own rate.
 
     Returns:
@@ -68,31 +78,97 @@ def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.nd
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a file libsndfile cannot decode (the message says what to do).
+        ValueError: a file that does not decode, or a video without an audio stream (the
+            message names the file and what is wrong); never silence in their place.
+        ImportError: a video container and PyAV is not installed (``pip install
+            'holistic[audio]'``).
     """
     librosa = _import("librosa")
-    soundfile = _import("soundfile")  # a dependency of librosa
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such audio file")
     if sample_rate is not None and sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    try:
-        soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(
-            f"{path}: cannot decode audio ({error}). WAV, FLAC and OGG files are read directly; "
-            "for audio inside a video (mp4, avi, m4a) extract it with ffmpeg first, e.g. "
-            f"`ffmpeg -i {path.name} -vn -ac 1 -ar 16000 {path.stem}.wav` (ffmpeg is not a "
-            "dependency of holistic)"
-        ) from error
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    signal = data.mean(axis=1)
+    if path.suffix.lower() in CONTAINER_SUFFIXES:
+        signal, rate = _read_container(path, _import_av(path))
+    else:
+        signal, rate = _read_sound_file(path)
     if sample_rate is not None and sample_rate != rate:
         signal = librosa.resample(signal, orig_sr=rate, target_sr=sample_rate)
         rate = sample_rate
     return np.ascontiguousarray(signal, dtype=np.float32), int(rate)
+
+
+def _import_av(path: Path) -> Any:
+    try:
+        return importlib.import_module("av")
+    except ImportError as error:
+        raise ImportError(
+            f"{path}: reading audio from a video container needs PyAV (av), which is not "
+            f"installed: {_AUDIO_EXTRA}"
+        ) from error
+
+
+def _read_sound_file(path: Path) -> tuple[np.ndarray, int]:
+    """A file through libsndfile, or through PyAV when libsndfile cannot decode it."""
+    soundfile = _import("soundfile")  # a dependency of librosa
+    try:
+        soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        try:
+            av = importlib.import_module("av")
+        except ImportError:
+            raise ValueError(
+                f"{path}: cannot decode audio ({error}). WAV, FLAC and OGG files are read "
+                "directly; audio inside a video (mp4, avi, mkv, ...) needs PyAV, which is not "
+                f"installed: {_AUDIO_EXTRA}"
+            ) from error
+        try:
+            return _read_container(path, av)
+        except ValueError as second:
+            raise ValueError(f"{second} (libsndfile: {error})") from error
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return data.mean(axis=1), int(rate)
+
+
+def _read_container(path: Path, av: Any) -> tuple[np.ndarray, int]:
+    """The first audio stream of ``path``, decoded with PyAV and averaged to mono, at its own
+    rate. Every failure is a ValueError naming the file."""
+    advice = "the file may be truncated or not a media file (`ffmpeg -i {}` shows what is wrong)"
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as error:
+        raise ValueError(
+            f"{path}: cannot open it with PyAV ({error}); {advice.format(path.name)}"
+        ) from error
+    with container:
+        if not container.streams.audio:
+            kinds = sorted({stream.type for stream in container.streams}) or ["none"]
+            raise ValueError(
+                f"{path}: the container has no audio stream (streams: {', '.join(kinds)})"
+            )
+        stream = container.streams.audio[0]
+        # Planar float32 at the first frame's rate and layout, one row per channel (a stream
+        # whose rate or layout changes midway fails here rather than mixing rates).
+        to_float = av.AudioResampler(format="fltp")
+        chunks: list[np.ndarray] = []
+        rate = stream.rate
+        try:
+            for frame in container.decode(stream):
+                for converted in to_float.resample(frame):
+                    chunks.append(converted.to_ndarray().mean(axis=0))
+                    rate = converted.sample_rate
+            for converted in to_float.resample(None):
+                chunks.append(converted.to_ndarray().mean(axis=0))
+        except (av.error.FFmpegError, ValueError) as error:
+            raise ValueError(
+                f"{path}: cannot decode audio stream {stream.index} with PyAV ({error}); "
+                f"{advice.format(path.name)}"
+            ) from error
+    signal = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if signal.size == 0 or not rate:
+        raise ValueError(f"{path}: audio stream {stream.index} has no decodable samples")
+    return signal.astype(np.float32, copy=False), int(rate)
 
 
 def frame_times(

@@ -111,8 +111,9 @@ class Sample:
             when the writer has to reject it (missing image, no face).
         extra: JSON-serialisable provenance kept in the shard (e.g. AFEW-VA's native integer
             VA under ``"native_va"``).
-        audio: the audio file of the sample's video (WAV/FLAC), when the source has audio;
-            the writer stores per-frame features from it (``audio`` extra).
+        audio: the audio file of the sample's video (WAV, FLAC, or a video container such as
+            mp4), when the source has audio; the writer stores per-frame features from it
+            (``audio`` extra).
         audio_time: the frame's time in ``audio``, in seconds.
     """
 

@@ -70,8 +70,19 @@ from holistic.schema import AU_VOCABULARIES, EXPRESSION_VOCABULARIES, FACS
 __all__ = ["ADAPTER", "EDITIONS", "scan"]
 
 DATASET = "affwild2"
-#: Audio tracks the ``audio`` option looks for, in this order.
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
+#: Audio the ``audio`` option looks for, in this order: an extracted track first (WAV, FLAC,
+#: OGG), then the video itself (read with PyAV; see ``holistic.data.audio.load_audio``).
+AUDIO_SUFFIXES: tuple[str, ...] = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".m4a",
+)
 #: Values of the ``edition`` option: which layout to read when several are present.
 EDITIONS: tuple[str, ...] = ("abaw1", "abaw2", "abaw3", "mtl")
 #: Values of the ``va_rule`` option (only "both": a -5 in valence or arousal drops the VA).
@@ -450,7 +461,8 @@ class _Context:
     encoding: str | None = None  # of label files without a byte-order mark
 
     def audio_of(self, video: str) -> Path | None:
-        """The source video's audio track, if the audio folder has one."""
+        """The source video's audio: the first of ``<source video><suffix>`` in the audio
+        folder, suffixes in :data:`AUDIO_SUFFIXES` order (a WAV before the video), or None."""
         if self.audio_root is None:
             return None
         return _audio_file(self.audio_root, _source_video(video))
@@ -713,10 +725,13 @@ def scan(
         edition: ``"abaw1"``, ``"abaw2"``, ``"abaw3"`` or ``"mtl"``: the layout to read when
             several are present (required then).
         va_rule: only ``"both"``: a frame's VA is dropped when valence or arousal is -5.
-        audio: a folder of audio tracks named after the source videos (``<video>.wav``, the
-            ``_left``/``_right`` suffix stripped; WAV/FLAC/OGG, e.g. extracted with
-            ``ffmpeg -i video.mp4 -vn -ac 1 -ar 16000 video.wav``). Frame k (1-based) is at
-            (k - 1) / ``fps`` seconds; a video without a track gets no audio features.
+        audio: a folder of audio tracks or of the videos themselves, named after the source
+            videos (the ``_left``/``_right`` suffix stripped). For each source video the first
+            file found is used, in this order: ``.wav``, ``.flac``, ``.ogg`` (extracted
+            tracks), then ``.mp4``, ``.avi``, ``.mkv``, ``.webm``, ``.mov``, ``.m4a`` (the
+            first audio stream, read with PyAV). Frame k (1-based) is at (k - 1) / ``fps``
+            seconds; a video without a file gets no audio features, and a file without an
+            audio stream is rejected for the audio task when the shards are written.
         fps: the videos' frame rate for that alignment (default 30).
         encoding: the label files' text encoding when they have no byte-order mark (default
             UTF-8; see ``_parsing.encoding_option``).
@@ -754,8 +769,9 @@ ADAPTER = Adapter(
         "cropped_aligned face crops"
     ),
     conventions={
-        "audio": "with --option audio=DIR: <source video>.wav/.flac/.ogg; frame k (1-based) at "
-        "(k - 1) / fps seconds; a video without a track gets no audio features",
+        "audio": "with --option audio=DIR: the first of <source video>.wav/.flac/.ogg/.mp4/"
+        ".avi/.mkv/.webm/.mov/.m4a (a video's first audio stream); frame k (1-based) at "
+        "(k - 1) / fps seconds; a video without a file gets no audio features",
         "va_rule": "both: a frame's VA is dropped (invalid_marker, task va) when valence or "
         "arousal is -5",
         "frames": "line k+1 of a per-video file is frame k (1-based), image <video>/<k:05d>.jpg; "
