@@ -9,6 +9,8 @@ times (:func:`frame_times`), so a clip of any length costs one spectrogram and o
   [-1, 1]).
 * :func:`egemaps_frames`: openSMILE's 25 eGeMAPSv02 low-level descriptors (10 ms hop), the row
   nearest each frame's time (or the mean over a span around it), ``float32 [T, 25]``.
+* :func:`mel_images`: the AViGaS audio image, a 128-band mel spectrogram crop of 128 columns
+  around each frame at 22,050 Hz, as 3 channels, ``float32 [T, 3, 128, 128]``.
 
 Signals are mono ``float32`` arrays (:func:`load_audio` reads WAV/FLAC/OGG with libsndfile and
 the audio track of videos, mp4/avi/mkv/..., with PyAV). librosa, opensmile and PyAV come with the
@@ -31,6 +33,7 @@ __all__ = [
     "egemaps_frames",
     "frame_times",
     "load_audio",
+    "mel_images",
     "mel_window_columns",
     "mel_windows",
 ]
@@ -308,6 +311,56 @@ def mel_windows(
     windows = columns[np.clip(index, 0, len(columns) - 1)]  # [T, W, n_mels]
     windows[~inside] = -1.0
     return np.ascontiguousarray(windows.transpose(0, 2, 1))
+
+
+#: The AViGaS audio image (reference/latent_models.md §5.2): librosa's defaults at 22,050 Hz.
+MEL_IMAGE_RATE, MEL_IMAGE_FFT, MEL_IMAGE_HOP = 22050, 2048, 512
+
+
+def mel_images(
+    signal: np.ndarray,
+    sample_rate: int,
+    times: Any,
+    *,
+    n_mels: int = 128,
+    columns: int = 128,
+    top_db: float = 80.0,
+) -> np.ndarray:
+    """The AViGaS audio image of each video frame: a ``columns``-wide crop of the recording's
+    ``n_mels``-band mel spectrogram, centred on the frame's time, as a 3-channel image.
+
+    As the paper describes it (reference/latent_models.md §5.2; its FFT size and hop are not
+    given, so librosa's defaults, decision 16): the recording resampled to 22,050 Hz, power
+    mel spectrogram with 2048-sample FFTs every 512 samples (23 ms; 128 columns span 3.0 s),
+    in dB relative to the recording's peak, clipped ``top_db`` below it and mapped onto
+    [-1, 1] (as :func:`mel_windows`); ``columns // 2`` columns before the frame's column and
+    ``columns // 2 - 1`` after it; replicated to 3 channels so the audio stream can use an image
+    network. Columns outside the recording are -1 (silence).
+
+    Returns:
+        ``float32 [T, 3, n_mels, columns]`` in [-1, 1]; mel band 0 (row 0) is the lowest
+        frequency; column ``columns // 2`` is centred on the frame's time.
+
+    Raises:
+        ValueError: a bad signal, times or sizes.
+    """
+    librosa = _import("librosa")
+    audio = _check_signal(signal, sample_rate)
+    if n_mels < 1 or columns < 2 or columns % 2:
+        raise ValueError(f"n_mels must be >= 1 and columns even and >= 2, got {n_mels}, {columns}")
+    if sample_rate != MEL_IMAGE_RATE:
+        audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=MEL_IMAGE_RATE)
+    windows = mel_windows(
+        audio,
+        MEL_IMAGE_RATE,
+        times,
+        window_s=columns * MEL_IMAGE_HOP / MEL_IMAGE_RATE,  # W = columns + 1 (odd, centred)
+        win_s=MEL_IMAGE_FFT / MEL_IMAGE_RATE,
+        hop_s=MEL_IMAGE_HOP / MEL_IMAGE_RATE,
+        n_mels=n_mels,
+        top_db=top_db,
+    )[:, :, :columns]
+    return np.ascontiguousarray(np.repeat(windows[:, None], 3, axis=1))
 
 
 @functools.lru_cache(maxsize=1)
