@@ -143,7 +143,9 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
 
     stats = ShardStats()
     rejects: list[dict[str, Any]] = []
-    audio, audio_problems = _audio_features(job.samples) if job.settings.audio else ({}, {})
+    audio, audio_problems = ({}, {})
+    if job.settings.audio:
+        audio, audio_problems = _audio_features(job.samples, job.settings.audio_settings())
     tmp = job.path.with_name(job.path.name + ".tmp")
     # Integer mtime and USTAR: no PAX headers (half the tar parsing when streaming) and
     # byte-identical shards when the same source is converted again.
@@ -239,11 +241,12 @@ def _npy(array: Any) -> bytes:
 
 
 def _audio_features(
-    samples: Sequence[Sample],
+    samples: Sequence[Sample], settings: Any
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Per-frame audio features of the samples that have audio: ``{key: {"mel": [n_mels, W]
-    float16, "egemaps": [25] float32}}``, and ``{key: why not}`` for samples whose audio file is
-    missing or does not decode (they keep their image and labels). Each audio file is read and
+    """Per-frame audio features of the samples that have audio, made as ``settings``
+    (:class:`~holistic.data.audio.AudioSettings`) say: ``{key: {"mel": [n_mels, W] float16,
+    "egemaps": [25] float32}}``, and ``{key: why not}`` for samples whose audio file is missing
+    or does not decode (they keep their image and labels). Each audio file is read and
     analysed once per shard."""
     by_file: dict[Path, list[Sample]] = {}
     for sample in samples:
@@ -251,23 +254,21 @@ def _audio_features(
             by_file.setdefault(Path(sample.audio), []).append(sample)
     if not by_file:
         return {}, {}
-    from holistic.data.audio import egemaps_frames, load_audio, mel_windows
+    from holistic.data.audio import frame_audio_features
 
     features: dict[str, dict[str, Any]] = {}
     problems: dict[str, str] = {}
     for path, group in by_file.items():
+        times = [sample.audio_time for sample in group]
         try:
-            signal, rate = load_audio(path)
+            made = frame_audio_features(path, times, settings)
         except (OSError, ValueError) as error:  # missing, undecodable, a name it cannot open
             problems.update(
                 {sample.key: f"audio {path} cannot be read: {error}" for sample in group}
             )
             continue
-        times = [sample.audio_time for sample in group]
-        mel = mel_windows(signal, rate, times).astype("float16")
-        egemaps = egemaps_frames(signal, rate, times)
         for i, sample in enumerate(group):
-            features[sample.key] = {"mel": mel[i], "egemaps": egemaps[i]}
+            features[sample.key] = {name: values[i] for name, values in made.items()}
     return features, problems
 
 

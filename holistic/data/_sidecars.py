@@ -103,15 +103,33 @@ def _file_identity(path: Path | None) -> list[int] | None:
 
 @dataclass(frozen=True)
 class _Settings:
-    """The write settings every shard of a run shares (recorded in sidecars and the manifest)."""
+    """The write settings every shard of a run shares (recorded in sidecars and the manifest).
+
+    ``audio_features``: how the audio features are made (``AudioSettings.to_json()``), when
+    ``audio``; left out of the JSON otherwise, so conversions without audio keep their digests.
+    """
 
     size: int
     quality: int
     align_boxes: bool
     audio: bool
+    audio_features: tuple[tuple[str, Any], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["audio_features"] = dict(self.audio_features or ())
+        if not self.audio:
+            del data["audio_features"]
+        return data
+
+    def audio_settings(self) -> Any:
+        """The :class:`~holistic.data.audio.AudioSettings` of the features (defaults when none
+        were given)."""
+        from holistic.data.audio import AUDIO_SETTINGS, AudioSettings
+
+        if not self.audio_features:
+            return AUDIO_SETTINGS
+        return AudioSettings.from_json(dict(self.audio_features))
 
 
 def _needs_detector(face: FaceHint, align_boxes: bool) -> bool:

@@ -19,18 +19,23 @@ the audio track of videos, mp4/avi/mkv/..., with PyAV). librosa, opensmile and P
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "AUDIO_SETTINGS",
+    "AudioSettings",
     "CONTAINER_SUFFIXES",
     "EGEMAPS_HOP_S",
     "egemaps_feature_names",
     "egemaps_frames",
+    "frame_audio_features",
     "frame_times",
     "load_audio",
     "mel_images",
@@ -46,6 +51,84 @@ EGEMAPS_HOP_S = 0.01
 _EGEMAPS_FRAME_S = 0.02
 _EGEMAPS_MIN_S = 0.06  # openSMILE returns one row of NaN for anything shorter
 _POWER_FLOOR = 1e-10  # power below this (-100 dB) counts as silence
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioSettings:
+    """How a conversion computes the per-frame audio features it stores: recorded in the
+    manifest (``settings.audio_features`` of each source) and in every audio shard's digest,
+    so features made with other settings are never reused, and two sources whose features
+    differ are not mixed silently (:meth:`holistic.data.federation.Federation.audio_settings`).
+
+    Attributes:
+        sample_rate: the rate the recording is resampled to before any feature, Hz.
+        mel_bands, mel_window_s, mel_fft_window_s, mel_hop_s, mel_top_db: :func:`mel_windows`'s
+            ``n_mels``, ``window_s``, ``win_s``, ``hop_s`` and ``top_db``.
+        egemaps: the openSMILE feature set and level of :func:`egemaps_frames`.
+    """
+
+    sample_rate: int = 16000
+    mel_bands: int = 64
+    mel_window_s: float = 0.22
+    mel_fft_window_s: float = 0.033
+    mel_hop_s: float = 0.022
+    mel_top_db: float = 80.0
+    egemaps: str = "eGeMAPSv02 low-level descriptors"
+
+    def __post_init__(self) -> None:
+        numbers = (self.sample_rate, self.mel_bands, self.mel_fft_window_s, self.mel_hop_s,
+                   self.mel_top_db)  # fmt: skip
+        if min(numbers) <= 0 or self.mel_window_s < 0:
+            raise ValueError(f"audio settings must be positive (mel_window_s >= 0): {self}")
+        if self.egemaps != AudioSettings.egemaps:
+            raise ValueError(
+                f"audio settings: egemaps {self.egemaps!r} is not computed here; only "
+                f"{AudioSettings.egemaps!r}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str = "audio settings") -> AudioSettings:
+        """Settings from their JSON (a manifest's, a model's).
+
+        Raises:
+            ValueError: unknown keys or bad values, naming ``where``.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+#: The settings conversions use unless told otherwise.
+AUDIO_SETTINGS = AudioSettings()
+
+
+def frame_audio_features(
+    path: str | Path, times: Any, settings: AudioSettings = AUDIO_SETTINGS
+) -> dict[str, np.ndarray]:
+    """The features a shard stores for frames at ``times`` of the recording at ``path``:
+    ``{"mel": float16 [T, mel_bands, W], "egemaps": float32 [T, 25]}``, made as ``settings``
+    say.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`load_audio`.
+    """
+    signal, rate = load_audio(path, settings.sample_rate)
+    mel = mel_windows(
+        signal,
+        rate,
+        times,
+        window_s=settings.mel_window_s,
+        win_s=settings.mel_fft_window_s,
+        hop_s=settings.mel_hop_s,
+        n_mels=settings.mel_bands,
+        top_db=settings.mel_top_db,
+    )
+    return {"mel": mel.astype("float16"), "egemaps": egemaps_frames(signal, rate, times)}
 
 
 def _import(name: str) -> Any:

@@ -304,7 +304,10 @@ class ClipLoader(torch.utils.data.IterableDataset):
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.shuffle_buffer, self.interleave = shuffle_buffer, interleave
         self.normalise, self.landmarks = normalise, landmarks
-        self.audio = audio_layout(self.shards, self.damage) if audio else None
+        self.audio = None
+        if audio:  # the datasets' features made alike, then their shapes
+            federation.audio_settings(sorted({ref.dataset for ref in self.shards}))
+            self.audio = audio_layout(self.shards, self.damage)
         frames = sum(ref.samples for ref in self.shards)
         self.steps = steps or max(1, frames // (length * batch_size * world_size))
         self.epoch = 0

@@ -167,6 +167,35 @@ class Federation:
         """Samples with a ``task`` label in ``split`` (the size of that task set)."""
         return sum(ref.tasks.get(task, 0) for ref in self.shards(split, task, datasets))
 
+    def audio_settings(self, datasets: Sequence[str] | None = None) -> Any:
+        """The :class:`~holistic.data.audio.AudioSettings` the audio features of ``datasets``
+        (None: all) were made with, from the manifest; None when none of them has audio. A
+        conversion from before the settings were recorded made them with the defaults.
+
+        Raises:
+            ValueError: the datasets' features were made with different settings (mixing them
+                would feed a model two kinds of input under one name), naming each.
+        """
+        from holistic.data.audio import AudioSettings
+
+        found: dict[str, AudioSettings] = {}
+        for name, entry in self.manifest["datasets"].items():
+            if datasets is not None and name not in datasets:
+                continue
+            splits = entry.get("splits", {}).values()
+            if not any(split.get("tasks", {}).get("audio") for split in splits):
+                continue
+            recorded = entry.get("settings", {}).get("audio_features") or {}
+            found[name] = AudioSettings.from_json(recorded, f"manifest: {name} audio_features")
+        if len(set(found.values())) > 1:
+            listed = "; ".join(f"{name}: {settings}" for name, settings in sorted(found.items()))
+            raise ValueError(
+                f"the audio features of {sorted(found)} were made with different settings "
+                f"({listed}): convert them alike (holistic federate ... with the same audio "
+                "settings) or train on one of them"
+            )
+        return next(iter(found.values()), None)
+
     def va_histogram(
         self, split: str = "train", datasets: Sequence[str] | None = None
     ) -> VAHistogram:
@@ -495,6 +524,7 @@ class AlignedMixer(torch.utils.data.IterableDataset):
             from holistic.data.clips import audio_layout
 
             every = sorted({ref.url: ref for refs in self.shards.values() for ref in refs}.items())
+            federation.audio_settings(sorted({ref.dataset for _, ref in every}))  # alike
             self.audio = audio_layout([ref for _, ref in every], self.damage)
 
     def _weights(self, task: str, given: Mapping[str, Any] | None) -> dict[str, float]:

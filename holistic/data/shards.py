@@ -301,6 +301,7 @@ def federate(
     workers: int = 1,
     align_boxes: bool = True,
     audio: bool = True,
+    audio_settings: Any = None,
     progress: bool = True,
 ) -> FederateResult:
     """Convert the source at ``root`` with ``adapter`` into shards in ``out``.
@@ -320,6 +321,9 @@ def federate(
             predicted inside the box; False, or without the ``faces`` extra: a square crop.
         audio: store per-frame audio features (``mel.npy``, ``egemaps.npy``) for samples whose
             source has audio (needs the ``audio`` extra).
+        audio_settings: how to make them (:class:`~holistic.data.audio.AudioSettings`; default
+            :data:`~holistic.data.audio.AUDIO_SETTINGS`). Recorded in the manifest and each
+            shard's digest: other settings rebuild the shards with audio.
         progress: show a progress bar.
 
     Returns:
@@ -352,7 +356,9 @@ def federate(
         adapter=adapter,
         root=Path(root),
         options=dict(options or {}),
-        settings=_Settings(size, quality, align_boxes, audio),
+        settings=_Settings(
+            size, quality, align_boxes, audio, _audio_settings_items(audio, audio_settings)
+        ),
         shard_size=shard_size,
         scope=None if splits is None else set(splits),
         landmark_backend=landmark_backend(),
@@ -409,3 +415,12 @@ def federate(
     _write_rejects(conversion, dataset, rejects)
     manifest = _update_manifest(conversion, dataset, sidecars, rejects)
     return FederateResult(dataset, manifest, written, skipped, time.perf_counter() - start)
+
+
+def _audio_settings_items(audio: bool, settings: Any) -> tuple[tuple[str, Any], ...] | None:
+    """The audio settings of a conversion as hashable items (None without audio)."""
+    if not audio:
+        return None
+    from holistic.data.audio import AUDIO_SETTINGS
+
+    return tuple(sorted((settings or AUDIO_SETTINGS).to_json().items()))
