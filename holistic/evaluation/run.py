@@ -321,6 +321,15 @@ def audio_frame_predictions(
             "single fill for frames without it; evaluate a model saved by its recipe"
         )
     fill, frames = np.asarray(settings["fill"], np.float32), int(settings["frames"])
+    if settings.get("settings") is not None:  # the features must be made as in training
+        made = federation.audio_settings(datasets)
+        if made is not None and made.to_json() != settings["settings"]:
+            raise ValueError(
+                f"the model was trained on audio features made with {settings['settings']}, "
+                f"but those of {list(datasets) if datasets else 'the federation'} were made "
+                f"with {made.to_json()}: convert them alike (holistic federate with the "
+                "model's audio settings)"
+            )
     runs = video_runs(
         federation, split=split, datasets=datasets, rank=rank, world_size=world_size, damage=damage
     )

@@ -93,6 +93,8 @@ def save_model(
         kwargs["va_output"] = model.va_output
     if getattr(model, "audio_fill", None) is not None:  # a trained AEG-CD-SZ's missing-audio input
         kwargs["audio_fill"] = list(model.audio_fill)
+    if getattr(model, "audio_settings", None) is not None:  # how its audio features were made
+        kwargs["audio_settings"] = dict(model.audio_settings)
     if spec.is_clip:
         kwargs["clip_length"] = spec.clip_length
     meta["input"] = spec.to_json()

@@ -169,10 +169,12 @@ def check_audio_sources(
 @dataclass(frozen=True)
 class AudioStatistics:
     """Per-feature mean and standard deviation of the training audio features (decision 3:
-    eGeMAPS comes in openSMILE's raw units: Hz, dB, semitones)."""
+    eGeMAPS comes in openSMILE's raw units: Hz, dB, semitones), and how the features were made
+    (``settings``: the manifest's ``AudioSettings`` JSON)."""
 
     mean: np.ndarray
     std: np.ndarray
+    settings: dict | None = None
 
     def normalise(self, features: torch.Tensor) -> torch.Tensor:
         """``[..., F]`` raw features to zero mean and unit variance."""
@@ -180,8 +182,8 @@ class AudioStatistics:
         std = torch.as_tensor(self.std, dtype=features.dtype, device=features.device)
         return (features - mean) / std
 
-    def to_json(self) -> dict[str, list[float]]:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "settings": self.settings}
 
 
 def audio_statistics(
@@ -215,7 +217,9 @@ def audio_statistics(
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     std[std < 1e-8] = 1.0
-    return AudioStatistics(mean.astype(np.float32), std.astype(np.float32))
+    made = federation.audio_settings(datasets)  # one way of making them, or an error
+    settings = None if made is None else made.to_json()
+    return AudioStatistics(mean.astype(np.float32), std.astype(np.float32), settings)
 
 
 def audio_context(
@@ -257,6 +261,7 @@ def fold_audio_normalisation(model: nn.Module, statistics: AudioStatistics) -> n
     it (``holistic evaluate`` feeds it the audio)."""
     folded = copy.deepcopy(model)
     folded.audio_fill = statistics.mean
+    folded.audio_settings = statistics.settings
     layer = folded.discriminator.audio
     mean = torch.as_tensor(np.tile(statistics.mean, AUDIO_FRAMES), dtype=layer.weight.dtype)
     std = torch.as_tensor(np.tile(statistics.std, AUDIO_FRAMES), dtype=layer.weight.dtype)

@@ -178,6 +178,19 @@ def test_sz_takes_the_audio_of_three_frames_and_reloads(recipe, shards, tmp_path
     spec_audio = model.input_spec.audio["egemaps"]
     assert spec_audio["features"] == 75 and spec_audio["frames"] == 3
     assert spec_audio["fill"] == pytest.approx(mean)
+    from holistic.data.audio import AUDIO_SETTINGS, AudioSettings
+    from holistic.data.federation import Federation
+    from holistic.evaluation.run import evaluate_model
+    from holistic.models import label_space_of
+
+    assert spec_audio["settings"] == AUDIO_SETTINGS.to_json()  # how its features were made
+    # Features made otherwise (a manifest saying so) are refused, naming both settings.
+    manifest = json.loads((shards / "manifest.json").read_text())
+    other = AudioSettings(mel_hop_s=0.01).to_json()
+    manifest["datasets"]["affwild2"]["settings"]["audio_features"] = other
+    with pytest.raises(ValueError, match="trained on audio features made with"):
+        evaluate_model(model, Federation(str(shards), manifest), label_space_of(model),
+                       datasets=["affwild2"])  # fmt: skip
     assert cli(["evaluate", str(out / "model"), str(shards), "--dataset", "affwild2",
                 "--out", str(tmp_path / "eval")]) == 0  # fmt: skip
     again = json.loads((tmp_path / "eval" / "metrics.json").read_text())

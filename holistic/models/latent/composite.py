@@ -26,7 +26,7 @@ gradient from ``forward``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -83,6 +83,8 @@ class AEGCD(nn.Module):
         audio_fill: The raw per-frame audio vector that stands for a frame without audio (the
             training mean, :func:`~holistic.training.latent.fold_audio_normalisation` sets it),
             ``audio_features / 3`` values; None until the model is trained.
+        audio_settings: How the training features were made (``AudioSettings.to_json()``);
+            None until the model is trained.
 
     Attributes:
         input_spec: Images of ``image_size``; with audio, ``audio={"egemaps": {"features": A,
@@ -102,6 +104,7 @@ class AEGCD(nn.Module):
         image_size: int,
         denoise: bool = True,
         audio_fill: Sequence[float] | None = None,
+        audio_settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not denoise and (discriminator.z_mode is not None or discriminator.audio is not None):
@@ -115,7 +118,9 @@ class AEGCD(nn.Module):
             )
         self.generator, self.discriminator, self.denoise = generator, discriminator, denoise
         self.input_spec = InputSpec(kind="image", image_size=image_size)
+        self._audio_settings: dict[str, Any] | None = None
         self.audio_fill = audio_fill
+        self.audio_settings = audio_settings
         self.num_features = discriminator.num_features
 
     @property
@@ -137,10 +142,32 @@ class AEGCD(nn.Module):
                 )
             fill = tuple(float(value) for value in fill)
         self._audio_fill = fill
-        audio = {}
+        self._update_audio_spec()
+
+    @property
+    def audio_settings(self) -> dict[str, Any] | None:
+        """How the audio features it was trained on were made (``AudioSettings.to_json()``, the
+        training federation's manifest says; None: not set). Evaluation refuses features made
+        otherwise."""
+        return self._audio_settings
+
+    @audio_settings.setter
+    def audio_settings(self, settings: Mapping[str, Any] | None) -> None:
+        if settings is not None and self.discriminator.audio_features is None:
+            raise ValueError("AEGCD: audio_settings is for a model with audio (AEG-CD-SZ)")
+        self._audio_settings = None if settings is None else dict(settings)
+        self._update_audio_spec()
+
+    def _update_audio_spec(self) -> None:
+        features = self.discriminator.audio_features
+        audio: dict[str, Any] = {}
         if features is not None:
-            settings = {"features": features, "frames": AUDIO_FRAMES}
-            audio = {AUDIO_NAME: settings if fill is None else {**settings, "fill": list(fill)}}
+            entry: dict[str, Any] = {"features": features, "frames": AUDIO_FRAMES}
+            if self._audio_fill is not None:
+                entry["fill"] = list(self._audio_fill)
+            if getattr(self, "_audio_settings", None) is not None:
+                entry["settings"] = dict(self._audio_settings)
+            audio = {AUDIO_NAME: entry}
         self.input_spec = replace(self.input_spec, audio=audio)
 
     @property
@@ -428,6 +455,7 @@ def build_aegcd(
     va_output: VAOutput = "tanh",
     denoise: bool = True,
     audio_fill: Sequence[float] | None = None,
+    audio_settings: Mapping[str, Any] | None = None,
     pretrained: bool = False,
     checkpoint_path: str | None = None,
 ) -> AEGCD:
@@ -452,6 +480,7 @@ def build_aegcd(
         denoise: False: predict ``D(x).va`` without G (the D-only baseline; no z, no audio).
         audio_fill: The raw per-frame audio vector for frames without audio (a trained
             AEG-CD-SZ's checkpoint records it; see :class:`AEGCD`).
+        audio_settings: How its training features were made (recorded likewise).
         pretrained: Must be False (there are none).
         checkpoint_path: Must be None.
     """
@@ -470,7 +499,12 @@ def build_aegcd(
         va_output=va_output,
     )
     return AEGCD(
-        generator, discriminator, image_size=image_size, denoise=denoise, audio_fill=audio_fill
+        generator,
+        discriminator,
+        image_size=image_size,
+        denoise=denoise,
+        audio_fill=audio_fill,
+        audio_settings=audio_settings,
     )
 
 
