@@ -52,6 +52,10 @@ def _federate(args: argparse.Namespace) -> int:
         options["images"] = args.images
     _check_options(adapter, options)
     try:
+        audio_settings = _audio_settings(args.audio_setting)
+    except ValueError as error:
+        return _fail("federate", error)
+    try:
         result = federate(
             adapter,
             args.root,
@@ -64,12 +68,38 @@ def _federate(args: argparse.Namespace) -> int:
             workers=args.workers,
             align_boxes=not args.no_align_boxes,
             audio=not args.no_audio,
+            audio_settings=audio_settings,
             progress=not args.no_progress,
         )
     except (ScanError, ManifestError) as error:  # a bad source, or a bad manifest/rejects in OUT
         return _fail("federate", error)
     print(_summary(result, Path(args.out)))
     return 0
+
+
+def _audio_settings(pairs: Sequence[str] | None) -> Any:
+    """``--audio-setting key=value`` pairs as :class:`~holistic.data.audio.AudioSettings` (None:
+    the defaults)."""
+    import dataclasses
+
+    from holistic.data.audio import AUDIO_SETTINGS, AudioSettings
+
+    if not pairs:
+        return None
+    kinds = {
+        f.name: type(getattr(AUDIO_SETTINGS, f.name)) for f in dataclasses.fields(AudioSettings)
+    }
+    values: dict[str, Any] = {}
+    for key, text in _parse_options(pairs).items():
+        if key not in kinds:
+            raise ValueError(f"--audio-setting {key}: unknown; known: {sorted(kinds)}")
+        try:
+            values[key] = kinds[key](text)
+        except ValueError:
+            raise ValueError(
+                f"--audio-setting {key}={text!r}: not a {kinds[key].__name__}"
+            ) from None
+    return AudioSettings(**values)
 
 
 def _summary(result, out: Path) -> str:
@@ -297,6 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     federate.add_argument(
         "--no-audio", action="store_true", help="do not store per-frame audio features"
+    )
+    federate.add_argument(
+        "--audio-setting",
+        action="append",
+        metavar="KEY=VALUE",
+        help="how to make the audio features (repeatable), e.g. mel_bands=128, sample_rate="
+        "22050: holistic.data.audio.AudioSettings; recorded in the manifest, and other settings "
+        "rebuild the shards with audio",
     )
     federate.add_argument("--no-progress", action="store_true", help="no progress bar")
     federate.set_defaults(run=_federate)

@@ -85,3 +85,19 @@ def test_bad_settings_are_refused_with_the_key():
         AudioSettings.from_json({"hop": 0.01})
     with pytest.raises(ValueError, match="only 'eGeMAPSv02 low-level descriptors'"):
         AudioSettings(egemaps="ComParE")
+
+
+def test_the_command_line_takes_audio_settings(tmp_path, capsys):
+    from holistic.cli import _audio_settings, main
+
+    assert _audio_settings(None) is None
+    made = _audio_settings(["mel_bands=128", "sample_rate=22050", "mel_hop_s=0.01"])
+    assert made == AudioSettings(mel_bands=128, sample_rate=22050, mel_hop_s=0.01)
+    argv = ["federate", "affwild2", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--audio-setting", "mel_bands=many"]) == 2
+    assert "--audio-setting mel_bands='many': not a int" in capsys.readouterr().err
+    assert main([*argv, "--audio-setting", "hop=0.01"]) == 2
+    assert "--audio-setting hop: unknown" in capsys.readouterr().err
+    assert main([*argv, "--audio-setting", "mel_bands=0"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
