@@ -25,10 +25,11 @@ import numpy as np
 
 from holistic.cli import main as holistic
 from holistic.data.faces import load_image
+from holistic.schema import EXPRESSION_VOCABULARIES
 from holistic.training.config import ConfigError, PositiveFloat, PositiveInt, load_config
 
 #: The Aff-Wild2 class order of the EXPR files (ABAW3 onward: Other is 7).
-ABAW_EXPRESSIONS = ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+ABAW_EXPRESSIONS = EXPRESSION_VOCABULARIES["basic7"]
 
 
 @dataclass

@@ -33,6 +33,7 @@ from holistic.inference.columns import (
     table_columns,
 )
 from holistic.inference.sources import Frame, expand_inputs, read_frames
+from holistic.inference.table import column_dtypes
 from holistic.inference.tracks import FaceTracker
 
 __all__ = ["NO_FACE", "Face", "PredictionSummary", "Predictor"]
@@ -161,6 +162,8 @@ class Predictor:
         self.landmarks, self.max_gap = bool(landmarks), float(max_gap)
         self.thresholds = _au_thresholds(self.tasks.get("au", ()), au_thresholds, self.checkpoint)
         self.columns = table_columns(self.tasks, landmarks=self.landmarks)
+        empty = {"string": "", "Int64": None, "float64": math.nan}  # a row without predictions
+        self._empty_row = {c: empty[kind] for c, kind in column_dtypes(self.columns).items()}
         self.crop_size = max(CROP_SIZE, self.spec.image_size)
         self.transform = build_eval_transform(self.spec.image_size)
         if detector is None and not self.aligned:
@@ -338,7 +341,7 @@ class Predictor:
         for frame, items in pending:
             rows = []
             for item in items:
-                row = {column: _empty(column) for column in self.columns}
+                row = dict(self._empty_row)
                 row.update(item.row)
                 if item.face is not None:
                     row.update(self._prediction(outputs, face))
@@ -483,14 +486,6 @@ def _au_thresholds(
     if unknown:
         raise ValueError(f"au_thresholds: AUs {unknown} are not the model's {list(aus)}")
     return np.array([chosen.get(int(au), 0.5) for au in aus], dtype=np.float64)
-
-
-def _empty(column: str) -> Any:
-    if column in ("input", "error", "expression", "compound"):
-        return ""
-    if column == "face_id" or column.endswith("_c") or column == "frame":
-        return None
-    return math.nan
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
