@@ -21,15 +21,17 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
+    Claim,
     Column,
     ablation_bars,
+    claim_reading,
     reading,
     replace_section,
     summary_table,
@@ -75,6 +77,8 @@ class ComparisonConfig:
     entries: list[Entry] = field(default_factory=list)  # in order: members before their fusion
     baseline: str = "frame"  # the entry the others are compared with
     columns: list[Column] = field(default_factory=list)
+    # The papers' claims, each read on every setting: better/than, best_of/expected name entries.
+    claims: list[Claim] = field(default_factory=list)
     output_dir: str = "runs/temporal"
     results: str = "docs/results.md"
     section: str = "temporal"  # the marked section of the results page this writes
@@ -109,6 +113,13 @@ def parse_args(argv: list[str] | None) -> tuple[ComparisonConfig, Path | None]:
             raise ConfigError(
                 f"config key entries[{index}] ({entry.name}): give a recipe, or reuse an "
                 "earlier entry's run"
+            )
+    for index, claim in enumerate(config.claims):
+        unknown = [n for n in (claim.best_of or [claim.better, claim.than]) if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"config key claims[{index}] ({claim.text!r}): no entries {unknown}; "
+                f"entries: {names}"
             )
     return config, args.config
 
@@ -220,7 +231,22 @@ def results_markdown(
             "",
             *reading(rows, config.columns, baseline),
         ]
+        if config.claims:
+            lines += claim_reading(
+                rows, config.columns, [_labelled(c, labels) for c in config.claims]
+            )
     return "\n".join(lines)
+
+
+def _labelled(claim: Claim, labels: dict[str, str]) -> Claim:
+    """The claim with its entry names replaced by the entries' row labels."""
+    return replace(
+        claim,
+        better=labels.get(claim.better, ""),
+        than=labels.get(claim.than, ""),
+        best_of=[labels[name] for name in claim.best_of],
+        expected=labels.get(claim.expected, ""),
+    )
 
 
 if __name__ == "__main__":

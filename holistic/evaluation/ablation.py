@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 from holistic.evaluation.tables import MISSING, markdown_table
 
 __all__ = [
+    "Claim",
     "Column",
     "column_values",
     "difference",
@@ -39,8 +40,11 @@ __all__ = [
     "budget_reading",
     "budget_table",
     "budget_verdict",
+    "claim_reading",
+    "claim_verdict",
     "compare",
     "fewest_positives",
+    "optimum_verdict",
     "positives_note",
     "reading",
     "replace_section",
@@ -53,12 +57,43 @@ __all__ = [
 class Column:
     """One reported number: ``metrics[dataset][task][metric]`` (task ``zeroshot``: the zero-shot
     scores of ``dataset``; task ``native``: the VA metrics on the dataset's native scale,
-    ``native_scale[dataset][metric]``), shown under ``header``."""
+    ``native_scale[dataset][metric]``), shown under ``header``; ``higher_is_better`` False for an
+    error (RMSE), so that a lower value reads as *better*."""
 
     dataset: str
     task: str
     metric: str
     header: str
+    higher_is_better: bool = True
+
+
+@dataclass
+class Claim:
+    """A paper's claim, checked on the rows (variant labels) of a comparison.
+
+    Either ``better`` beats ``than`` (:func:`claim_verdict`), or ``expected`` has the best mean
+    among ``best_of`` (:func:`optimum_verdict`, e.g. the window length a paper finds best).
+    ``columns`` (headers) restricts the check to some columns (e.g. arousal only); empty: all.
+    """
+
+    text: str
+    better: str = ""
+    than: str = ""
+    best_of: list[str] = field(default_factory=list)
+    expected: str = ""
+    columns: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        pair, optimum = bool(self.better or self.than), bool(self.best_of or self.expected)
+        if (
+            pair == optimum
+            or (pair and not (self.better and self.than))
+            or (optimum and (self.expected not in self.best_of or len(self.best_of) < 2))
+        ):
+            raise ValueError(
+                f"claim {self.text!r}: give either better and than, or best_of (two or more) "
+                "with expected among them"
+            )
 
 
 def lookup(document: Mapping[str, Any], column: Column) -> float | None:
@@ -122,46 +157,167 @@ def format_difference(values: Sequence[float], baseline: Sequence[float], digits
 def compare(
     rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], baseline: str
 ) -> dict[str, dict[str, list[str]]]:
-    """For each row but the baseline, the column headers where it is ``higher`` or ``lower``
-    than the baseline by more than two Welch standard errors, and those ``within`` that noise
-    (columns without values on both sides are left out)."""
-    verdicts: dict[str, dict[str, list[str]]] = {}
-    for label, documents in rows.items():
-        if label == baseline:
-            continue
-        verdict: dict[str, list[str]] = {"higher": [], "lower": [], "within": []}
-        for column in columns:
-            side = _side(column_values(documents, column), column_values(rows[baseline], column))
-            if side is not None:
-                verdict[side].append(column.header)
-        verdicts[label] = verdict
-    return verdicts
+    """For each row but the baseline, the column headers where it is ``better`` or ``worse``
+    than the baseline by more than two Welch standard errors (each column's direction), and
+    those ``within`` that noise (columns without values on both sides are left out)."""
+    return {label: _sides(rows, columns, label, baseline) for label in rows if label != baseline}
 
 
-def _side(values: Sequence[float], baseline: Sequence[float]) -> str | None:
-    """``higher``/``lower`` than the baseline by more than two Welch standard errors, ``within``
+def _sides(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    columns: Sequence[Column],
+    label: str,
+    baseline: str,
+) -> dict[str, list[str]]:
+    """``{"better": headers, "worse": headers, "within": headers}`` of row ``label`` against
+    row ``baseline`` (see :func:`compare`)."""
+    verdict: dict[str, list[str]] = {"better": [], "worse": [], "within": []}
+    for column in columns:
+        side = _side(
+            column_values(rows.get(label, []), column),
+            column_values(rows.get(baseline, []), column),
+            column.higher_is_better,
+        )
+        if side is not None:
+            verdict[side].append(column.header)
+    return verdict
+
+
+def _side(
+    values: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True
+) -> str | None:
+    """``better``/``worse`` than the baseline by more than two Welch standard errors, ``within``
     them, or None where the difference or its standard error is undefined."""
     delta, se = difference(values, baseline)
     if not (math.isfinite(delta) and math.isfinite(se)):
         return None
-    return "within" if abs(delta) <= 2 * se else ("higher" if delta > 0 else "lower")
+    if abs(delta) <= 2 * se:
+        return "within"
+    return "better" if (delta > 0) == higher_is_better else "worse"
+
+
+def _directions(columns: Sequence[Column]) -> str:
+    """How to read the columns: "higher is better in every column", or which are errors."""
+    lower = [column.header for column in columns if not column.higher_is_better]
+    if not lower:
+        return "higher is better in every column"
+    return f"lower is better in {', '.join(lower)}, higher in the others"
 
 
 def reading(
     rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], baseline: str
 ) -> list[str]:
-    """Markdown lines, one per row but the baseline: where it is above or below the baseline
-    beyond two standard errors, and in how many columns it is within that noise."""
-    lines = [f"Read against **{baseline}** (higher is better in every column):", ""]
+    """Markdown lines, one per row but the baseline: where it is better or worse than the
+    baseline beyond two standard errors, and in how many columns it is within that noise."""
+    lines = [f"Read against **{baseline}** ({_directions(columns)}):", ""]
     for label, verdict in compare(rows, columns, baseline).items():
         parts = [
-            f"higher in {', '.join(verdict['higher'])}" if verdict["higher"] else "",
-            f"lower in {', '.join(verdict['lower'])}" if verdict["lower"] else "",
+            f"better in {', '.join(verdict['better'])}" if verdict["better"] else "",
+            f"worse in {', '.join(verdict['worse'])}" if verdict["worse"] else "",
             f"within two standard errors in {len(verdict['within'])} of "
             f"{sum(map(len, verdict.values()))} columns",
         ]
         lines.append(f"- {label}: " + "; ".join(part for part in parts if part) + ".")
     return [*lines, ""]
+
+
+def claim_verdict(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], claim: Claim
+) -> str:
+    """Whether ``claim.better`` beats ``claim.than``: "holds in every column", "holds in k of
+    m columns (...), the others within two standard errors", "does not hold: worse in ...",
+    "not shown: every difference within two standard errors" or "mixed: ...", with the
+    columns named. Columns without a difference to screen (fewer than two seeds with values on
+    either side) are left out and said so."""
+    chosen = _claim_columns(columns, claim)
+    sides = _sides(rows, chosen, claim.better, claim.than)
+    better, worse = sides["better"], sides["worse"]
+    screened = sum(map(len, sides.values()))
+    if screened == 0:
+        return "no difference to screen (fewer than two seeds with values on either side)"
+    if better and worse:
+        text = f"mixed: better in {', '.join(better)}; worse in {', '.join(worse)}"
+    elif worse:
+        text = f"does not hold: worse in {', '.join(worse)}"
+    elif not better:
+        text = "not shown: every difference within two standard errors"
+    elif len(better) == screened:
+        text = "holds in every column"
+    else:
+        text = (
+            f"holds in {len(better)} of {screened} columns ({', '.join(better)}), the others "
+            "within two standard errors"
+        )
+    unscreened = len(chosen) - screened
+    return text + (f" ({unscreened} column(s) without values on both sides)" if unscreened else "")
+
+
+def optimum_verdict(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column], claim: Claim
+) -> str:
+    """Which of ``claim.best_of`` has the best mean in each column, and in how many of them it
+    is ``claim.expected``; a best mean that is not beyond two standard errors of the runner-up
+    is marked "(within noise of <runner-up>)"."""
+    chosen = _claim_columns(columns, claim)
+    bests, hits = [], 0
+    for column in chosen:
+        means = {
+            label: mean_sd(column_values(rows.get(label, []), column))[0] for label in claim.best_of
+        }
+        ranked = sorted(
+            (label for label in claim.best_of if math.isfinite(means[label])),
+            key=lambda label: means[label],
+            reverse=column.higher_is_better,
+        )
+        if not ranked:
+            continue
+        best = ranked[0]
+        hits += best == claim.expected
+        note = ""
+        if len(ranked) > 1:
+            side = _side(
+                column_values(rows.get(best, []), column),
+                column_values(rows.get(ranked[1], []), column),
+                column.higher_is_better,
+            )
+            if side != "better":
+                note = f" (within noise of {ranked[1]})"
+        bests.append(f"{column.header}: {best}{note}")
+    if not bests:
+        return "no values to compare"
+    verdict = f"{claim.expected} is best in {hits} of {len(bests)} columns"
+    return f"{verdict}. Best per column: " + "; ".join(bests)
+
+
+def claim_reading(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    columns: Sequence[Column],
+    claims: Sequence[Claim],
+) -> list[str]:
+    """Markdown lines, one per claim: its text and its verdict (:func:`claim_verdict` or
+    :func:`optimum_verdict`), or that its rows are missing."""
+    lines = [f"The papers' claims, read on these numbers ({_directions(columns)}):", ""]
+    for claim in claims:
+        named = claim.best_of or [claim.better, claim.than]
+        missing = [label for label in named if label not in rows]
+        if missing:
+            verdict = f"not checked: no rows {missing}"
+        elif claim.best_of:
+            verdict = optimum_verdict(rows, columns, claim)
+        else:
+            verdict = claim_verdict(rows, columns, claim)
+        lines.append(f"- *{claim.text}*: {verdict}.")
+    return [*lines, ""]
+
+
+def _claim_columns(columns: Sequence[Column], claim: Claim) -> list[Column]:
+    """The columns a claim is read on (``claim.columns``: headers; empty: all)."""
+    if not claim.columns:
+        return list(columns)
+    unknown = sorted(set(claim.columns) - {column.header for column in columns})
+    if unknown:
+        raise ValueError(f"claim {claim.text!r}: unknown column header(s) {unknown}")
+    return [column for column in columns if column.header in claim.columns]
 
 
 def summary_table(
@@ -309,11 +465,11 @@ def budget_verdict(
     baseline: str,
     fractions: Mapping[str, float],
 ) -> str:
-    """Where variant ``label`` *holds*, i.e. is higher than ``baseline`` in ``column`` by more
-    than two standard errors (the screen of :func:`format_difference`), over the budgets ordered
+    """Where variant ``label`` *holds*, i.e. is better than ``baseline`` in ``column`` (higher,
+    or lower for an error column) by more than two standard errors (the screen of :func:`format_difference`), over the budgets ordered
     by ``fractions``: "holds at every budget", "does not hold at any budget", "holds only at
     budgets ≤ X" (at the smallest budgets up to X and no larger one) or "mixed". A bracket adds
-    the budgets where it is lower beyond two standard errors and those without a defined
+    the budgets where it is worse beyond two standard errors and those without a defined
     difference (fewer than two seeds with values on either side), which the verdict leaves out.
     """
     order = sorted(budgets, key=lambda budget: fractions[budget])
@@ -321,11 +477,12 @@ def budget_verdict(
         budget: _side(
             column_values(budgets[budget].get(label, []), column),
             column_values(budgets[budget].get(baseline, []), column),
+            column.higher_is_better,
         )
         for budget in order
     }
     defined = [budget for budget in order if sides[budget] is not None]
-    holds = [budget for budget in defined if sides[budget] == "higher"]
+    holds = [budget for budget in defined if sides[budget] == "better"]
     if not defined:
         return "no difference to screen at any budget (fewer than two seeds with values)"
     if len(holds) == len(defined):
@@ -337,9 +494,9 @@ def budget_verdict(
     else:
         text = f"mixed (holds at {', '.join(holds)})"
     notes = []
-    lower = [budget for budget in defined if sides[budget] == "lower"]
-    if lower:
-        notes.append(f"lower at {', '.join(lower)}")
+    worse = [budget for budget in defined if sides[budget] == "worse"]
+    if worse:
+        notes.append(f"worse at {', '.join(worse)}")
     undefined = [budget for budget in order if sides[budget] is None]
     if undefined:
         notes.append(f"no difference at {', '.join(undefined)}")
@@ -355,8 +512,8 @@ def budget_reading(
     """Markdown lines, one per variant but the baseline: :func:`budget_verdict` for each column
     in which the variant has values at some budget."""
     lines = [
-        f"Read against **{baseline}**; *holds* means higher than it by more than two standard "
-        "errors at that budget (the bold differences above):",
+        f"Read against **{baseline}**; *holds* means better than it by more than two standard "
+        f"errors at that budget (the bold differences above; {_directions(columns)}):",
         "",
     ]
     for label in _variants(budgets):

@@ -6,12 +6,15 @@ import math
 import pytest
 
 from holistic.evaluation.ablation import (
+    Claim,
     Column,
     ablation_bars,
     budget_lines,
     budget_reading,
     budget_table,
     budget_verdict,
+    claim_reading,
+    claim_verdict,
     column_values,
     compare,
     difference,
@@ -20,7 +23,9 @@ from holistic.evaluation.ablation import (
     format_mean_sd,
     lookup,
     mean_sd,
+    optimum_verdict,
     positives_note,
+    reading,
     summary_table,
 )
 
@@ -75,7 +80,7 @@ def test_bars_write_a_png(tmp_path):
         ablation_bars({}, [F1], tmp_path / "b.png")
 
 
-def test_compare_sorts_columns_into_higher_lower_and_within_noise():
+def test_compare_sorts_columns_into_better_worse_and_within_noise():
     other = Column("bp4d", "au", "accuracy", "BP4D Acc.")
 
     def run(f1, acc):
@@ -87,9 +92,91 @@ def test_compare_sorts_columns_into_higher_lower_and_within_noise():
         "same": [run(0.31, 0.81), run(0.33, 0.83), run(0.35, 0.83)],
     }
     verdicts = compare(rows, [F1, other, ZS], "base")  # ZS has no values: left out
-    assert verdicts["new"] == {"higher": ["BP4D AU F1"], "lower": ["BP4D Acc."], "within": []}
-    assert verdicts["same"] == {"higher": [], "lower": [], "within": ["BP4D AU F1", "BP4D Acc."]}
+    assert verdicts["new"] == {"better": ["BP4D AU F1"], "worse": ["BP4D Acc."], "within": []}
+    assert verdicts["same"] == {"better": [], "worse": [], "within": ["BP4D AU F1", "BP4D Acc."]}
     assert "base" not in verdicts
+
+
+# Error columns (RMSE): lower reads as better; the papers' claims read on the rows.
+RMSE = Column("afewva", "native", "rmse_v", "RMSE-V", higher_is_better=False)
+
+
+def _rmse_run(f1, rmse):
+    return {**_run(f1), "native_scale": {"afewva": {"rmse_v": rmse}}}
+
+
+def _claim_rows():
+    return {
+        "base": [_rmse_run(0.30, 3.0), _rmse_run(0.32, 3.1), _rmse_run(0.34, 3.2)],
+        "lower error": [_rmse_run(0.31, 2.0), _rmse_run(0.33, 2.1), _rmse_run(0.35, 2.2)],
+        "better": [_rmse_run(0.40, 2.0), _rmse_run(0.42, 2.1), _rmse_run(0.44, 2.2)],
+        "worse": [_rmse_run(0.20, 4.0), _rmse_run(0.22, 4.1), _rmse_run(0.24, 4.2)],
+        "mixed": [_rmse_run(0.40, 4.0), _rmse_run(0.42, 4.1), _rmse_run(0.44, 4.2)],
+    }
+
+
+def test_an_error_column_reads_lower_as_better():
+    rows = _claim_rows()
+    assert compare(rows, [F1, RMSE], "base")["lower error"] == {
+        "better": ["RMSE-V"], "worse": [], "within": ["BP4D AU F1"]
+    }  # fmt: skip
+    lines = reading(rows, [F1, RMSE], "base")
+    assert lines[0] == "Read against **base** (lower is better in RMSE-V, higher in the others):"
+    assert "- worse: worse in BP4D AU F1, RMSE-V; within two standard errors in 0 of 2 " \
+        "columns." in lines  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "better, than, columns, verdict",
+    [
+        ("better", "base", [], "holds in every column"),
+        ("lower error", "base", [],
+         "holds in 1 of 2 columns (RMSE-V), the others within two standard errors"),
+        ("worse", "base", [], "does not hold: worse in BP4D AU F1, RMSE-V"),
+        ("mixed", "base", [], "mixed: better in BP4D AU F1; worse in RMSE-V"),
+        ("lower error", "base", ["BP4D AU F1"],
+         "not shown: every difference within two standard errors"),
+    ],
+)  # fmt: skip
+def test_claim_verdict_says_whether_one_row_beats_another(better, than, columns, verdict):
+    claim = Claim("it helps", better=better, than=than, columns=columns)
+    assert claim_verdict(_claim_rows(), [F1, RMSE], claim) == verdict
+
+
+def test_claim_verdict_names_columns_without_values_on_both_sides():
+    rows = {**_claim_rows(), "f1 only": [_run(0.40), _run(0.42), _run(0.44)]}
+    verdict = claim_verdict(rows, [F1, RMSE], Claim("x", better="f1 only", than="base"))
+    assert verdict == "holds in every column (1 column(s) without values on both sides)"
+
+
+def test_optimum_verdict_names_the_best_row_per_column_and_its_noise():
+    claim = Claim("n = 8 is best", best_of=["base", "better", "mixed"], expected="better")
+    verdict = optimum_verdict(_claim_rows(), [F1, RMSE], claim)
+    # F1: better and mixed have the same means (a tie, within noise); RMSE: better is lowest.
+    assert verdict.startswith("better is best in 2 of 2 columns. Best per column: ")
+    assert "BP4D AU F1: better (within noise of mixed)" in verdict
+    assert "RMSE-V: better" in verdict and "RMSE-V: better (" not in verdict
+    claim = Claim("base is best", best_of=["base", "worse"], expected="base")
+    assert optimum_verdict(_claim_rows(), [F1, RMSE], claim).startswith(
+        "base is best in 2 of 2 columns"
+    )
+
+
+def test_claim_reading_lists_every_claim_and_refuses_bad_claims():
+    claims = [
+        Claim("B beats A", better="better", than="base"),
+        Claim("missing rows", better="nowhere", than="base"),
+    ]
+    lines = claim_reading(_claim_rows(), [F1, RMSE], claims)
+    assert "- *B beats A*: holds in every column." in lines
+    assert "- *missing rows*: not checked: no rows ['nowhere']." in lines
+    with pytest.raises(ValueError, match="either better and than"):
+        Claim("both kinds", better="a", than="b", best_of=["a", "b"], expected="a")
+    with pytest.raises(ValueError, match="expected among them"):
+        Claim("expected outside", best_of=["a", "b"], expected="c")
+    with pytest.raises(ValueError, match="unknown column header"):
+        claim_verdict(_claim_rows(), [F1], Claim("x", better="better", than="base",
+                                                 columns=["nope"]))  # fmt: skip
 
 
 # Over label budgets: {budget: {variant: [run per seed]}}, budgets placed by their fraction.
@@ -120,7 +207,7 @@ def _budgets(per_budget):
         # The order is the fractions', not the mapping's.
         ({"100 %": WITHIN, "1 %": HIGHER, "10 %": HIGHER}, "holds only at budgets ≤ 10 %"),
         ({"1 %": LOWER, "10 %": WITHIN, "100 %": WITHIN},
-         "does not hold at any budget (lower at 1 %)"),
+         "does not hold at any budget (worse at 1 %)"),
         ({"1 %": HIGHER, "10 %": HIGHER, "100 %": [0.5]},
          "holds at every budget (no difference at 100 %)"),
         ({"1 %": [0.5], "10 %": [], "100 %": [0.4]},

@@ -94,6 +94,12 @@ def test_shipped_config_loads_and_names_its_command():
     assert config.command == "make results-temporal" and config.seeds == [0, 1, 2]
     assert [e.name for e in config.entries][0] == config.baseline == "frame"
     assert "make results-temporal" in (ROOT / "Makefile").read_text()
+    path = ROOT / "recipes/configs/temporal_comparison/latent.yaml"  # claims name its entries
+    config, _ = _recipe("temporal_comparison").parse_args(["--config", str(path)])
+    assert config.command == "make results-latent" and len(config.claims) == 10
+    assert [c.header for c in config.columns if not c.higher_is_better] == [
+        "AFEW-VA RMSE-V (±10)", "AFEW-VA RMSE-A (±10)"
+    ]  # fmt: skip
 
 
 def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
@@ -122,7 +128,9 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
         ],
         "columns": [{"dataset": "affwild2", "task": "va", "metric": "ccc_v", "header": "CCC-V"},
                     {"dataset": "affwild2", "task": "native", "metric": "rmse_v",
-                     "header": "RMSE-V"}],
+                     "header": "RMSE-V", "higher_is_better": False}],
+        "claims": [{"text": "the sequence helps", "better": "s2", "than": "frame"},
+                   {"text": "n = 2 is best", "best_of": ["s2", "curriculum"], "expected": "s2"}],
         "output_dir": str(tmp_path / "runs"),
         "results": str(tmp_path / "docs" / "results.md"),
         "figures": str(tmp_path / "docs" / "images"),
@@ -146,6 +154,15 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
     assert (tmp_path / "docs/images/latent-a.png").is_file()
     native = rows["ANCLaF"][0]["native_scale"]["affwild2"]["rmse_v"]
     assert f"{native:.3f}" in section  # one seed: the mean is the value
+    # The claims are read with the entries' labels; one seed leaves no difference to screen.
+    assert "(lower is better in RMSE-V, higher in the others)" in section
+    assert "- *the sequence helps*: no difference to screen" in section
+    assert "- *n = 2 is best*: " in section and "Best per column: CCC-V: ANCLaF-S" in section
+    # A claim naming no entry is refused before anything runs.
+    config["claims"] = [{"text": "x", "better": "nope", "than": "frame"}]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"claims\[0\].*no entries \['nope'\]"):
+        _recipe("temporal_comparison").main(["--config", str(path)])
 
 
 def test_an_entry_reusing_an_unknown_or_reused_entry_is_refused(tmp_path, shards):
