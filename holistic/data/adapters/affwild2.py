@@ -27,6 +27,7 @@ image of a labelled video that no file of the split labels yields a ``no_label``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
 import itertools
@@ -369,9 +370,11 @@ _HEADERS: dict[str, Callable[[list[str], str, str], Any]] = {
 
 
 def _read_header(path: Path, rel: str, encoding: str | None) -> tuple[int, list[str]]:
-    """(line number, fields) of the first non-blank line; ScanError for an empty file."""
-    for number, text in read_lines(path, encoding):
-        return number, split_fields(text)
+    """(line number, fields) of the first non-blank line; ScanError for an empty file. The
+    file is closed as soon as its header is read (the rows are read later, part by part)."""
+    with contextlib.closing(read_lines(path, encoding)) as lines:
+        for number, text in lines:
+            return number, split_fields(text)
     raise ScanError(f"{rel}: empty file; expected a header line and one line per frame")
 
 
