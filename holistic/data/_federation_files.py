@@ -14,13 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from holistic._atomic import write_atomic
 from holistic.data._sidecars import (
     _REJECT_FIELDS,
     _is_reject,
     _json_bytes,
     _load_sidecar,
     _sidecar_path,
-    _write_atomic,
 )
 from holistic.data.manifest import (
     COMPLETE,
@@ -59,7 +59,7 @@ def load_manifest(out: str | Path) -> dict[str, Any]:
 
 def save_manifest(out: str | Path, manifest: Mapping[str, Any]) -> None:
     """Write ``manifest.json`` of a federation folder atomically."""
-    _write_atomic(Path(out) / MANIFEST, _json_bytes(manifest, indent=1))
+    write_atomic(Path(out) / MANIFEST, _json_bytes(manifest, indent=1))
 
 
 def _read_manifest(out: Path) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def _write_rejects(conversion: _Conversion, dataset: str, rejects: list[dict[str
     lines = [_json_bytes(reject) for reject in rejects]
     if lines != previous:
         conversion.mark_converting(dataset)
-    _write_atomic(conversion.out / REJECTS, b"".join(line + b"\n" for line in kept + lines))
+    write_atomic(conversion.out / REJECTS, b"".join(line + b"\n" for line in kept + lines))
 
 
 def _merge_counts(target: dict[str, Any], source: Mapping[str, Any]) -> None:

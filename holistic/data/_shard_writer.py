@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from holistic._atomic import write_atomic
 from holistic.data._sidecars import (
     _json_bytes,
     _needs_detector,
     _Settings,
     _ShardJob,
-    _write_atomic,
     file_digest,
 )
 from holistic.data.adapters._base import (
@@ -177,7 +177,7 @@ def write_shard(job: _ShardJob) -> dict[str, Any]:
         **stats.to_json(),
         "rejects": rejects,
     }
-    _write_atomic(job.sidecar, _json_bytes(sidecar))
+    write_atomic(job.sidecar, _json_bytes(sidecar))
     return sidecar
 
 
@@ -225,7 +225,7 @@ def _complete_sidecar(job: _ShardJob, sidecar: Mapping[str, Any]) -> dict[str, A
         )
         return None
     completed = {**sidecar, "va_histogram": histogram}
-    _write_atomic(job.sidecar, _json_bytes(completed))
+    write_atomic(job.sidecar, _json_bytes(completed))
     logger.info("%s: VA histogram counted from the shard's records", job.path)
     return completed
 

@@ -63,16 +63,6 @@ def _json_bytes(value: Any, indent: int | None = None) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file, flushed to disk, renamed over it."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def file_digest(path: str | os.PathLike[str]) -> tuple[int, str]:
     """``(bytes, sha256 hex)`` of a file: what a shard's sidecar and manifest entry record as
     ``bytes`` and ``sha256``."""

@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from holistic.data._sidecars import _json_bytes, _write_atomic
+from holistic._atomic import write_atomic
+from holistic.data._sidecars import _json_bytes
 from holistic.data.federation import Federation
 from holistic.data.manifest import MANIFEST_FILE, MANIFEST_VERSION
 from holistic.data.shards import (
@@ -414,7 +415,7 @@ def _entry(federation: Federation, dataset: str, splits: dict[str, Any]) -> dict
 def _finish(out: Path, manifest: dict[str, Any], subset: dict[str, Any]) -> Federation:
     """Write ``subset.json`` and, last, ``manifest.json``; delete shard files of the
     manifest's datasets and splits that it does not list (left by an earlier, larger subset)."""
-    _write_atomic(out / "subset.json", _json_bytes(subset, indent=1))
+    write_atomic(out / "subset.json", _json_bytes(subset, indent=1))
     save_manifest(out, manifest)
     for dataset, entry in manifest["datasets"].items():
         for split, split_entry in entry["splits"].items():

@@ -63,9 +63,7 @@ file is written.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from holistic._atomic import write_atomic
 from holistic.inference.columns import (
     BOX_COLUMNS,
     au_numbers,
@@ -417,21 +416,9 @@ def _collect_videos(
 # ---------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, lines: Iterable[str]) -> None:
-    """``lines`` (each ended by ``\\n``) to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.writelines(f"{line}\n" for line in lines)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a submission is plain data
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    """``lines`` (each ended by ``\\n``) to ``path``, atomically."""
+    write_atomic(path, "".join(f"{line}\n" for line in lines))
 
 
 def _va_lines(values: np.ndarray) -> list[str]:
@@ -461,7 +448,7 @@ def _write_files(
     for task in (t for t in chosen if t in _UNI_TASKS):
         for item in videos.values():
             path = out / folders[task] / f"{item.name}.txt"
-            _write_atomic(path, [headers[task], *formats[task](item.values[task])])
+            _write_lines(path, [headers[task], *formats[task](item.values[task])])
             files[task].append(path)
     if "mtl" in chosen:
         lines = ["image,valence,arousal,expression,aus"]
@@ -472,7 +459,7 @@ def _write_files(
             images = _image(item.name, item.count)
             lines += [",".join(row) for row in zip(images, va, expr, au, strict=True)]
         files["mtl"].append(out / _MTL_FILE)
-        _write_atomic(out / _MTL_FILE, lines)
+        _write_lines(out / _MTL_FILE, lines)
     if "compound" in chosen:
         lines = ["image_location," + ",".join(_title(c) for c in COMPOUND_VOCABULARY)]
         for item in videos.values():
@@ -481,7 +468,7 @@ def _write_files(
                 f"{i},{c}" for i, c in zip(_image(item.name, item.count), labels, strict=True)
             ]
         files["compound"].append(out / _COMPOUND_FILE)
-        _write_atomic(out / _COMPOUND_FILE, lines)
+        _write_lines(out / _COMPOUND_FILE, lines)
     return files
 
 

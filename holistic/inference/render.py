@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from holistic._atomic import replacing, temporary_beside
 from holistic.data.faces import _as_rgb, _cv2
 from holistic.inference.columns import (
     BOX_COLUMNS,
@@ -253,16 +253,6 @@ def annotate_frame(
 # ---------------------------------------------------------------------------------------------
 
 
-def _temporary(target: Path, suffix: str) -> Path:
-    """An empty, uniquely named file next to ``target`` (same file system, so the final rename is
-    atomic). Its name is ASCII whatever ``target``'s is: OpenCV's writers fail on some names."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=".holistic-", suffix=suffix)
-    os.close(handle)
-    os.chmod(name, 0o644)  # mkstemp makes 0600; a picture is for anyone to open
-    return Path(name)
-
-
 def write_annotated_image(
     path: str | os.PathLike[str],
     image: np.ndarray,
@@ -286,12 +276,8 @@ def write_annotated_image(
         ok = False
     if not ok:
         raise ValueError(f"{target}: OpenCV cannot write images with extension {suffix!r}")
-    temporary = _temporary(target, suffix)
-    try:
+    with replacing(target, suffix) as temporary:
         temporary.write_bytes(data.tobytes())
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
     return target
 
 
@@ -340,7 +326,7 @@ class AnnotatedVideoWriter:
         self.size = (width, height)
         self.frame_size = (width + width % 2, height + height % 2)
         self.frames_written = 0
-        self._temporary = _temporary(self.path, suffix)
+        self._temporary = temporary_beside(self.path, suffix)
         self._writer: Any = None
         self.codec = ""
         for codec in VIDEO_CODECS[suffix]:
@@ -652,11 +638,9 @@ def plot_video(
     plt = _pyplot()
     fig = _video_figure(table, face_id)
     target = Path(path)
-    temporary = _temporary(target, ".png")
     try:
-        fig.savefig(temporary, dpi=DPI, format="png")
-        os.replace(temporary, target)
+        with replacing(target, ".png") as temporary:
+            fig.savefig(temporary, dpi=DPI, format="png")
     finally:
         plt.close(fig)
-        temporary.unlink(missing_ok=True)
     return target

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from holistic._atomic import temporary_beside
+
 __all__ = ["TABLE_SUFFIXES", "TableWriter", "column_dtypes", "predicted_rows", "typed_table"]
 
 #: The table formats ``holistic predict --out`` writes.
@@ -78,14 +80,14 @@ class TableWriter:
             )
         self.columns, self.chunk_rows = list(columns), int(chunk_rows)
         self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
-        self._temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._temporary = Path()  # made on entering: a hidden file next to path
         self._rows: list[Mapping[str, Any]] = []
         self._parquet: Any = None
         self._started = False
         self.rows_written = 0
 
     def __enter__(self) -> TableWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = temporary_beside(self.path, self.path.suffix)
         return self
 
     def write(self, row: Mapping[str, Any]) -> None:
