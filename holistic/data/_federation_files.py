@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holistic._atomic import write_atomic
 from holistic.data._sidecars import (
     _REJECT_FIELDS,
     _is_reject,
@@ -22,6 +21,7 @@ from holistic.data._sidecars import (
     _load_sidecar,
     _sidecar_path,
 )
+from holistic.data.atomic import write_atomic
 from holistic.data.manifest import (
     COMPLETE,
     MANIFEST_VERSION,

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from holistic._atomic import write_atomic
 from holistic.data._sidecars import (
     _json_bytes,
     _needs_detector,
@@ -36,6 +35,7 @@ from holistic.data.adapters._base import (
     Reject,
     Sample,
 )
+from holistic.data.atomic import write_atomic
 from holistic.data.manifest import ManifestError, va_histogram_from_json, va_histogram_to_json
 from holistic.schema import VA_BINS, VAHistogram, va_bin_index
 

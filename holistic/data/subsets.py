@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from holistic._atomic import write_atomic
 from holistic.data._sidecars import _json_bytes
+from holistic.data.atomic import write_atomic
 from holistic.data.federation import Federation
 from holistic.data.manifest import MANIFEST_FILE, MANIFEST_VERSION
 from holistic.data.shards import (

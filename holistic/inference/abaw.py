@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from holistic._atomic import write_atomic
+from holistic.data.atomic import write_atomic
 from holistic.inference.columns import (
     BOX_COLUMNS,
     au_numbers,

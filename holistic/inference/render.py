@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from holistic._atomic import replacing, temporary_beside
+from holistic.data.atomic import replacing, temporary_beside
 from holistic.data.faces import _as_rgb, _cv2
 from holistic.inference.columns import (
     BOX_COLUMNS,

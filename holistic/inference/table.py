@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from holistic._atomic import temporary_beside
+from holistic.data.atomic import temporary_beside
 
 __all__ = ["TABLE_SUFFIXES", "TableWriter", "column_dtypes", "predicted_rows", "typed_table"]
 

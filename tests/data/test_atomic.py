@@ -1,10 +1,10 @@
-"""holistic._atomic: a file appears whole or not at all, and no temporary file is left."""
+"""holistic.data.atomic: a file appears whole or not at all, and no temporary file is left."""
 
 import stat
 
 import pytest
 
-from holistic._atomic import replacing, temporary_beside, write_atomic
+from holistic.data.atomic import replacing, temporary_beside, write_atomic
 
 
 def test_write_atomic_replaces_the_target_and_leaves_nothing_else(tmp_path):
