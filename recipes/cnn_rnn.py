@@ -1,12 +1,18 @@
-"""Sequence models on clips: AffWildNet, CNN-1RNN / CNN-3RNN, model-level fusion, MT-VGG-GRU.
+"""Sequence models on clips: AffWildNet, CNN-1RNN / CNN-3RNN, model-level fusion, MT-VGG-GRU,
+A/V-MT-VGG-GRU.
 
 Trains a registered clip model (``model.input_spec.kind == "clip"``) on clips of consecutive
 frames of the federation's videos, with the multi-task loss on every labelled frame (VA only for
 AffWildNet and the CNN-RNNs: 1 - CCC, as the papers train them), then evaluates every frame of
 every held-out video once and saves a reloadable model with its input spec.
 
+A model that takes audio (A/V-MT-VGG-GRU, ``input_spec.audio``) gets each frame's log-mel window
+and the clips' ``audio_mask``; its first ``train.stream_steps`` steps train each stream on its
+own output layer, the rest the whole model end to end (the paper's schedule).
+
     accelerate launch recipes/cnn_rnn.py --config recipes/configs/cnn_rnn/synthetic.yaml
     accelerate launch recipes/cnn_rnn.py --config ... model.name=cnn3rnn_resnet18 train.steps=500
+    accelerate launch recipes/cnn_rnn.py --config recipes/configs/cnn_rnn/avmtvgggru.yaml
 
 Decision-level fusion of trained members is ``recipes/decision_fusion.py``. Rerunning the same
 command resumes an interrupted run exactly and leaves a finished one as it is (see
@@ -33,8 +39,10 @@ from holistic.data.transforms import build_train_transform, normalise
 from holistic.evaluation.run import evaluate_pooled, write_evaluation
 from holistic.losses import LossWeights, flatten_frames, multitask_loss
 from holistic.models import create_model, label_space_of
-from holistic.training.checks import check_eval_split, check_served
+from holistic.models.audiovisual import StreamOutputs
+from holistic.training.checks import check_audio_sources, check_eval_split, check_served
 from holistic.training.config import (
+    ConfigError,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -101,6 +109,8 @@ class TrainConfig:
     weight_decay: NonNegativeFloat = 0.0  # adam: an L2 term in the gradient; adamw: decoupled
     # The CNN frozen for the first N steps (after init_from); -1: always.
     freeze_steps: Annotated[int, Range(ge=-1)] = 0
+    # A/V models: the first N steps train each stream on its own output layer, then end to end.
+    stream_steps: NonNegativeInt = 0
     grad_accum: PositiveInt = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     cpu: bool = False
@@ -150,6 +160,15 @@ def main(argv: list[str] | None = None) -> dict:
     if {"expr", "au"} & set(model.tasks):  # multi-task models: their vocabularies are trained
         check_served(federation, space, config.data.datasets)
     check_eval_split(federation, config.data.eval_split, config.data.datasets)
+    takes_audio = bool(spec.audio)  # A/V-MT-VGG-GRU: every frame's log-mel window
+    if takes_audio:  # fails at start, naming the datasets without audio features
+        check_audio_sources(federation, config.data.datasets, features=list(spec.audio))
+        model.audio_settings = federation.audio_settings(config.data.datasets).to_json()
+    elif config.train.stream_steps:
+        raise ConfigError(
+            f"config key train.stream_steps: {config.model.name} takes no audio, so it has no "
+            "streams to train on their own; leave it 0 or train an A/V model (avmtvgggru_*)"
+        )
     accelerator = start_run(config)
     clips = ClipLoader(  # fails at start on image datasets and clips longer than any run
         federation,
@@ -167,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         interleave=config.data.interleave,
         normalise=False,  # uint8 to the device, normalised there
         landmarks=spec.landmarks,
+        audio=takes_audio,  # every feature [B, T, ...], zeros and audio_mask False where none
     )
     backbone = getattr(model, "backbone", None)
     cnn = list(backbone.parameters()) if backbone is not None else []
@@ -180,14 +200,16 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = build_optimizer(
         groups, config.train.optimizer, lr=config.train.lr, weight_decay=config.train.weight_decay
     )
-    # The clip loader splits itself by rank and worker: it is NOT prepared (DESIGN.md #6).
-    model, optimizer = accelerator.prepare(model, optimizer)
+    # The clip loader splits itself by rank and worker: it is NOT prepared (DESIGN.md #6). An
+    # A/V model trains through StreamOutputs: every output layer from one (DDP) forward.
+    trained = StreamOutputs(model) if takes_audio else model
+    trained, optimizer = accelerator.prepare(trained, optimizer)
     progress = resume_state(accelerator, out / STATE, optimizer)  # step 0 when starting afresh
 
     # Loop.
-    model.train()
+    trained.train()
     if frozen_for_good:  # BatchNorm statistics stay put
-        accelerator.unwrap_model(model).backbone.eval()
+        model.backbone.eval()
     steps = config.train.steps
     bar = tqdm(total=steps, initial=progress.step, disable=not accelerator.is_main_process)
     for batch in batches_from(
@@ -198,15 +220,22 @@ def main(argv: list[str] | None = None) -> dict:
         if cnn:  # frozen for the first steps: no step (lr 0), BatchNorm statistics stay put
             frozen = progress.step < config.train.freeze_steps
             optimizer.param_groups[1]["lr"] = 0.0 if frozen else lr
-            accelerator.unwrap_model(model).backbone.train(not frozen)
-        with accelerator.accumulate(model):
+            model.backbone.train(not frozen)
+        with accelerator.accumulate(trained):
             images = normalise(batch["image"].to(accelerator.device))
             extra = {}
             if spec.landmarks:
                 extra["landmarks"] = batch["landmarks"].to(accelerator.device)
-            outputs = flatten_frames(model(images, **extra))
+            if takes_audio:  # a frame without audio: zeros and False (the model hears silence)
+                extra["audio"] = batch["mel"].to(accelerator.device).float()
+                extra["audio_mask"] = batch["audio_mask"].to(accelerator.device)
+            outputs = trained(images, **extra)
             labels = flatten_frames({k: batch[k].to(accelerator.device) for k in LABEL_KEYS})
-            terms = multitask_loss(outputs, labels, config.loss)
+            if takes_audio:  # the stage is a function of the step: resume stays exact
+                streams = progress.step < config.train.stream_steps
+                terms = audiovisual_loss(outputs, labels, extra["audio_mask"], config.loss, streams)
+            else:
+                terms = multitask_loss(flatten_frames(outputs), labels, config.loss)
             accelerator.backward(terms["total"])
             optimizer.step()
             optimizer.zero_grad()
@@ -237,12 +266,15 @@ def main(argv: list[str] | None = None) -> dict:
     metrics: dict = {}
     if accelerator.is_main_process:
         summary = save_outputs(accelerator, out, model, progress, pooled)  # model/, history.json
+        summary["eval_window"] = window
+        if takes_audio:
+            summary["eval_frames_without_audio"] = pooled.frames_without_audio
         metrics = write_evaluation(
             out,
             pooled,
             space,
             history=progress.history,
-            summary={**summary, "eval_window": window},
+            summary=summary,
             title=config.model.name,
             damaged_in_training=progress.damage.rows(),
         )
@@ -257,6 +289,43 @@ def learning_rate(train: TrainConfig, step: int) -> float:
     """The learning rate at ``step``: ``train.lr`` decayed by ``train.lr_decay`` every
     ``train.decay_steps`` steps, smoothly (the papers' exponential decay)."""
     return train.lr * train.lr_decay ** (step / train.decay_steps)
+
+
+def audiovisual_loss(
+    outputs: dict[str, dict[str, torch.Tensor]],
+    labels: dict[str, torch.Tensor],
+    audio_mask: torch.Tensor,
+    weights: LossWeights,
+    streams: bool,
+) -> dict[str, torch.Tensor]:
+    """An A/V model's loss terms from every output layer's clip outputs (``StreamOutputs``):
+    each layer's multi-task terms under ``video_``, ``audio_`` and ``fused_`` names, and
+    ``total``. In the stream-wise stage (``streams``) the total is the video and the audio output
+    layers' (the audio one on frames with audio only: elsewhere it hears silence), afterwards the
+    fused one's. The others enter with weight 0: every parameter is in the graph at every step,
+    as DDP needs, and gets a zero gradient from them.
+
+    Args:
+        outputs: ``{"video" | "audio" | "fused": {task: [B, T, ...]}}``.
+        labels: The frames' labels and masks, flattened to ``[B*T, ...]``.
+        audio_mask: ``[B, T]`` bool, True where a frame has audio.
+        weights: The task weights of each output layer's loss.
+        streams: Whether the step trains the streams on their own.
+    """
+    heard = audio_mask.flatten().to(torch.bool)
+    heard_labels = {**labels, "va_mask": labels["va_mask"] & heard}
+    heard_labels["expr_mask"] = labels["expr_mask"] & heard
+    heard_labels["au_mask"] = labels["au_mask"] & heard[:, None]
+    per_layer = {
+        "video": multitask_loss(flatten_frames(outputs["video"]), labels, weights),
+        "audio": multitask_loss(flatten_frames(outputs["audio"]), heard_labels, weights),
+        "fused": multitask_loss(flatten_frames(outputs["fused"]), labels, weights),
+    }
+    terms = {f"{layer}_{k}": v for layer, part in per_layer.items() for k, v in part.items()}
+    stage = 1.0 if streams else 0.0
+    streams_total = per_layer["video"]["total"] + per_layer["audio"]["total"]
+    terms["total"] = stage * streams_total + (1.0 - stage) * per_layer["fused"]["total"]
+    return terms
 
 
 def build_model(config: RunConfig) -> torch.nn.Module:

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CompoundTarget",
     "audio_frame_predictions",
+    "check_audio_settings",
     "check_selection",
     "clip_predictions",
     "evaluate_model",
@@ -130,7 +131,8 @@ def evaluate_model(
     overlapping windows averaged per frame. Both report per frame, so a frame model and a
     sequence model are scored on the same rows. An image model that takes audio (the input
     spec's ``audio``, e.g. AEG-CD-SZ) sees every frame of every video run with the audio of its
-    neighbours (:func:`audio_frame_predictions`).
+    neighbours (:func:`audio_frame_predictions`); a clip model that takes audio (A/V-MT-VGG-GRU)
+    sees each window's audio with its mask (:func:`clip_predictions`).
 
     Args:
         image_size: side of the crops fed to the model; default: the model's input spec.
@@ -151,7 +153,7 @@ def evaluate_model(
     model.eval()
     predictions = Predictions()
     for split_name, chosen in eval_splits(federation.manifest, split, datasets).items():
-        if spec.audio:
+        if spec.audio and not spec.is_clip:
             audio_frame_predictions(
                 model,
                 federation,
@@ -227,15 +229,28 @@ def clip_predictions(
     """Add a clip model's per-frame predictions on every video run of ``split`` to
     ``predictions`` (see :func:`evaluate_model`); logits of overlapping windows are averaged.
 
+    A model that takes audio (one feature in its input spec's ``audio``, e.g. A/V-MT-VGG-GRU's
+    ``mel``) gets each window's features as ``audio`` and ``audio_mask``; a frame without audio
+    gets zeros and False (the model decides what it reads there) and is counted in
+    ``predictions.frames_without_audio``.
+
     ``damage``: where damaged shards are reported (default: raised). When it tolerates damage,
     a window with a frame that does not decode is left out, and so are the frames no other
-    window covers."""
+    window covers.
+
+    Raises:
+        ValueError: a model that takes several audio features or one the shards do not store,
+            or whose audio features were made otherwise than those of ``datasets``
+            (:func:`check_audio_settings`).
+    """
     from holistic.data.clips import check_clip_sources, run_windows, video_runs
     from holistic.data.damage import DamageLog, ShardError
 
     damage = DamageLog() if damage is None else damage
-    landmarks = unwrapped(model).input_spec.landmarks
+    spec = unwrapped(model).input_spec
+    landmarks = spec.landmarks
     refs = federation.shards(split, None, datasets)
+    audio = _audio_feature(model, federation, refs, datasets, damage) if spec.audio else None
     videos = sorted({ref.dataset for ref in refs if ref.frames is None or ref.frames > 0})
     if landmarks and videos:  # a model fed zeros for landmarks is wrong, not slow: fail first
         check_clip_sources(
@@ -258,18 +273,25 @@ def clip_predictions(
     for run in runs:
         sums: dict[str, np.ndarray] = {}
         counts = np.zeros(len(run))
+        heard = np.zeros(len(run), bool)
         for start, stop in run_windows(len(run), window, stride):
             try:
-                outputs = _window_outputs(model, run[start:stop], label_space, transform, device)
+                outputs, present = _window_outputs(
+                    model, run[start:stop], label_space, transform, device, audio
+                )
             except ShardError as error:
                 damage.bad_sample(error)
                 continue
             for key, frames in outputs.items():
                 sums.setdefault(key, np.zeros((len(run), *frames.shape[1:])))[start:stop] += frames
             counts[start:stop] += 1
+            if present is not None:
+                heard[start:stop] |= present
         seen = counts > 0  # frames of windows left out as damaged have no prediction
         if not seen.any():
             continue
+        if audio is not None:
+            predictions.frames_without_audio += int((seen & ~heard).sum())
         labels = label_space.project_arrays(
             [s["record"] for s, ok in zip(run, seen, strict=True) if ok]
         )
@@ -321,15 +343,7 @@ def audio_frame_predictions(
             "single fill for frames without it; evaluate a model saved by its recipe"
         )
     fill, frames = np.asarray(settings["fill"], np.float32), int(settings["frames"])
-    if settings.get("settings") is not None:  # the features must be made as in training
-        made = federation.audio_settings(datasets)
-        if made is not None and made.to_json() != settings["settings"]:
-            raise ValueError(
-                f"the model was trained on audio features made with {settings['settings']}, "
-                f"but those of {list(datasets) if datasets else 'the federation'} were made "
-                f"with {made.to_json()}: convert them alike (holistic federate with the "
-                "model's audio settings)"
-            )
+    check_audio_settings(model, federation, datasets)
     runs = video_runs(
         federation, split=split, datasets=datasets, rank=rank, world_size=world_size, damage=damage
     )
@@ -360,6 +374,86 @@ def audio_frame_predictions(
             [record.get("video", "")] * len(run),
         )
     return predictions
+
+
+def check_audio_settings(
+    model: torch.nn.Module, federation, datasets: Sequence[str] | None
+) -> None:
+    """A model that takes audio must be fed features made as those it was trained on: the
+    settings its input spec records for each feature (``input_spec.audio[name]["settings"]``,
+    which its recipe sets from the training federation) against those the manifest records for
+    ``datasets`` (None: all). A model that records none (saved before training) is not checked.
+
+    Raises:
+        ValueError: the features of ``datasets`` were made with other settings (naming both and
+            what to do), or with settings that differ among the datasets.
+    """
+    recorded = [
+        entry["settings"]
+        for entry in unwrapped(model).input_spec.audio.values()
+        if entry.get("settings") is not None
+    ]
+    made = federation.audio_settings(datasets) if recorded else None
+    for settings in recorded:
+        if made is not None and made.to_json() != settings:
+            raise ValueError(
+                f"the model was trained on audio features made with {settings}, but those of "
+                f"{list(datasets) if datasets else 'the federation'} were made with "
+                f"{made.to_json()}: convert them alike (holistic federate with the model's "
+                "audio settings)"
+            )
+
+
+def _audio_feature(
+    model: torch.nn.Module,
+    federation,
+    refs: Sequence[Any],
+    datasets: Sequence[str] | None,
+    damage: DamageLog,
+) -> tuple[str, tuple[int, ...]]:
+    """The audio feature a clip model takes and its per-frame shape (what a window without
+    audio gets zeros of): as the shards ``refs`` store it, or, when none of them has audio, for
+    ``mel`` as the audio settings make it (the model's, else those of ``datasets``, else the
+    defaults).
+
+    Raises:
+        ValueError: the model takes several audio features, one the shards do not store, or
+            one made otherwise than those of ``datasets`` (:func:`check_audio_settings`).
+    """
+    from holistic.data.audio import AudioSettings, mel_window_columns
+    from holistic.data.clips import audio_layout
+
+    audio = unwrapped(model).input_spec.audio
+    (name, entry), *more = audio.items()
+    if more:
+        raise ValueError(
+            f"a clip model is evaluated with one audio feature per frame; this one takes "
+            f"{sorted(audio)}"
+        )
+    check_audio_settings(model, federation, datasets)
+    heard = [ref for ref in refs if ref.tasks.get("audio")]
+    if heard:
+        stored = audio_layout(heard, damage)
+        if name not in stored:
+            raise ValueError(
+                f"the model takes the audio feature {name!r}, but the shards of "
+                f"{sorted({ref.dataset for ref in heard})} store {sorted(stored)}: convert them "
+                "with the model's audio settings (holistic federate ... --audio-setting)"
+            )
+        return name, tuple(stored[name][0])
+    if name != "mel":
+        raise ValueError(
+            f"no shard of {list(datasets) if datasets else 'the federation'} has audio, so the "
+            f"shape of the model's {name!r} is unknown; evaluate it on data with audio"
+        )
+    recorded = entry.get("settings")
+    settings = (
+        AudioSettings.from_json(recorded, "the model's audio settings")
+        if recorded is not None
+        else federation.audio_settings(datasets) or AudioSettings()
+    )
+    columns = mel_window_columns(settings.sample_rate, settings.mel_window_s, settings.mel_hop_s)
+    return name, (settings.mel_bands, columns)
 
 
 def _audio_windows(
@@ -394,8 +488,13 @@ def _window_outputs(
     label_space: LabelSpace,
     transform: Any,
     device: torch.device | str,
-) -> dict[str, np.ndarray]:
-    """A clip model's per-frame outputs ``{key: [T, ...]}`` on one window of raw frames."""
+    audio: tuple[str, tuple[int, ...]] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """A clip model's per-frame outputs ``{key: [T, ...]}`` on one window of raw frames, and
+    ``[T]`` whether each frame had audio (None for a model without audio).
+
+    ``audio``: the audio feature the model takes and its per-frame shape (the zeros a window
+    without any audio gets; :func:`_audio_feature`), or None: it takes none."""
     from holistic.data.clips import clip_arrays
     from holistic.data.stages import batch_images
 
@@ -404,8 +503,16 @@ def _window_outputs(
     extra = {}
     if landmarks:
         extra["landmarks"] = torch.from_numpy(arrays["landmarks"][None]).to(device)
+    present = None
+    if audio is not None:  # zeros and False where a frame has no audio
+        name, shape = audio
+        present = np.asarray(arrays.get("audio_mask", np.zeros(len(window), bool)), bool)
+        features = arrays.get(name, np.zeros((len(window), *shape), np.float32))
+        extra["audio"] = torch.from_numpy(features.astype(np.float32)[None]).to(device)
+        extra["audio_mask"] = torch.from_numpy(present[None]).to(device)
     images = batch_images(arrays["image"][None], normalise=True).to(device)
-    return {key: value[0].float().cpu().numpy() for key, value in model(images, **extra).items()}
+    outputs = model(images, **extra)
+    return {key: value[0].float().cpu().numpy() for key, value in outputs.items()}, present
 
 
 def unwrapped(model: torch.nn.Module) -> torch.nn.Module:

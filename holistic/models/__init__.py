@@ -1,10 +1,11 @@
 """Models: the registry, timm backbones, heads, FaceBehaviorNet, the clip models (AffWildNet,
-CNN-RNNs, MT-VGG-GRU), their ensembles and safetensors checkpoints.
+CNN-RNNs, MT-VGG-GRU, A/V-MT-VGG-GRU), their ensembles and safetensors checkpoints.
 
 ``import holistic.models`` imports torch but not timm; timm is imported when a model is built.
 """
 
 from ._registry import create_model, is_model, list_models, register_model
+from .audiovisual import AVMTVGGGRU, build_avmtvgggru
 from .backbones import build_timm_backbone, load_backbone_weights, load_state_dict_file
 from .checkpoint import load_model, read_model_json, save_model
 from .ensemble import (
@@ -32,6 +33,7 @@ __all__ = [
     "AEGCD",
     "ANCLaF",
     "ANCLaFSequence",
+    "AVMTVGGGRU",
     "CNNRNN",
     "DecisionFusion",
     "FaceBehaviorNet",
@@ -43,6 +45,7 @@ __all__ = [
     "build_affwildnet",
     "build_anclaf",
     "build_anclaf_sequence",
+    "build_avmtvgggru",
     "build_cnn1rnn",
     "build_cnn3rnn",
     "build_decisionfusion",

@@ -13,7 +13,7 @@ from typing import Any
 from holistic.schema import LabelSpace, resolve_compounds
 from holistic.training.config import ConfigError
 
-__all__ = ["check_compound_targets", "check_eval_split", "check_served"]
+__all__ = ["check_audio_sources", "check_compound_targets", "check_eval_split", "check_served"]
 
 
 def _chosen(federation: Any, datasets: Sequence[str] | None) -> dict[str, Any]:
@@ -110,3 +110,44 @@ def check_compound_targets(federation: Any, targets: Sequence[Any], key: str = "
                 f"config key {where}.compounds: none of the classes {list(vocabulary)} is "
                 f"labelled in {target.dataset}/{target.split} (it labels {sorted(labelled)})"
             )
+
+
+def check_audio_sources(
+    federation: Any,
+    datasets: Sequence[str] | None,
+    split: str = "train",
+    features: Sequence[str] = ("egemaps",),
+) -> None:
+    """Every dataset the run trains on must have per-frame audio features, for a model that
+    takes them (AEG-CD-SZ, A/V-MT-VGG-GRU).
+
+    Args:
+        federation: The run's federation.
+        datasets: The datasets it trains on (None: all).
+        split: The split they train on.
+        features: The audio features the model reads (its ``input_spec.audio`` names), for the
+            message (default: AEG-CD-SZ's).
+
+    Raises:
+        ConfigError: naming the datasets whose ``split`` has no audio (manifest ``tasks.audio``)
+            and those that have it.
+    """
+    entries = federation.manifest["datasets"]
+    federation.check_datasets(datasets)
+    chosen = [
+        name
+        for name, entry in entries.items()
+        if (datasets is None or name in datasets) and split in entry["splits"]
+    ]
+    lacking = [
+        name for name in chosen if not entries[name]["splits"][split].get("tasks", {}).get("audio")
+    ]
+    if lacking:
+        having = sorted(set(chosen) - set(lacking))
+        raise ConfigError(
+            f"config key model.name: the model takes audio ({', '.join(features)}), but the "
+            f"{split} split of {sorted(lacking)} has no audio features (the manifest's "
+            f"tasks.audio); train it on datasets with audio ({having or 'none in data.datasets'}) "
+            "via data.datasets, convert the videos with their audio tracks (holistic federate "
+            "affwild2 --option audio=DIR, without --no-audio), or use a model without audio"
+        )

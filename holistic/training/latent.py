@@ -23,6 +23,7 @@ from torch import nn
 from holistic.data.degrade import RandomDegradation
 from holistic.losses.affect import VABinWeights
 from holistic.models.latent.composite import AUDIO_FRAMES, AUDIO_NAME
+from holistic.training.checks import check_audio_sources  # re-exported: it lived here
 from holistic.training.config import ConfigError
 
 __all__ = [
@@ -134,36 +135,6 @@ def reset_optimizer(optimizer: Any) -> None:
 
 
 # --- audio (AEG-CD-SZ) -----------------------------------------------------------------------
-
-
-def check_audio_sources(
-    federation: Any, datasets: Sequence[str] | None, split: str = "train"
-) -> None:
-    """Every dataset the run trains on must have per-frame audio features.
-
-    Raises:
-        ConfigError: naming the datasets whose ``split`` has no audio (manifest ``tasks.audio``)
-            and those that have it.
-    """
-    entries = federation.manifest["datasets"]
-    federation.check_datasets(datasets)
-    chosen = [
-        name
-        for name, entry in entries.items()
-        if (datasets is None or name in datasets) and split in entry["splits"]
-    ]
-    lacking = [
-        name for name in chosen if not entries[name]["splits"][split].get("tasks", {}).get("audio")
-    ]
-    if lacking:
-        having = sorted(set(chosen) - set(lacking))
-        raise ConfigError(
-            f"config key model.name: the model takes audio ({AUDIO_FEATURES}), but the {split} "
-            f"split of {sorted(lacking)} has no audio features (the manifest's tasks.audio); "
-            f"train it on datasets with audio ({having or 'none in data.datasets'}) via "
-            "data.datasets, convert the videos with their audio tracks (holistic federate "
-            "affwild2 --option audio=DIR, without --no-audio), or use a model without audio"
-        )
 
 
 @dataclass(frozen=True)

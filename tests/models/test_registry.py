@@ -1,7 +1,7 @@
 """The contract every registered model keeps (timm's tests/test_models.py, in small).
 
 Every ``test_*`` model runs on inputs made from its own ``input_spec`` (images ``[B, 3, S, S]`` or
-clips ``[B, T, 3, S, S]``, with landmarks when the spec asks for them), and its outputs are checked
+clips ``[B, T, 3, S, S]``, with landmarks and log-mel windows when the spec asks for them), and its outputs are checked
 against its own ``tasks``: keys, per-sample (or per-frame) shapes from the vocabularies, VA in
 [-1, 1], finite values; a non-zero gradient for every parameter, determinism in eval mode, dropout
 in train mode, any input size from 32 and, for clip models, any number of frames. The full-size
@@ -69,6 +69,13 @@ def _inputs(
     kwargs = {}
     if spec.landmarks:
         kwargs["landmarks"] = torch.rand(batch, frames, 68, 2, generator=generator) * 2 - 1
+    if "mel" in spec.audio:  # A/V clip models: a 64 x 11 log-mel window per frame, all heard
+        kwargs["audio"] = torch.rand(batch, frames, 64, 11, generator=generator) * 2 - 1
+        kwargs["audio_mask"] = torch.ones(batch, frames, dtype=torch.bool)
+    if "mel_image" in spec.audio:  # AViGaS-Net: the stored audio image of every frame, all heard
+        side = spec.audio["mel_image"]["size"]
+        kwargs["audio"] = torch.rand(batch, frames, side, side, generator=generator) * 2 - 1
+        kwargs["audio_mask"] = torch.ones(batch, frames, dtype=torch.bool)
     return x, kwargs
 
 
