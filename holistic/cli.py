@@ -126,9 +126,14 @@ def federate_world(
     size: int = 112,
     shard_size: int = 1000,
     workers: int = 1,
+    audio_settings: Any = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Convert every source of a written world with ``holistic federate``'s machinery.
+
+    ``audio_settings`` (:class:`~holistic.data.audio.AudioSettings`; None: the defaults) apply to
+    the runs that convert audio (their options name an ``audio`` folder: the Aff-Wild2 videos),
+    so changing them rebuilds only those shards.
 
     Returns ``{source: {"samples": n, "rejects": {reason: n}}}`` over all runs of each source.
     """
@@ -156,6 +161,7 @@ def federate_world(
                 size=size,
                 shard_size=shard_size,
                 workers=workers,
+                audio_settings=audio_settings if "audio" in run["options"] else None,
                 progress=progress,
             )
             for split_name, split in result.entry["splits"].items():
@@ -169,6 +175,10 @@ def federate_world(
 def _synth(args: argparse.Namespace) -> int:
     from holistic.synth.world import write_world
 
+    try:
+        audio_settings = _audio_settings(args.audio_setting)
+    except ValueError as error:
+        return _fail("synth", error)
     world = write_world(
         args.out, args.preset, args.seed, sources=args.source, progress=not args.no_progress
     )
@@ -182,10 +192,16 @@ def _synth(args: argparse.Namespace) -> int:
                     for k, v in run["options"].items()
                 )
                 split = f" --split {run['split']}" if run["split"] else ""
+                if "audio" in run["options"]:
+                    options += "".join(f" --audio-setting {p}" for p in args.audio_setting or ())
                 print(f"  holistic federate {name} {root} --out FED{split} {options}")
         return 0
     summary = federate_world(
-        args.out, args.federate, workers=args.workers, progress=not args.no_progress
+        args.out,
+        args.federate,
+        workers=args.workers,
+        audio_settings=audio_settings,
+        progress=not args.no_progress,
     )
     for name, entry in summary.items():
         planted = world["sources"][name]["planted_rejects"]
@@ -255,7 +271,8 @@ def _run_evaluation(args: argparse.Namespace) -> int:
     if predictions.frames_without_audio:
         print(
             f"holistic evaluate: {predictions.frames_without_audio} frame(s) had no audio; the "
-            "model was fed the training mean it was saved with for them",
+            "model was fed the stand-in its input spec records for them (AEG-CD-SZ: the "
+            "training mean; A/V-MT-VGG-GRU: silence, masked)",
             file=sys.stderr,
         )
     if predictions.damaged_shards:
@@ -333,8 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="how to make the audio features (repeatable), e.g. mel_bands=128, sample_rate="
-        "22050: holistic.data.audio.AudioSettings; recorded in the manifest, and other settings "
-        "rebuild the shards with audio",
+        "22050, mel_image_size=32 (also store the AViGaS audio image): holistic.data.audio."
+        "AudioSettings; recorded in the manifest, and other settings rebuild the shards with "
+        "audio",
     )
     federate.add_argument("--no-progress", action="store_true", help="no progress bar")
     federate.set_defaults(run=_federate)
@@ -358,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--source", action="append", help="write only this source (repeatable)")
     synth.add_argument("--federate", type=Path, help="also convert the world into this folder")
     synth.add_argument("--workers", type=int, default=1, help="writer processes for --federate")
+    synth.add_argument(
+        "--audio-setting",
+        action="append",
+        metavar="KEY=VALUE",
+        help="with --federate: how to make the audio features (repeatable, as holistic federate's "
+        "--audio-setting), e.g. mel_image_size=32 to store the AViGaS audio image",
+    )
     synth.add_argument("--no-progress", action="store_true")
     synth.set_defaults(run=_synth)
 

@@ -47,7 +47,7 @@ from holistic.losses.adversarial import (
 from holistic.losses.affect import affect_loss
 from holistic.models import create_model, label_space_of
 from holistic.models.checkpoint import save_model
-from holistic.models.latent import AEGCD, ANCLaF
+from holistic.models.latent import AEGCD, ANCLaF, ANCLaFSequence
 from holistic.schema import va_quadrant
 from holistic.training.checks import check_eval_split
 from holistic.training.config import (
@@ -596,6 +596,7 @@ def model_kind(model: torch.nn.Module, config: RunConfig) -> str:
             return "disc"
         return "aegcd"
     if isinstance(model, ANCLaF):
+        _faces_only(model, "model.name", config.model.name)
         if config.model.discriminator_only:
             raise ConfigError("config key model.discriminator_only: use an AEG-CD model")
         if sequence_stages and config.model.sequence is None:
@@ -621,8 +622,23 @@ def build_sequence_model(config: RunConfig, frame: ANCLaF) -> torch.nn.Module:
         attention=first.attention,
         **{**config.model.kwargs, **config.model.sequence_kwargs},
     )
+    if not isinstance(model, ANCLaFSequence):
+        raise ConfigError(
+            f"config key model.sequence: {config.model.sequence} is not an ANCLaF-S/-SA sequence "
+            "model; use anclaf_s_128, anclaf_sa_128, dilast_sa_video_128 or their test_* variants"
+        )
+    _faces_only(model, "model.sequence", config.model.sequence)
     model.generator, model.discriminator = frame.generator, frame.discriminator
     return model
+
+
+def _faces_only(model: torch.nn.Module, key: str, name: str) -> None:
+    """Refuse a DiLaST on audio images: this recipe feeds G faces (the audio stage is to come)."""
+    if getattr(model, "modality", "video") != "video":
+        raise ConfigError(
+            f"config key {key}: {name} reads audio images (modality={model.modality!r}), but this "
+            "recipe trains on faces only; use a model on faces (modality: video)"
+        )
 
 
 def build_loader(config, stage, federation, space, accelerator, takes_audio) -> Any:

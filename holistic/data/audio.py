@@ -10,7 +10,9 @@ times (:func:`frame_times`), so a clip of any length costs one spectrogram and o
 * :func:`egemaps_frames`: openSMILE's 25 eGeMAPSv02 low-level descriptors (10 ms hop), the row
   nearest each frame's time (or the mean over a span around it), ``float32 [T, 25]``.
 * :func:`mel_images`: the AViGaS audio image, a 128-band mel spectrogram crop of 128 columns
-  around each frame at 22,050 Hz, as 3 channels, ``float32 [T, 3, 128, 128]``.
+  around each frame at 22,050 Hz, as 3 channels, ``float32 [T, 3, 128, 128]``;
+  :func:`mel_image_frames` is its one channel area-averaged to ``size x size``, what a shard
+  stores as ``mel_image`` when :attr:`AudioSettings.mel_image_size` is set.
 
 Signals are mono ``float32`` arrays (:func:`load_audio` reads WAV/FLAC/OGG with libsndfile and
 the audio track of videos, mp4/avi/mkv/..., with PyAV). librosa, opensmile and PyAV come with the
@@ -38,9 +40,11 @@ __all__ = [
     "frame_audio_features",
     "frame_times",
     "load_audio",
+    "mel_image_frames",
     "mel_images",
     "mel_window_columns",
     "mel_windows",
+    "resample",
 ]
 
 _AUDIO_EXTRA = "pip install 'holistic[audio]'"
@@ -61,10 +65,14 @@ class AudioSettings:
     differ are not mixed silently (:meth:`holistic.data.federation.Federation.audio_settings`).
 
     Attributes:
-        sample_rate: the rate the recording is resampled to before any feature, Hz.
+        sample_rate: the rate the recording is resampled to before ``mel`` and ``egemaps``, Hz.
         mel_bands, mel_window_s, mel_fft_window_s, mel_hop_s, mel_top_db: :func:`mel_windows`'s
             ``n_mels``, ``window_s``, ``win_s``, ``hop_s`` and ``top_db``.
         egemaps: the openSMILE feature set and level of :func:`egemaps_frames`.
+        mel_image_size: also store the AViGaS audio image of every frame as ``mel_image``,
+            ``float16 [size, size]`` (:func:`mel_image_frames`: the paper's 128 x 128 image from
+            the recording at its own rate, one channel, area-averaged to ``size``, so a small
+            image still spans the 3 s around the frame); 0 (default): not stored. From 4 to 128.
     """
 
     sample_rate: int = 16000
@@ -74,6 +82,7 @@ class AudioSettings:
     mel_hop_s: float = 0.022
     mel_top_db: float = 80.0
     egemaps: str = "eGeMAPSv02 low-level descriptors"
+    mel_image_size: int = 0
 
     def __post_init__(self) -> None:
         numbers = (self.sample_rate, self.mel_bands, self.mel_fft_window_s, self.mel_hop_s,
@@ -85,9 +94,22 @@ class AudioSettings:
                 f"audio settings: egemaps {self.egemaps!r} is not computed here; only "
                 f"{AudioSettings.egemaps!r}"
             )
+        size = self.mel_image_size
+        whole = isinstance(size, int) and not isinstance(size, bool)
+        if not whole or not (size == 0 or 4 <= size <= MEL_IMAGE_SIDE):
+            raise ValueError(
+                f"audio settings: mel_image_size must be 0 (no audio image) or an integer from 4 "
+                f"to {MEL_IMAGE_SIDE} (the side the {MEL_IMAGE_SIDE} x {MEL_IMAGE_SIDE} image is "
+                f"area-averaged to), got {size!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as JSON. ``mel_image_size`` is left out at 0, so conversions made before
+        it existed keep their digests (and are not rebuilt)."""
+        data = dataclasses.asdict(self)
+        if not self.mel_image_size:
+            del data["mel_image_size"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], where: str = "audio settings") -> AudioSettings:
@@ -111,13 +133,15 @@ def frame_audio_features(
     path: str | Path, times: Any, settings: AudioSettings = AUDIO_SETTINGS
 ) -> dict[str, np.ndarray]:
     """The features a shard stores for frames at ``times`` of the recording at ``path``:
-    ``{"mel": float16 [T, mel_bands, W], "egemaps": float32 [T, 25]}``, made as ``settings``
-    say.
+    ``{"mel": float16 [T, mel_bands, W], "egemaps": float32 [T, 25]}``, and with
+    ``settings.mel_image_size`` also ``"mel_image": float16 [T, size, size]``
+    (:func:`mel_image_frames`, from the recording at its own rate), made as ``settings`` say.
 
     Raises:
         FileNotFoundError, ValueError: as :func:`load_audio`.
     """
-    signal, rate = load_audio(path, settings.sample_rate)
+    recording, own_rate = load_audio(path, None)
+    signal, rate = resample(recording, own_rate, settings.sample_rate)
     mel = mel_windows(
         signal,
         rate,
@@ -128,7 +152,11 @@ def frame_audio_features(
         n_mels=settings.mel_bands,
         top_db=settings.mel_top_db,
     )
-    return {"mel": mel.astype("float16"), "egemaps": egemaps_frames(signal, rate, times)}
+    features = {"mel": mel.astype("float16"), "egemaps": egemaps_frames(signal, rate, times)}
+    if settings.mel_image_size:
+        images = mel_image_frames(recording, own_rate, times, settings.mel_image_size)
+        features["mel_image"] = images.astype("float16")
+    return features
 
 
 def _import(name: str) -> Any:
@@ -169,7 +197,7 @@ def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.nd
         ImportError: a video container and PyAV is not installed (``pip install
             'holistic[audio]'``).
     """
-    librosa = _import("librosa")
+    _import("librosa")  # the audio extra, checked before any file is read
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such audio file")
@@ -179,8 +207,15 @@ def load_audio(path: str | Path, sample_rate: int | None = 16000) -> tuple[np.nd
         signal, rate = _read_container(path, _import_av(path))
     else:
         signal, rate = _read_sound_file(path)
+    return resample(signal, rate, sample_rate)
+
+
+def resample(signal: np.ndarray, rate: int, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """``(signal, rate)`` resampled to ``sample_rate`` with librosa (soxr), as
+    :func:`load_audio` does; unchanged (as contiguous ``float32``) when ``sample_rate`` is None
+    or already ``rate``."""
     if sample_rate is not None and sample_rate != rate:
-        signal = librosa.resample(signal, orig_sr=rate, target_sr=sample_rate)
+        signal = _import("librosa").resample(signal, orig_sr=rate, target_sr=sample_rate)
         rate = sample_rate
     return np.ascontiguousarray(signal, dtype=np.float32), int(rate)
 
@@ -398,6 +433,8 @@ def mel_windows(
 
 #: The AViGaS audio image (reference/latent_models.md §5.2): librosa's defaults at 22,050 Hz.
 MEL_IMAGE_RATE, MEL_IMAGE_FFT, MEL_IMAGE_HOP = 22050, 2048, 512
+#: Its side: 128 mel bands by 128 columns, "to match the 128x128 image".
+MEL_IMAGE_SIDE = 128
 
 
 def mel_images(
@@ -427,12 +464,18 @@ def mel_images(
     Raises:
         ValueError: a bad signal, times or sizes.
     """
-    librosa = _import("librosa")
+    windows = _mel_crops(signal, sample_rate, times, n_mels, columns, top_db)
+    return np.ascontiguousarray(np.repeat(windows[:, None], 3, axis=1))
+
+
+def _mel_crops(
+    signal: np.ndarray, sample_rate: int, times: Any, n_mels: int, columns: int, top_db: float
+) -> np.ndarray:
+    """One channel of :func:`mel_images`, ``float32 [T, n_mels, columns]``."""
     audio = _check_signal(signal, sample_rate)
     if n_mels < 1 or columns < 2 or columns % 2:
         raise ValueError(f"n_mels must be >= 1 and columns even and >= 2, got {n_mels}, {columns}")
-    if sample_rate != MEL_IMAGE_RATE:
-        audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=MEL_IMAGE_RATE)
+    audio, _ = resample(audio, sample_rate, MEL_IMAGE_RATE)
     windows = mel_windows(
         audio,
         MEL_IMAGE_RATE,
@@ -442,8 +485,42 @@ def mel_images(
         hop_s=MEL_IMAGE_HOP / MEL_IMAGE_RATE,
         n_mels=n_mels,
         top_db=top_db,
-    )[:, :, :columns]
-    return np.ascontiguousarray(np.repeat(windows[:, None], 3, axis=1))
+    )
+    return np.ascontiguousarray(windows[:, :, :columns])
+
+
+def mel_image_frames(signal: np.ndarray, sample_rate: int, times: Any, size: int) -> np.ndarray:
+    """The AViGaS audio image of each frame as a shard stores it (``mel_image``): one channel of
+    :func:`mel_images` (the 128-band, 128-column crop at 22,050 Hz; the model replicates it to
+    3 channels), area-averaged to ``size x size``.
+
+    Area averaging keeps what the image spans: at 32 px each pixel is the mean of 4 mel bands by
+    4 columns (93 ms), and the image still covers the 3 s around the frame and every band.
+
+    Args:
+        signal: mono ``float32 [N]`` (at any rate; resampled to 22,050 Hz).
+        sample_rate: its rate in Hz.
+        times: ``[T]`` frame times in seconds (:func:`frame_times`).
+        size: the stored side, 1 to 128.
+
+    Returns:
+        ``float32 [T, size, size]`` in [-1, 1]; row 0 is the lowest mel bands, column
+        ``size // 2`` holds the column centred on the frame's time.
+
+    Raises:
+        ValueError: a bad signal or times, or ``size`` outside 1..128.
+    """
+    import cv2
+
+    if not 1 <= size <= MEL_IMAGE_SIDE:
+        raise ValueError(f"size must be from 1 to {MEL_IMAGE_SIDE}, got {size}")
+    crops = _mel_crops(signal, sample_rate, times, MEL_IMAGE_SIDE, MEL_IMAGE_SIDE, 80.0)
+    if size == MEL_IMAGE_SIDE:
+        return crops
+    out = np.empty((len(crops), size, size), np.float32)
+    for i, crop in enumerate(crops):
+        out[i] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,24 +1,42 @@
-"""Layers shared by the latent-adversarial parts: the halving convolution and argument checks."""
+"""Layers shared by the latent-adversarial parts: the halving convolution, argument checks and
+the audio-image input of the models that read it (DiLaST on audio, AViGaS-Net)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..heads import VA_OUTPUTS, VAOutput
+from ..spec import InputSpec
 
 __all__ = [
     "LEAKY_SLOPE",
+    "MEL_IMAGE",
+    "MODALITIES",
+    "AudioImageInput",
     "HalvingConv",
     "apply_va_output",
+    "audio_images",
+    "check_audio_image_size",
+    "check_audio_images",
     "check_va_output",
     "halved",
     "va_output_of",
     "va_output_property",
 ]
+
+#: The stored audio feature the audio-image models read (``holistic.data.audio``:
+#: ``AudioSettings.mel_image_size``, one channel ``[size, size]`` per frame).
+MEL_IMAGE = "mel_image"
+#: What a single-modality latent model's generator reads: the face crops or the audio images.
+MODALITIES: tuple[str, ...] = ("video", "audio")
+#: The value of silence in a stored audio image (dB clipped at the floor, mapped to -1).
+SILENCE = -1.0
 
 #: StarGAN's LeakyReLU slope, used after every convolution of D and C.
 LEAKY_SLOPE = 0.01
@@ -86,3 +104,118 @@ def va_output_of(part: str) -> property:
         getattr(self, part).va_output = value
 
     return property(get, set_, doc=f"The {part}'s VA output (settable; save_model records it).")
+
+
+def check_audio_images(
+    audio: torch.Tensor | None,
+    audio_mask: torch.Tensor | None,
+    lead: tuple[int, ...],
+    size: int,
+    who: str,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Check stored audio images ``[*lead, size, size]`` and their mask ``[*lead]``.
+
+    Returns:
+        ``(audio, present)``: the images as given (None stays None) and the mask as bool (None
+        when neither is given; all True for images without a mask).
+
+    Raises:
+        ValueError: other shapes (naming the size the model was trained on), or a mask without
+            images.
+    """
+    if audio is None:
+        if audio_mask is not None and bool(audio_mask.any()):
+            raise ValueError(
+                f"{who}: audio_mask says some frames have audio, but no audio was given"
+            )
+        return None, None
+    want = (*lead, size, size)
+    if tuple(audio.shape) != want:
+        raise ValueError(
+            f"{who}: expected audio images ({MEL_IMAGE}) {list(want)}, got {tuple(audio.shape)}; "
+            f"the model reads {size}x{size} images (the federation's AudioSettings."
+            f"mel_image_size)"
+        )
+    if audio_mask is None:
+        return audio, torch.ones(lead, dtype=torch.bool, device=audio.device)
+    if tuple(audio_mask.shape) != lead:
+        raise ValueError(
+            f"{who}: expected audio_mask {list(lead)} (True where a frame has audio), got "
+            f"{tuple(audio_mask.shape)}"
+        )
+    return audio, audio_mask.to(device=audio.device, dtype=torch.bool)
+
+
+def audio_images(
+    audio: torch.Tensor | None,
+    present: torch.Tensor | None,
+    lead: tuple[int, ...],
+    size: int,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """The images G reads from stored audio images: ``[*lead, size, size]`` replicated to
+    ``[*lead, 3, size, size]`` (the paper's 3 channels), in ``like``'s dtype and device. A frame
+    without audio (``present`` False, or no ``audio`` at all) is silence: -1 everywhere, what
+    the image of a time outside the recording holds."""
+    if audio is None:
+        return like.new_full((*lead, 3, size, size), SILENCE)
+    audio = audio.to(device=like.device, dtype=like.dtype)
+    if present is not None:
+        audio = torch.where(present.to(like.device)[..., None, None], audio, SILENCE)
+    return audio.unsqueeze(-3).expand(*lead, 3, size, size)
+
+
+class AudioImageInput:
+    """The audio-image side of a latent model's contract (mixed into the ``nn.Module``).
+
+    ``audio_image_size`` is the side of the stored audio images the model reads (None: it reads
+    none); ``audio_settings`` how they were made (``AudioSettings.to_json()`` of the training
+    federation; None until a recipe sets it). Both live in ``input_spec.audio`` as
+    ``{"mel_image": {"size": s, "settings": {...}}}``, so evaluation knows what to feed and can
+    refuse features made otherwise; ``save_model`` records the settings.
+    """
+
+    input_spec: InputSpec
+    audio_image_size: int | None = None
+    _audio_settings: dict[str, Any] | None = None
+
+    @property
+    def audio_settings(self) -> dict[str, Any] | None:
+        """How the audio images it was trained on were made (None: not set)."""
+        return self._audio_settings
+
+    @audio_settings.setter
+    def audio_settings(self, settings: Mapping[str, Any] | None) -> None:
+        who, size = type(self).__name__, self.audio_image_size
+        if settings is not None:
+            if size is None:
+                raise ValueError(
+                    f"{who}: audio_settings is for a model that reads audio images "
+                    "(modality='audio', or AViGaS-Net)"
+                )
+            made = settings.get("mel_image_size", 0)
+            if made != size:
+                raise ValueError(
+                    f"{who}: these audio settings store audio images of side {made} "
+                    f"(mel_image_size; 0: none), the model reads {size}: build it with "
+                    f"audio_image_size={made}, or convert the audio with --audio-setting "
+                    f"mel_image_size={size}"
+                )
+        self._audio_settings = None if settings is None else dict(settings)
+        audio: dict[str, Any] = {}
+        if size is not None:
+            entry: dict[str, Any] = {"size": size}
+            if self._audio_settings is not None:
+                entry["settings"] = dict(self._audio_settings)
+            audio = {MEL_IMAGE: entry}
+        self.input_spec = replace(self.input_spec, audio=audio)
+
+
+def check_audio_image_size(size: int, who: str) -> int:
+    """An audio image side G can read (a multiple of 4, from 4 to 128)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size % 4 or not 4 <= size <= 128:
+        raise ValueError(
+            f"{who}: audio_image_size must be a multiple of 4 from 4 to 128 (G's two stride-2 "
+            f"stages; the paper's image is 128), got {size!r}"
+        )
+    return size

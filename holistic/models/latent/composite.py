@@ -13,6 +13,13 @@ contract (DESIGN.md decision 11): ``input_spec``, ``tasks = {"va": ("valence", "
 - :class:`ANCLaFSequence` (ANCLaF-S-n / -SA-n): the same Z and Q for every frame of a clip, then
   the sequence combiner: clips ``[B, T, 3, H, W]`` to ``[B, T, 2]``. A clip model.
 
+**DiLaST** (TAFFC 2022) is ANCLaF on one modality: ``modality="video"`` reads the face crops,
+``modality="audio"`` the stored audio image of each frame (``mel_image`` ``[B, s, s]``,
+``holistic.data.audio.mel_image_frames``), replicated to 3 channels so G, D and C are the image
+networks; the -SA model (DiLaST-SA: Vi-DeS, Au-DeS) is :class:`ANCLaFSequence` on it. What
+differs in the paper (λ_D = λ_G = 0.25, λ_P = 0.5, degraded inputs of both modalities) is the
+recipe's. The audio-visual models (AVi-CaS, AVi-GaS) are in ``audiovisual.py``.
+
 The recipe trains the parts by calling them directly (``model.generator(x)``,
 ``model.discriminator(...)``, ...), with its own optimisers per part.
 
@@ -37,11 +44,18 @@ from ...schema import va_quadrant
 from .._registry import register_model
 from ..heads import VAOutput
 from ..spec import InputSpec, model_tasks
-from ._layers import va_output_of
+from ._layers import (
+    MODALITIES,
+    AudioImageInput,
+    audio_images,
+    check_audio_image_size,
+    check_audio_images,
+    va_output_of,
+)
 from .combiner import Combiner
 from .discriminator import Discriminator
 from .generator import Generator
-from .sequence import SequenceCombiner, SequenceOutput, SequenceState
+from .sequence import SequenceCombiner, SequenceOutput, SequencePredictor, SequenceState
 
 __all__ = [
     "AEGCD",
@@ -216,13 +230,54 @@ class AEGCD(nn.Module):
         return self.forward_heads(self.forward_features(x, audio))
 
 
-class _Latents(nn.Module):
-    """Z and Q of frames, shared by the two ANCLaF composites."""
+class _Latents(AudioImageInput, nn.Module):
+    """Z and Q of frames, shared by the ANCLaF composites (and AViGaS-Net's modalities); what
+    G reads is the face crops or, for ``modality="audio"``, the audio images."""
 
     generator: Generator
     discriminator: Discriminator
     quadrant_from: str
     midpoint: float
+    modality: str = "video"
+
+    def _set_modality(self, modality: str, audio_image_size: int | None) -> None:
+        who = type(self).__name__
+        if modality not in MODALITIES:
+            raise ValueError(f"{who}: modality must be one of {list(MODALITIES)}, got {modality!r}")
+        if modality == "audio" and audio_image_size is None:
+            raise ValueError(
+                f"{who}: an audio model needs audio_image_size, the side of the stored audio "
+                "images it reads (the federation's AudioSettings.mel_image_size)"
+            )
+        if modality == "video" and audio_image_size is not None:
+            raise ValueError(f"{who}: audio_image_size is for modality='audio'")
+        self.modality = modality
+        if audio_image_size is not None:
+            self.audio_image_size = check_audio_image_size(audio_image_size, who)
+
+    def modality_images(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """What G reads for faces ``x [*lead, 3, H, W]``: ``x`` itself (``"video"``), or the
+        audio images ``audio [*lead, s, s]`` as 3 channels (``"audio"``; frames without audio,
+        ``audio_mask`` False or no ``audio`` at all, are silence: -1).
+
+        Raises:
+            ValueError: audio given to a video model, or audio of the wrong shape.
+        """
+        who, lead = type(self).__name__, tuple(x.shape[:-3])
+        if self.modality == "video":
+            if audio is not None or audio_mask is not None:
+                raise ValueError(
+                    f"{who}: this model reads the faces only (modality='video'); it takes no audio"
+                )
+            return x
+        size = self.audio_image_size
+        audio, present = check_audio_images(audio, audio_mask, lead, size, who)
+        return audio_images(audio, present, lead, size, x)
 
     def latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images ``[N, 3, H, W]`` to ``(Z [N, 4 w, H / 4, W / 4], Q [N] long)``: stage 2's
@@ -270,6 +325,12 @@ class ANCLaF(_Latents):
             D regresses VA, Q is its quadrant).
         midpoint: The VA scale midpoint for ``"va"`` (0 for [-1, 1]).
         image_size: Side of the training crops (the input spec's).
+        modality: ``"video"`` (G reads the faces) or ``"audio"`` (G reads the audio images:
+            DiLaST on audio, Au-De).
+        audio_image_size: Side ``s`` of the stored audio images an audio model reads (its
+            input spec's ``audio.mel_image.size``); None for video.
+        audio_settings: How its training audio was made (``AudioSettings.to_json()``, with
+            ``mel_image_size == s``); None until a recipe sets it.
     """
 
     def __init__(
@@ -281,12 +342,17 @@ class ANCLaF(_Latents):
         quadrant_from: Literal["classifier", "va"] = "classifier",
         midpoint: float = 0.0,
         image_size: int = 128,
+        modality: Literal["video", "audio"] = "video",
+        audio_image_size: int | None = None,
+        audio_settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         _anclaf_parts(generator, discriminator, quadrant_from, combiner.z_channels)
         self.generator, self.discriminator, self.combiner = generator, discriminator, combiner
         self.quadrant_from, self.midpoint = quadrant_from, midpoint
         self.input_spec = InputSpec(kind="image", image_size=image_size)
+        self._set_modality(modality, audio_image_size)
+        self.audio_settings = audio_settings
         self.num_features = combiner.num_features
 
     @property
@@ -302,19 +368,31 @@ class ANCLaF(_Latents):
 
     va_output = va_output_of("combiner")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] ``[B, 3, H, W]`` to C's features ``f [B, num_features]``."""
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images in [-1, 1] ``[B, 3, H, W]`` (an audio model: and the audio images ``[B, s, s]``
+        with their mask ``[B]``, see :meth:`modality_images`) to C's features
+        ``f [B, num_features]``."""
         _check_images(x, "ANCLaF")
-        z, q = self.latents(x)
+        z, q = self.latents(self.modality_images(x, audio, audio_mask))
         return self.combiner.forward_features(z, q if self.combiner.quadrants else None)
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """``f [B, F]`` to ``{"va": [B, 2]}``."""
         return {"va": self.combiner.forward_va(features)}
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Images to ``{"va": [B, 2]}``."""
-        return self.forward_heads(self.forward_features(x))
+    def forward(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Images (and, for an audio model, audio images) to ``{"va": [B, 2]}``."""
+        return self.forward_heads(self.forward_features(x, audio, audio_mask))
 
 
 class ANCLaFSequence(_Latents):
@@ -328,6 +406,9 @@ class ANCLaFSequence(_Latents):
         midpoint: As :class:`ANCLaF`'s.
         image_size: Side of the training crops.
         clip_length: Frames ``n`` of a training window (the input spec's; any ``T`` runs).
+        modality: As :class:`ANCLaF`'s (``"audio"``: DiLaST-SA on audio, Au-DeS).
+        audio_image_size: As :class:`ANCLaF`'s.
+        audio_settings: As :class:`ANCLaF`'s.
     """
 
     def __init__(
@@ -340,12 +421,17 @@ class ANCLaFSequence(_Latents):
         midpoint: float = 0.0,
         image_size: int = 128,
         clip_length: int = 8,
+        modality: Literal["video", "audio"] = "video",
+        audio_image_size: int | None = None,
+        audio_settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         _anclaf_parts(generator, discriminator, quadrant_from, sequence.z_channels)
         self.generator, self.discriminator, self.sequence = generator, discriminator, sequence
         self.quadrant_from, self.midpoint = quadrant_from, midpoint
         self.input_spec = InputSpec(kind="clip", image_size=image_size, clip_length=clip_length)
+        self._set_modality(modality, audio_image_size)
+        self.audio_settings = audio_settings
         self.num_features = sequence.num_features
 
     @property
@@ -353,12 +439,7 @@ class ANCLaFSequence(_Latents):
         """Name prefixes of the parameters ``forward`` sends no gradient to: G's decoder and D
         (they only decide Q), the score layer without attention, and the bias of the linear
         score (a softmax ignores it)."""
-        detached = ["generator.decoder", "discriminator"]
-        if not self.sequence.attention:
-            detached.append("sequence.score")
-        elif self.sequence.score_kind == "linear":
-            detached.append("sequence.score.bias")
-        return tuple(detached)
+        return ("generator.decoder", "discriminator", *sequence_detached(self.sequence))
 
     @property
     def tasks(self) -> dict[str, tuple]:
@@ -367,33 +448,51 @@ class ANCLaFSequence(_Latents):
 
     va_output = va_output_of("sequence")
 
-    def clip_latents(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Clips ``[B, T, 3, H, W]`` to ``(Z [B, T, C, h, w], Q [B, T] or None)``."""
-        if x.ndim != 5 or x.shape[2] != 3 or x.shape[1] < 1:
-            raise ValueError(
-                f"ANCLaFSequence: expected clips [B, T, 3, H, W] with T >= 1, got shape "
-                f"{tuple(x.shape)}"
-            )
+    def clip_latents(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clips ``[B, T, 3, H, W]`` (an audio model: and the audio images ``[B, T, s, s]``
+        with their mask ``[B, T]``) to ``(Z [B, T, C, h, w], Q [B, T] or None)``: what the
+        sequence stages of a recipe train the LSTM on."""
+        check_clips(x, "ANCLaFSequence")
         batch, frames = x.shape[:2]
-        z, q = self.latents(x.flatten(0, 1))
+        images = self.modality_images(x, audio, audio_mask)
+        z, q = self.latents(images.flatten(0, 1))
         q = q.unflatten(0, (batch, frames)) if self.sequence.quadrants else None
         return z.unflatten(0, (batch, frames)), q
 
     def forward_sequence(
-        self, x: torch.Tensor, state: SequenceState | None = None
+        self,
+        x: torch.Tensor,
+        state: SequenceState | None = None,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
     ) -> SequenceOutput:
-        """Clips to the sequence combiner's full output (VA, LSTM outputs, attention weights,
-        state); pass ``state`` back in to continue a stream window by window."""
-        z, q = self.clip_latents(x)
+        """Clips (and audio) to the sequence combiner's full output (VA, LSTM outputs,
+        attention weights, state); pass ``state`` back in to continue a stream window by
+        window."""
+        z, q = self.clip_latents(x, audio, audio_mask)
         return self.sequence(z, q, state)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Clips in [-1, 1] ``[B, T, 3, H, W]`` to the LSTM outputs ``[B, T, hidden]`` (each
         clip is one window: the state starts from zeros)."""
-        return self.forward_sequence(x).features
+        return self.forward_sequence(x, None, audio, audio_mask).features
 
     def forward_stream(
-        self, x: torch.Tensor, state: SequenceState | None = None
+        self,
+        x: torch.Tensor,
+        state: SequenceState | None = None,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], SequenceState]:
         """The next frames of a stream, continuing from ``state`` (None: its start), to
         ``({"va": [B, T, 2]}, state)`` (see :meth:`forward_sequence`).
@@ -403,23 +502,48 @@ class ANCLaFSequence(_Latents):
                 reference's -SA): it attends within each call only, so a stream cut into other
                 windows would give other predictions.
         """
-        if self.sequence.attention and self.sequence.memory_size is None:
-            raise ValueError(
-                "ANCLaFSequence: this -SA model attends within each window only "
-                "(memory_size=None), so it has no stream form; evaluate it on windows of "
-                f"{self.input_spec.clip_length} frames (holistic evaluate), or build it with "
-                "memory_size=n-1 for attention over the last n states of a stream"
-            )
-        out = self.forward_sequence(x, state)
+        check_streamable(self.sequence, "ANCLaFSequence", self.input_spec.clip_length)
+        out = self.forward_sequence(x, state, audio, audio_mask)
         return {"va": out.va}, out.state
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
         return {"va": self.sequence.forward_va(features)}
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Clips to ``{"va": [B, T, 2]}``."""
-        return self.forward_heads(self.forward_features(x))
+    def forward(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Clips (and, for an audio model, audio images) to ``{"va": [B, T, 2]}``."""
+        return self.forward_heads(self.forward_features(x, audio, audio_mask))
+
+
+def check_clips(x: torch.Tensor, who: str) -> None:
+    """Refuse anything but clips ``[B, T, 3, H, W]`` with ``T >= 1``."""
+    if x.ndim != 5 or x.shape[2] != 3 or x.shape[1] < 1:
+        raise ValueError(
+            f"{who}: expected clips [B, T, 3, H, W] with T >= 1, got shape {tuple(x.shape)}"
+        )
+
+
+def check_streamable(sequence: SequencePredictor, who: str, clip_length: int | None) -> None:
+    """Refuse a stream to attention without a rolling memory (``memory_size=None``, the
+    reference's -SA): it attends within each call only, so a stream cut into other windows
+    would give other predictions."""
+    if sequence.attention and sequence.memory_size is None:
+        raise ValueError(
+            f"{who}: this -SA model attends within each window only (memory_size=None), so it "
+            f"has no stream form; evaluate it on windows of {clip_length} frames (holistic "
+            "evaluate), or build it with memory_size=n-1 for attention over the last n states "
+            "of a stream"
+        )
+
+
+def sequence_detached(sequence: SequencePredictor, prefix: str = "sequence") -> tuple[str, ...]:
+    """The sequence part's :attr:`~SequencePredictor.detached_parameters` under ``prefix``."""
+    return tuple(f"{prefix}.{name}" for name in sequence.detached_parameters)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,10 +656,14 @@ def build_anclaf(
     combiner_width: int = 64,
     combiner_depth: int = 5,
     va_output: VAOutput = "tanh",
+    modality: Literal["video", "audio"] = "video",
+    audio_image_size: int | None = None,
+    audio_settings: Mapping[str, Any] | None = None,
     pretrained: bool = False,
     checkpoint_path: str | None = None,
 ) -> ANCLaF:
-    """ANCLaF, the frame model (G, D and C).
+    """ANCLaF, the frame model (G, D and C); with ``modality="audio"``, DiLaST's frame model on
+    the audio images (its P is C).
 
     Args:
         image_size: Side of the training crops (128: the author's AFEW-VA/SEWA crops).
@@ -552,6 +680,12 @@ def build_anclaf(
         combiner_width: C's first width ``d`` (64).
         combiner_depth: C's convolutions (5).
         va_output: ``"tanh"`` or ``"linear"`` (the reference's).
+        modality: ``"video"`` (faces) or ``"audio"`` (the stored audio images, replicated to
+            3 channels).
+        audio_image_size: Side of the audio images (``"audio"`` only; the federation's
+            ``AudioSettings.mel_image_size``, 128 in the paper).
+        audio_settings: How the training audio was made (a trained model's checkpoint records
+            it).
         pretrained: Must be False.
         checkpoint_path: Must be None.
     """
@@ -572,6 +706,9 @@ def build_anclaf(
         quadrant_from=quadrant_from,
         midpoint=midpoint,
         image_size=image_size,
+        modality=modality,
+        audio_image_size=audio_image_size,
+        audio_settings=audio_settings,
     )
 
 
@@ -597,10 +734,14 @@ def build_anclaf_sequence(
     divide_context: bool = False,
     memory_size: int | None = None,
     va_output: VAOutput = "tanh",
+    modality: Literal["video", "audio"] = "video",
+    audio_image_size: int | None = None,
+    audio_settings: Mapping[str, Any] | None = None,
     pretrained: bool = False,
     checkpoint_path: str | None = None,
 ) -> ANCLaFSequence:
-    """ANCLaF-S-n (``attention=False``) or ANCLaF-SA-n (``attention=True``).
+    """ANCLaF-S-n (``attention=False``) or ANCLaF-SA-n (``attention=True``); on either modality
+    (DiLaST-SA: Vi-DeS, Au-DeS).
 
     Args:
         image_size: Side of the training crops (128).
@@ -625,6 +766,9 @@ def build_anclaf_sequence(
         memory_size: A rolling memory of the last k states, carried over a stream; None: the
             current window's earlier steps (the reference).
         va_output: ``"tanh"`` or ``"linear"`` (the reference's).
+        modality: As :func:`build_anclaf`'s.
+        audio_image_size: As :func:`build_anclaf`'s.
+        audio_settings: As :func:`build_anclaf`'s.
         pretrained: Must be False.
         checkpoint_path: Must be None.
     """
@@ -652,6 +796,9 @@ def build_anclaf_sequence(
         midpoint=midpoint,
         image_size=image_size,
         clip_length=clip_length,
+        modality=modality,
+        audio_image_size=audio_image_size,
+        audio_settings=audio_settings,
     )
 
 
@@ -720,3 +867,48 @@ def test_anclaf_s(**kwargs: Any) -> ANCLaFSequence:
 def test_anclaf_sa(**kwargs: Any) -> ANCLaFSequence:
     """A tiny ANCLaF-SA for CPU tests."""
     return build_anclaf_sequence(**{**_TINY_SEQUENCE, "attention": True, **kwargs})
+
+
+# DiLaST (TAFFC 2022): ANCLaF's networks on one modality. The paper's -SA model attends over up
+# to the last 8 states of a stream (§5.3): a rolling memory of 7 states, which within a training
+# window of 8 frames is exactly the reference's memory of the window's earlier steps.
+_DILAST_SA = {"attention": True, "memory_size": 7}
+_AUDIO_128 = {"modality": "audio", "audio_image_size": 128}
+
+
+@register_model
+def dilast_video_128(**kwargs: Any) -> ANCLaF:
+    """DiLaST on faces (Vi-De): ANCLaF's G, D and P (= C) at 128 px."""
+    return build_anclaf(**kwargs)
+
+
+@register_model
+def dilast_audio_128(**kwargs: Any) -> ANCLaF:
+    """DiLaST on audio (Au-De): the same networks on the 128x128 audio image of each frame."""
+    return build_anclaf(**{**_AUDIO_128, **kwargs})
+
+
+@register_model
+def dilast_sa_video_128(**kwargs: Any) -> ANCLaFSequence:
+    """DiLaST-SA on faces (Vi-DeS): the LSTM with attention over the last 8 states."""
+    return build_anclaf_sequence(**{**_DILAST_SA, **kwargs})
+
+
+@register_model
+def dilast_sa_audio_128(**kwargs: Any) -> ANCLaFSequence:
+    """DiLaST-SA on audio (Au-DeS)."""
+    return build_anclaf_sequence(**{**_DILAST_SA, **_AUDIO_128, **kwargs})
+
+
+@register_model
+def test_dilast(**kwargs: Any) -> ANCLaF:
+    """A tiny DiLaST on faces for CPU tests (``modality="audio", audio_image_size=32``: on
+    32 px audio images)."""
+    return build_anclaf(**{**_TINY_ANCLAF, **kwargs})
+
+
+@register_model
+def test_dilast_sa(**kwargs: Any) -> ANCLaFSequence:
+    """A tiny DiLaST-SA on faces (a rolling memory of 3 states, for 4-frame clips; audio as
+    :func:`test_dilast`)."""
+    return build_anclaf_sequence(**{**_TINY_SEQUENCE, **_DILAST_SA, "memory_size": 3, **kwargs})
