@@ -22,7 +22,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent world temporal-worlds lint clean-venv
+.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent world temporal-worlds av-world lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,7 +80,14 @@ results-temporal: temporal-worlds
 	$(BIN)/python recipes/temporal_comparison.py \
 		--config recipes/configs/temporal_comparison/synthetic.yaml
 
-results-latent: world
+# The audio-visual world: Aff-Wild2 videos with their voice (and the AViGaS audio image) and
+# AFEW-VA clips, VA a function of the current face (docs/synth_world.md).
+av-world: $(STAMP)
+	$(BIN)/holistic synth $(TEMPORAL)/audiovisual/world --preset audiovisual --seed 0 \
+		--federate $(TEMPORAL)/audiovisual/shards --workers 2 --no-progress \
+		--audio-setting mel_image_size=32
+
+results-latent: av-world
 	$(BIN)/python recipes/temporal_comparison.py \
 		--config recipes/configs/temporal_comparison/latent.yaml
 

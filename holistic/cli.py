@@ -367,10 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("out", type=Path, help="folder for the native trees and world.json")
     synth.add_argument(
         "--preset",
-        choices=["tiny", "demo", "full", "temporal", "temporal-control"],
+        choices=["tiny", "demo", "full", "temporal", "temporal-control", "audiovisual"],
         default="demo",
         help="tiny/demo/full: every source; temporal, temporal-control: long Aff-Wild2 and "
-        "AFEW-VA videos whose VA lags the face, and their control (docs/synth_labels.md)",
+        "AFEW-VA videos whose VA lags the face, and their control (docs/synth_labels.md); "
+        "audiovisual: Aff-Wild2 videos with their voice and AFEW-VA clips, VA read from the "
+        "current face (docs/synth_world.md)",
     )
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--source", action="append", help="write only this source (repeatable)")

@@ -178,6 +178,28 @@ def _temporal_preset(dynamics: Dynamics) -> dict[str, dict[str, Any]]:
     }
 
 
+def _audiovisual_preset() -> dict[str, dict[str, Any]]:
+    """Aff-Wild2 videos with their voice and AFEW-VA clips, VA an instantaneous function of the
+    face (:data:`CONTROL_DYNAMICS`), for the models that read a frame's latents or a frame's
+    audio (AEG-CD-SZ, ANCLaF, A/V-MT-VGG-GRU, AViGaS-Net): more training videos than the demo's
+    12, and an AFEW-VA validation split (the holdout fold, as in the temporal presets).
+    """
+    return {
+        "affwild2": {
+            "counts": {"train": 24, "validation": 6},
+            "frames": 300,  # 10 s at 30 fps
+            "dynamics": CONTROL_DYNAMICS,
+            "federate": ({"options": {"audio": "{root}/audio", "fps": "30"}},),
+        },
+        "afewva": {
+            "counts": {"train": 32, "validation": 8},
+            "frames": 150,  # 6 s at 25 fps
+            "dynamics": CONTROL_DYNAMICS,
+            "federate": ({"options": {"folds": "5", "holdout": "5"}},),
+        },
+    }
+
+
 #: Images per source and split (videos or subjects for video sources, with their frame counts),
 #: then the writer's keyword arguments. A preset may name a subset of the sources; its
 #: ``"federate"`` entry, when present, replaces the source's federate runs of ``SOURCES``.
@@ -222,6 +244,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "temporal": _temporal_preset(TEMPORAL_DYNAMICS),
     "temporal-control": _temporal_preset(CONTROL_DYNAMICS),
+    "audiovisual": _audiovisual_preset(),
 }
 
 
