@@ -1,5 +1,6 @@
 """Latent adversarial affect models: AEG-CD, AEG-CD-SZ, the D-only baseline, ANCLaF and the
-ANCLaF-S-n / -SA-n curriculum (Aspandi et al., FG 2020 and VISAPP 2021).
+ANCLaF-S-n / -SA-n curriculum, DiLaST and DiLaST-SA on faces or on audio images, AVi-CaS and
+AVi-GaS (Aspandi et al., FG 2020, VISAPP 2021 and TAFFC 2022).
 
 A run is a list of stages. The **frame** stage trains the denoising generator G, the critic D
 and (ANCLaF) the combiner C adversarially on degraded frames: every step a critic update, every
@@ -7,7 +8,10 @@ and (ANCLaF) the combiner C adversarially on degraded frames: every step a criti
 **Sequence** stages (ANCLaF-S/-SA) then train the LSTM over the per-frame [Z; Q] of windows of
 ``length`` frames, G and D frozen, each stage starting from the previous one's weights (or from
 a named earlier stage), so the curriculum 2 -> 4 -> 8 -> 16 -> 32 is one run that resumes
-exactly anywhere. docs/latent_adversarial.md says what each config reproduces.
+exactly anywhere. DiLaST is ANCLaF on one modality: on audio, G, D and C read each frame's audio
+image, and frames without audio count in no term. AVi-CaS / AVi-GaS runs have sequence stages
+only: their frame models are two finished DiLaST runs' (``model.video_frame``,
+``model.audio_frame``), held frozen. docs/latent_adversarial.md says what each config reproduces.
 
     accelerate launch recipes/latent_adversarial.py \
         --config recipes/configs/latent_adversarial/aegcd.yaml
@@ -45,9 +49,9 @@ from holistic.losses.adversarial import (
     reconstruction_loss,
 )
 from holistic.losses.affect import affect_loss
-from holistic.models import create_model, label_space_of
-from holistic.models.checkpoint import save_model
-from holistic.models.latent import AEGCD, ANCLaF, ANCLaFSequence
+from holistic.models import create_model, label_space_of, load_model
+from holistic.models.checkpoint import checkpoint_files, save_model
+from holistic.models.latent import AEGCD, AV_MODALITIES, ANCLaF, ANCLaFSequence, AViGaSNet
 from holistic.schema import va_quadrant
 from holistic.training.checks import check_eval_split
 from holistic.training.config import (
@@ -62,6 +66,8 @@ from holistic.training.config import (
 )
 from holistic.training.divergence import check_terms
 from holistic.training.latent import (
+    AUDIO_FEATURES,
+    AUDIO_IMAGES,
     AudioStatistics,
     OptimizerGroups,
     audio_context,
@@ -73,6 +79,7 @@ from holistic.training.latent import (
     init_from_checkpoint,
     native_va_markdown,
     native_va_metrics,
+    quantise_images,
     reset_optimizer,
     sample_weights,
 )
@@ -116,6 +123,11 @@ class ModelConfig:
     # A finished run's model/ to start from: AEG-CD-SZ from AEG-CD, as the paper trains it.
     init_from: str | None = None
     sequence_kwargs: dict[str, Any] = field(default_factory=dict)  # the LSTM's (hidden_size...)
+    # AVi-CaS / AVi-GaS (model.name avicas_128, avigas_128): the frame models of two finished
+    # DiLaST runs (a frame-only run's model/, or a run's stages/frame/model), G and D held frozen;
+    # the run then has sequence stages only.
+    video_frame: str | None = None  # DiLaST on faces (dilast_video_128)
+    audio_frame: str | None = None  # DiLaST on audio images (dilast_audio_128)
 
 
 @dataclass
@@ -126,6 +138,10 @@ class LossConfig:
     rec_direct: NonNegativeFloat = 0.0  # |x - G(x̃)| (decision 13; neither paper nor code)
     afc: NonNegativeFloat = 1.0  # λ_afc of every L_afc
     quadrant: NonNegativeFloat = 1.0  # ANCLaF D's quadrant head (decision 6)
+    # The AViGaS paper's Eq. 13 (λ_D = λ_G = 0.25, λ_P = 0.5; 1 = the reference code's weights):
+    adv_d: NonNegativeFloat = 1.0  # λ_D: D's real-vs-fake term in D's loss
+    adv_g: NonNegativeFloat = 1.0  # λ_G: G's adversarial term in G's loss
+    afc_c: NonNegativeFloat = 1.0  # λ_P: C's (the paper's P) L_afc, as afc_c * afc
     terms: list[AFFECT_TERM] = field(default_factory=lambda: ["rmse", "cor", "ccc", "icc"])
     sequence_terms: list[AFFECT_TERM] = field(default_factory=lambda: ["rmse", "ccc", "icc"])
     class_weights: bool = True  # inverse bin frequency from the manifest (decision 5)
@@ -184,12 +200,24 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         names = [stage.name for stage in self.stages]
-        if not self.stages or self.stages[0].kind != "frame":
+        frames = (self.model.video_frame, self.model.audio_frame)
+        if any(path is not None for path in frames):  # AVi-CaS / AVi-GaS
+            if None in frames or not self.stages or self.model.sequence is not None:
+                raise ValueError(
+                    "model.video_frame and model.audio_frame: AVi-CaS / AVi-GaS (model.name) "
+                    "take both DiLaST frame models and no model.sequence"
+                )
+            if any(s.kind == "frame" for s in self.stages):
+                raise ValueError(
+                    "stages: an AVi-CaS / AVi-GaS run has no frame stage (its frame models are "
+                    "model.video_frame and model.audio_frame); list sequence stages only"
+                )
+        elif not self.stages or self.stages[0].kind != "frame":
             raise ValueError("stages must start with the frame stage (kind: frame)")
         if len(set(names)) != len(names) or any(s.kind == "frame" for s in self.stages[1:]):
             raise ValueError(f"stages need distinct names and one frame stage, got {names}")
         for index, stage in enumerate(self.stages):
-            earlier = [s.name for s in self.stages[1:index]]
+            earlier = [s.name for s in self.stages[:index] if s.kind == "sequence"]
             if stage.start_from is not None and stage.start_from not in earlier:
                 raise ValueError(
                     f"stage {stage.name!r}: start_from must name an earlier sequence stage "
@@ -242,31 +270,52 @@ def main(argv: list[str] | None = None) -> dict:
         return finished  # the run is finished: its results stay as they are
     set_seed(config.train.seed)
 
-    # Build: the frame model (G, D, C), the sequence model sharing its G and D, the data.
-    frame = build_frame_model(config)
-    if config.model.init_from is not None:  # progressive: from a smaller model's weights
-        started = init_from_checkpoint(frame, config.model.init_from)
-        print(f"started from {config.model.init_from}: {len(started['copied'])} weights copied, "
-              f"{started['extended']} extended, {len(started['new'])} new", flush=True)  # fmt: skip
-    kind = model_kind(frame, config)  # "disc", "aegcd" or "anclaf"
-    takes_audio = bool(frame.input_spec.audio)
-    sequence = build_sequence_model(config, frame) if len(config.stages) > 1 else None
-    space = label_space_of(frame)
+    # Build: the frame model (G, D, C) and the sequence model sharing its G and D; or, for
+    # AVi-CaS / AVi-GaS, two finished DiLaST runs' frame models and the model holding their G
+    # and D (no frame stage). Then the data.
+    if config.model.video_frame is None:
+        frame = build_frame_model(config)
+        if config.model.init_from is not None:  # progressive: from a smaller model's weights
+            started = init_from_checkpoint(frame, config.model.init_from)
+            print(f"started from {config.model.init_from}: {len(started['copied'])} weights "
+                  f"copied, {started['extended']} extended, {len(started['new'])} new",
+                  flush=True)  # fmt: skip
+        kind = model_kind(frame, config)  # "disc", "aegcd" or "anclaf"
+        sequence = build_sequence_model(config, frame) if len(config.stages) > 1 else None
+        reads = frame  # what the run's models read
+    else:
+        frame = load_frame_models(config)  # {"video": DiLaST, "audio": DiLaST}
+        kind, sequence = "fused", build_fused_model(config, frame)
+        reads = sequence
+    # What the models hear: None, AEG-CD-SZ's eGeMAPS of 3 frames, or each frame's audio image
+    # (DiLaST on audio, DiLaST-SA on audio, AViGaS); a DiLaST on audio trains on heard frames only.
+    audio = next(iter(reads.input_spec.audio), None)
+    audio_only = getattr(reads, "modality", "video") == "audio"
+    space = label_space_of(reads)
     federation = Federation(config.data.federation)
     check_eval_split(federation, config.data.eval_split, config.data.datasets)
-    if takes_audio:  # fails at start, naming the datasets without audio features
-        check_audio_sources(federation, config.data.datasets)
+    if audio is not None:  # fails at start, naming the datasets without audio (or its images)
+        size = reads.audio_image_size if audio == AUDIO_IMAGES else None
+        for datasets in trained_datasets(config):
+            check_audio_sources(federation, datasets, features=[audio], image_size=size)
+    if audio == AUDIO_IMAGES:  # the saved models record how their audio images were made
+        set_audio_settings(federation, config, frame, sequence)
     accelerator = start_run(config)
     bins = class_weights(federation, config.data.datasets) if config.loss.class_weights else None
-    statistics = audio_statistics(federation, config.data.datasets) if takes_audio else None
+    statistics = None
+    if audio == AUDIO_FEATURES:
+        statistics = audio_statistics(federation, config.data.datasets)
     plan = stage_plan(config.stages, config.train.steps)
-    loaders = [build_loader(config, span.stage, federation, space, accelerator, takes_audio)
+    loaders = [build_loader(config, span.stage, federation, space, accelerator, audio)
                if span.start < config.train.steps else None for span in plan]  # fmt: skip
 
     # One optimiser per part (Adam, β = (0.5, 0.999) as the reference); all prepared together.
-    parts = {"discriminator": frame.discriminator}
+    # AVi-CaS / AVi-GaS train their sequence part only; their DiLaST parts are not prepared.
+    parts = {} if kind == "fused" else {"discriminator": frame.discriminator}
     if kind == "disc":  # the baseline has no adversary: its critic head never trains
         frame.discriminator.critic.requires_grad_(False)
+    elif kind == "fused":
+        sequence.to(accelerator.device)
     else:
         parts["generator"] = frame.generator
     if kind == "anclaf":
@@ -286,7 +335,11 @@ def main(argv: list[str] | None = None) -> dict:
     train = dict(zip(parts, prepared[: len(parts)], strict=True))  # wrapped (DDP) parts
     optim = dict(zip(parts, prepared[len(parts) :], strict=True))
     progress = resume_state(accelerator, out / STATE, OptimizerGroups(optim.values()))
-    G, D = frame.generator, frame.discriminator  # unwrapped: called where no gradient syncs
+    if kind == "fused":  # a resumed run must read the latents it started on
+        frame_models = check_frame_models(accelerator, out, config, resumed=progress.step > 0)
+        G = D = None
+    else:  # unwrapped: called where no gradient syncs
+        G, D = frame.generator, frame.discriminator
     device, seed, rank = accelerator.device, config.train.seed, accelerator.process_index
     lam = config.loss  # the term weights (λ)
 
@@ -342,22 +395,24 @@ def main(argv: list[str] | None = None) -> dict:
             for batch in batches_from(loader, progress.step - span.start, stop - span.start,
                                       config.data.num_workers, progress.damage):  # fmt: skip
                 step = progress.step + 1  # the step being trained, as logged
-                images, va, va_mask, audio, audio_mask = frame_inputs(batch, statistics, device)
+                images, va, va_mask, context, audio_mask = frame_inputs(batch, statistics, device,
+                                                                        frame)  # fmt: skip
                 degraded = degrade_batch(images, config.degrade.kinds, config.degrade.p_clean,
                                          (seed, progress.step, rank))  # fmt: skip
                 clean, degraded = normalise(images.to(device)), normalise(degraded.to(device))
                 labels = Labels(va, va_mask, sample_weights(bins, va, va_mask))
+                heard = audio_mask if audio_only else None  # the frames every term counts
 
                 # 1. The critic (D): every step. G's outputs are constants here.
                 d_terms, fakes = critic_terms(train["discriminator"], G, kind, clean, degraded,
-                                              audio, labels, config.loss)  # fmt: skip
+                                              context, labels, config.loss, heard)  # fmt: skip
                 check_terms(d_terms, step, limit=config.train.diverge_above,
                             accelerator=accelerator, kept=kept())  # fmt: skip
                 optim["discriminator"].zero_grad()
                 accelerator.backward(d_terms["total_d"])
                 optim["discriminator"].step()
                 logged = dict(d_terms)
-                if audio_mask is not None:  # the share of clip frames with audio
+                if audio_mask is not None:  # the share of (clip) frames with audio
                     logged["audio_present"] = audio_mask.float().mean()
 
                 # 2. The generator (G): every n_critic steps, counted in steps (defect 7.1.1),
@@ -368,14 +423,15 @@ def main(argv: list[str] | None = None) -> dict:
                 if g_step:
                     D.requires_grad_(False)
                     g_terms, fakes = generator_terms(train["generator"], D, clean, degraded,
-                                                     audio, labels, config.loss)  # fmt: skip
+                                                     context, labels, config.loss,
+                                                     heard)  # fmt: skip
                     total = g_terms["total_g"]
                 if kind == "anclaf":
                     reaches_g = g_step and lam.combiner_trains_generator
                     c_terms = combiner_terms(train["combiner"],
                                              fakes.z if reaches_g else fakes.z.detach(),
                                              fakes.out, frame, labels, config.loss)  # fmt: skip
-                    c_total = lam.afc * c_terms["afc_c/total"]
+                    c_total = c_terms["total_c"]
                     total = c_total if total is None else total + c_total
                 if total is not None:
                     check_terms({**g_terms, **c_terms}, step, limit=config.train.diverge_above,
@@ -394,8 +450,9 @@ def main(argv: list[str] | None = None) -> dict:
                 logged.update(c_terms)
                 step_done(span, stop, logged, "total_d")
         else:  # a sequence stage: G and D frozen (eval mode), the LSTM over [Z; Q] trains
-            G.eval().requires_grad_(False)
-            D.eval().requires_grad_(False)
+            for name, part in sequence.named_children():  # G and D (AViGaS: each modality's)
+                if name != "sequence":
+                    part.eval().requires_grad_(False)
             train["sequence"].train()
             sequence.sequence.attention = stage.attention
             if progress.step == span.start:  # entering the stage (not resuming inside it)
@@ -407,9 +464,14 @@ def main(argv: list[str] | None = None) -> dict:
                 clips = normalise(batch["image"].to(device))  # [B, n, 3, H, W]
                 va = batch["va"].to(device).float().flatten(0, 1)
                 va_mask = batch["va_mask"].to(device).bool().flatten(0, 1)
-                with torch.no_grad():
-                    z, q = sequence.clip_latents(clips)
-                outputs = train["sequence"](z, q)
+                # Each frame's audio image and whether it has one ([B, n]), for the models on
+                # audio images; a DiLaST-SA on audio counts the heard frames only.
+                sound = clip_audio(batch, device) if audio == AUDIO_IMAGES else {}
+                if audio_only:
+                    va_mask = va_mask & sound["audio_mask"].flatten(0, 1)
+                with torch.no_grad():  # (Z, Q); AViGaS: each modality's, and where audio is
+                    latents = sequence.clip_latents(clips, **sound)
+                outputs = train["sequence"](*latents)
                 s_terms = affect_loss(outputs.va.flatten(0, 1), va, va_mask,
                                       sample_weights(bins, va, va_mask),
                                       terms=config.loss.sequence_terms, prefix="afc_s/")  # fmt: skip
@@ -421,7 +483,10 @@ def main(argv: list[str] | None = None) -> dict:
                 idle = 0.0 * sum(p.sum() for p in sequence.sequence.score.parameters())
                 accelerator.backward(lam.afc * s_terms["afc_s/total"] + idle)
                 optim["sequence"].step()
-                step_done(span, stop, s_terms, "afc_s/total")
+                logged = dict(s_terms)
+                if sound:  # the share of clip frames with audio
+                    logged["audio_present"] = sound["audio_mask"].float().mean()
+                step_done(span, stop, logged, "afc_s/total")
     bar.close()
     progress.stop_clock()
     save_state(accelerator, out / STATE, progress)
@@ -435,6 +500,8 @@ def main(argv: list[str] | None = None) -> dict:
         summary = save_outputs(accelerator, out, model, progress)  # model/, history.json
         native = native_va_metrics(pooled, config.data.native_scale)
         summary = {**summary, **extra, "stage": last.name, "native_scale": native}
+        if kind == "fused":  # the DiLaST runs it holds (their weights' SHA-256)
+            summary["frame_models"] = frame_models
         sections = {"VA on each dataset's native scale": native_va_markdown({last.name: native})}
         earlier = stage_reports(out, plan, steps) if config.train.eval_stages else {}
         if earlier:
@@ -479,11 +546,14 @@ def critic_terms(
     audio: torch.Tensor | None,
     labels: Labels,
     loss: LossConfig,
+    present: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], Fakes | None]:
-    """D's terms: adv_d + λ_gp gp on clean real vs G(x̃) (decision 1), λ_afc L_afc of D's VA on
-    the clean images (``afc_d/``), λ_quadrant of D's quadrant head against the label's quadrant
-    (decision 6). Real and fake images get z alike: z of G(x) and of G(x̃) (decision 2); the
-    gradient penalty's interpolates get the clean image's z."""
+    """D's terms: λ_D adv_d + λ_gp gp on clean real vs G(x̃) (decision 1), λ_afc L_afc of D's VA
+    on the clean images (``afc_d/``), λ_quadrant of D's quadrant head against the label's
+    quadrant (decision 6). Real and fake images get z alike: z of G(x) and of G(x̃) (decision 2);
+    the gradient penalty's interpolates get the clean image's z. ``present`` ``[B]``: the
+    samples adv_d and gp count (a DiLaST on audio: the frames with audio; ``labels.mask``
+    leaves the others out of the affect terms); None: all. With none counted, they are zeros."""
     if kind == "disc":  # the baseline: D on the clean image, its VA only
         real = d(clean)
         terms = affect_loss(real.va, labels.va, labels.mask, labels.weight, loss.terms,
@@ -495,10 +565,10 @@ def critic_terms(
         z_real = generator.encode(clean) if takes_z else None
     real = d(clean, z_real, audio)
     fake_out = d(fake, z_fake if takes_z else None, audio)
-    terms = discriminator_adv_loss(real.critic, fake_out.critic, loss.adversarial)
-    total = terms["adv_d"]
+    terms = discriminator_adv_loss(real.critic, fake_out.critic, loss.adversarial, present)
+    total = loss.adv_d * terms["adv_d"]
     if loss.adversarial == "wgan-gp":
-        terms.update(gradient_penalty(lambda x: d(x, z_real, audio).critic, clean, fake))
+        terms.update(gradient_penalty(lambda x: d(x, z_real, audio).critic, clean, fake, present))
         total = total + loss.gp * terms["gp"]
     if real.va is not None:
         terms.update(affect_loss(real.va, labels.va, labels.mask, labels.weight, loss.terms,
@@ -519,15 +589,17 @@ def generator_terms(
     audio: torch.Tensor | None,
     labels: Labels,
     loss: LossConfig,
+    present: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], Fakes]:
-    """G's terms: adv_g, λ_rec |x - G(G(x̃))| (and optionally |x - G(x̃)|), λ_afc L_afc of D's
-    VA on G(x̃) (``afc_g/``), or for a quadrant D its quadrant loss on G(x̃)."""
+    """G's terms: λ_G adv_g, λ_rec |x - G(G(x̃))| (and optionally |x - G(x̃)|), λ_afc L_afc of
+    D's VA on G(x̃) (``afc_g/``), or for a quadrant D its quadrant loss on G(x̃). ``present``:
+    as :func:`critic_terms`' (adv_g and the reconstruction count those samples)."""
     fake, z = g(degraded)
     cycled, _ = g(fake)
     out = discriminator(fake, z if _takes_z(discriminator) else None, audio)
-    terms = generator_adv_loss(out.critic, loss.adversarial)
-    terms.update(reconstruction_loss(clean, cycled, fake if loss.rec_direct else None))
-    total = terms["adv_g"] + loss.rec * terms["rec"]
+    terms = generator_adv_loss(out.critic, loss.adversarial, present)
+    terms.update(reconstruction_loss(clean, cycled, fake if loss.rec_direct else None, present))
+    total = loss.adv_g * terms["adv_g"] + loss.rec * terms["rec"]
     if loss.rec_direct:
         total = total + loss.rec_direct * terms["rec_direct"]
     if out.va is not None:
@@ -550,14 +622,16 @@ def combiner_terms(
     loss: LossConfig,
 ) -> dict[str, torch.Tensor]:
     """C's L_afc (``afc_c/``) on ``[Z; Q]``: Z of G(x̃), Q D's decision on G(x̃) (its quadrant
-    head's arg max, or its VA's quadrant), as the model predicts at evaluation."""
+    head's arg max, or its VA's quadrant), as the model predicts at evaluation; ``total_c`` =
+    λ_P λ_afc L_afc (``loss.afc_c``, ``loss.afc``)."""
     if frame.quadrant_from == "classifier":
         q = d_out.quadrant.detach().argmax(dim=1)
     else:
         q = va_quadrant(d_out.va.detach(), frame.midpoint)
     out = c(z, q if frame.combiner.quadrants else None)
-    return affect_loss(out.va, labels.va, labels.mask, labels.weight, loss.terms,
-                       prefix="afc_c/")  # fmt: skip
+    terms = affect_loss(out.va, labels.va, labels.mask, labels.weight, loss.terms,
+                        prefix="afc_c/")  # fmt: skip
+    return {**terms, "total_c": loss.afc_c * loss.afc * terms["afc_c/total"]}
 
 
 def _takes_z(discriminator: torch.nn.Module) -> bool:
@@ -595,8 +669,7 @@ def model_kind(model: torch.nn.Module, config: RunConfig) -> str:
                 )
             return "disc"
         return "aegcd"
-    if isinstance(model, ANCLaF):
-        _faces_only(model, "model.name", config.model.name)
+    if isinstance(model, ANCLaF):  # also DiLaST, on faces or on audio images
         if config.model.discriminator_only:
             raise ConfigError("config key model.discriminator_only: use an AEG-CD model")
         if sequence_stages and config.model.sequence is None:
@@ -605,93 +678,195 @@ def model_kind(model: torch.nn.Module, config: RunConfig) -> str:
                 "(anclaf_s_128, test_anclaf_s)"
             )
         return "anclaf"
+    if isinstance(model, AViGaSNet):
+        raise ConfigError(
+            f"config key model.name: {config.model.name} (AVi-CaS / AVi-GaS) trains on two "
+            "finished DiLaST runs: give their frame models as model.video_frame and "
+            "model.audio_frame, and sequence stages only (avigas.yaml)"
+        )
     raise ConfigError(
         f"config key model.name: {config.model.name} is not a latent frame model; use "
-        "aegcd_112, aegcd_sz_112, anclaf_128 or their test_* variants"
+        "aegcd_112, aegcd_sz_112, anclaf_128, dilast_video_128, dilast_audio_128 or their "
+        "test_* variants"
     )
 
 
 def build_sequence_model(config: RunConfig, frame: ANCLaF) -> torch.nn.Module:
     """The ANCLaF-S/-SA model of the sequence stages, holding the frame model's G and D."""
-    first = config.stages[1]
-    model = create_model(
-        config.model.sequence,
-        image_size=config.data.image_size,
-        va_output=config.model.va_output,
-        clip_length=first.length,
-        attention=first.attention,
-        **{**config.model.kwargs, **config.model.sequence_kwargs},
-    )
+    kwargs = {**config.model.kwargs, **config.model.sequence_kwargs}
+    model = create_sequence_model(config, config.model.sequence, kwargs)
     if not isinstance(model, ANCLaFSequence):
+        hint = " (AVi-CaS / AVi-GaS: model.name, see avigas.yaml)"
         raise ConfigError(
             f"config key model.sequence: {config.model.sequence} is not an ANCLaF-S/-SA sequence "
-            "model; use anclaf_s_128, anclaf_sa_128, dilast_sa_video_128 or their test_* variants"
+            "model; use anclaf_s_128, anclaf_sa_128, dilast_sa_video_128, dilast_sa_audio_128 or "
+            f"their test_* variants{hint if isinstance(model, AViGaSNet) else ''}"
         )
-    _faces_only(model, "model.sequence", config.model.sequence)
+    read = (model.modality, model.audio_image_size)
+    if read != (frame.modality, frame.audio_image_size):
+        raise ConfigError(
+            f"config key model.sequence: {config.model.sequence} reads {_reads(model)}, the frame "
+            f"model {config.model.name} {_reads(frame)}: give both the same modality (and audio "
+            "image size) in model.kwargs"
+        )
     model.generator, model.discriminator = frame.generator, frame.discriminator
     return model
 
 
-def _faces_only(model: torch.nn.Module, key: str, name: str) -> None:
-    """Refuse a DiLaST on audio images: this recipe feeds G faces (the audio stage is to come)."""
-    if getattr(model, "modality", "video") != "video":
+def create_sequence_model(config: RunConfig, name: str, kwargs: dict) -> torch.nn.Module:
+    """The registered model ``name`` of the sequence stages, built for the first one's window
+    length and attention (``stage_model`` sets each stage's)."""
+    first = next(stage for stage in config.stages if stage.kind == "sequence")
+    return create_model(
+        name,
+        image_size=config.data.image_size,
+        va_output=config.model.va_output,
+        clip_length=first.length,
+        attention=first.attention,
+        **kwargs,
+    )
+
+
+def _reads(model: ANCLaF | ANCLaFSequence) -> str:
+    if model.modality == "video":
+        return "faces"
+    return f"{model.audio_image_size} px audio images"
+
+
+def load_frame_models(config: RunConfig) -> torch.nn.ModuleDict:
+    """AVi-CaS / AVi-GaS: the DiLaST frame models of two finished runs, ``{"video": ...,
+    "audio": ...}`` (``model.video_frame``, ``model.audio_frame``)."""
+    frames = {}
+    for modality in AV_MODALITIES:
+        key = f"model.{modality}_frame"
+        path = getattr(config.model, f"{modality}_frame")
+        try:
+            model = load_model(path)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"config key {key}: {error}") from None
+        if not isinstance(model, ANCLaF) or model.modality != modality:
+            raise ConfigError(
+                f"config key {key}: {path} holds {model.build_args['name']}, not a DiLaST frame "
+                f"model on {'faces' if modality == 'video' else 'audio images'}: give the "
+                f"model/ of a dilast_{modality}_128 run with a frame stage only, or a run's "
+                "stages/frame/model"
+            )
+        frames[modality] = model
+    return torch.nn.ModuleDict(frames)
+
+
+def build_fused_model(config: RunConfig, frames: torch.nn.ModuleDict) -> AViGaSNet:
+    """The AVi-CaS / AVi-GaS model of the sequence stages, holding the two DiLaST frame models'
+    G and D (:meth:`AViGaSNet.share_frame_parts`); refuses parts shaped otherwise, so that its
+    checkpoint reloads alone."""
+    fused = "avicas_128, avigas_128 or their test_* variants"
+    try:
+        model = create_sequence_model(config, config.model.name, config.model.kwargs)
+    except TypeError as error:  # another family's builder, or an argument no builder takes
+        raise ConfigError(f"config keys model.name / model.kwargs: {error} ({fused})") from None
+    if not isinstance(model, AViGaSNet):
         raise ConfigError(
-            f"config key {key}: {name} reads audio images (modality={model.modality!r}), but this "
-            "recipe trains on faces only; use a model on faces (modality: video)"
+            f"config key model.name: with model.video_frame and model.audio_frame, name AVi-CaS "
+            f"or AVi-GaS ({fused}), not {config.model.name}"
         )
+    faces = frames["video"].input_spec.image_size
+    if faces != config.data.image_size:
+        raise ConfigError(
+            f"config key data.image_size: model.video_frame reads {faces} px faces, the run "
+            f"feeds {config.data.image_size} px"
+        )
+    for modality, dilast in frames.items():
+        ours = {k: tuple(v.shape) for k, v in getattr(model, modality).state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in dilast.state_dict().items()
+                  if k.startswith(("generator.", "discriminator."))}  # fmt: skip
+        if ours != theirs:
+            raise ConfigError(
+                f"config key model.kwargs: {config.model.name}'s {modality} G and D are shaped "
+                f"otherwise than those of model.{modality}_frame; build it with the DiLaST's "
+                "generator and discriminator arguments"
+            )
+    try:
+        model.share_frame_parts(frames["video"], frames["audio"])
+    except ValueError as error:
+        raise ConfigError(f"config keys model.video_frame / model.audio_frame: {error}") from None
+    return model
 
 
-def build_loader(config, stage, federation, space, accelerator, takes_audio) -> Any:
+def build_loader(config, stage, federation, space, accelerator, audio) -> Any:
     """A stage's training batches, uint8 (normalised on the device): VA frames from the
     aligned mixer, 3-frame clips for AEG-CD-SZ (the middle frame and the audio of t-1..t+1),
-    windows of ``stage.length`` frames for a sequence stage."""
+    windows of ``stage.length`` frames for a sequence stage. ``audio``: what the models hear
+    (None, ``egemaps`` or ``mel_image``, each frame's audio image)."""
     data = config.data
     transform = build_train_transform(data.image_size, data.augment)
     common = {"rank": accelerator.process_index, "world_size": accelerator.num_processes,
               "seed": config.train.seed, "normalise": False,
               "tolerate_damage": data.tolerate_damage}  # fmt: skip
-    if stage.kind == "frame" and not takes_audio:
+    # Audio rides in every batch, zero-filled with an audio_mask where a frame has none.
+    if stage.kind == "frame" and audio != AUDIO_FEATURES:
         return AlignedMixer(federation, space, {"va": data.batch_size}, transform,
                             datasets=data.datasets, shuffle_buffer=data.shuffle_buffer,
-                            **common)  # fmt: skip
+                            audio=audio is not None, **common)  # fmt: skip
     length, batch, datasets = 3, data.batch_size, data.datasets
     if stage.kind == "sequence":
         length, batch = stage.length, data.clip_batch_size
         datasets = data.sequence_datasets or data.datasets
-    # AEG-CD-SZ's clips carry eGeMAPS in every batch, zero-filled with an audio_mask where a
-    # frame has none; the sequence stages read no audio.
     return ClipLoader(federation, space, length, batch, transform, datasets=datasets, task="va",
                       shuffle_buffer=data.clip_shuffle_buffer, interleave=data.interleave,
-                      audio=stage.kind == "frame", **common)  # fmt: skip
+                      audio=audio is not None, **common)  # fmt: skip
 
 
-def frame_inputs(batch: dict, statistics: AudioStatistics | None, device: Any) -> tuple:
+def frame_inputs(
+    batch: dict, statistics: AudioStatistics | None, device: Any, frame: Any = None
+) -> tuple:
     """``(images uint8 [B, 3, H, W], va, va_mask, audio, audio_mask)`` of a frame batch; for
     3-frame clips the middle frame, the normalised audio of frames t-1..t+1 (0, the training
     mean, where a frame has none: such clips still train) and the loader's ``audio_mask``
-    ``[B, 3]``."""
+    ``[B, 3]``.
+
+    For a DiLaST on audio (``frame.modality == "audio"``) the images are the frames' audio
+    images as G reads them (``frame.modality_images``: 3 channels, silence where a frame has
+    none) in 8 bits, as a face, so that the same degradations apply; ``audio_mask`` is the
+    loader's ``[B]``, and ``va_mask`` is False where a frame has no audio: it trains nothing."""
     if batch["image"].ndim == 5:  # AEG-CD-SZ: clips of frames t-1, t, t+1
         images, va, mask = batch["image"][:, 1], batch["va"][:, 1], batch["va_mask"][:, 1]
         audio, present = audio_context(batch["egemaps"], batch["audio_mask"], statistics, device)
+    elif getattr(frame, "modality", "video") == "audio":  # DiLaST on audio
+        present = batch["audio_mask"].bool()
+        heard = frame.modality_images(normalise(batch["image"]), batch["mel_image"], present)
+        images, va, mask = quantise_images(heard), batch["va"], batch["va_mask"].bool() & present
+        audio, present = None, present.to(device)
     else:
         images, va, mask = batch["image"], batch["va"], batch["va_mask"]
         audio = present = None
     return images, va.to(device).float(), mask.to(device).bool(), audio, present
 
 
+def clip_audio(batch: dict, device: Any) -> dict[str, torch.Tensor]:
+    """A clip batch's audio images ``[B, n, s, s]`` and ``audio_mask`` ``[B, n]`` on the
+    device, as ``clip_latents`` takes them (``audio=``, ``audio_mask=``)."""
+    return {"audio": batch["mel_image"].to(device), "audio_mask": batch["audio_mask"].to(device)}
+
+
 def start_stage(span: Span, plan: list[Span], frame, sequence, out: Path, config) -> None:
     """A sequence stage's first weights: a named earlier stage's, C's convolutions for the
-    first one (train.sequence_init), or else the previous stage's as they are."""
+    first one (train.sequence_init; AVi-CaS / AVi-GaS: each modality's stack from its DiLaST's
+    C), or else the previous stage's as they are."""
     from safetensors.torch import load_file
 
     stage, index = span.stage, plan.index(span)
+    first = index == 0 or plan[index - 1].stage.kind == "frame"  # the first sequence stage
     lstm = sequence.sequence
     if stage.start_from is not None:
         saved = load_file(out / STAGES / stage.start_from / "model" / "model.safetensors")
         lstm.load_state_dict({k.removeprefix("sequence."): v.to(next(lstm.parameters()).device)
                               for k, v in saved.items() if k.startswith("sequence.")})  # fmt: skip
-    elif index == 1 and config.train.sequence_init == "combiner":
-        lstm.features.load_state_dict(frame.combiner.features.state_dict())
+    elif first and config.train.sequence_init == "combiner":
+        if isinstance(frame, torch.nn.ModuleDict):  # AViGaS: each modality's, from its DiLaST
+            for modality, dilast in frame.items():
+                lstm.features[modality].load_state_dict(dilast.combiner.features.state_dict())
+        else:
+            lstm.features.load_state_dict(frame.combiner.features.state_dict())
 
 
 def stage_model(stage: StageConfig, frame, sequence, statistics, config) -> torch.nn.Module:
@@ -709,8 +884,9 @@ def stage_model(stage: StageConfig, frame, sequence, statistics, config) -> torc
 
 
 def evaluate(accelerator, model, federation, space, config, stage, statistics):
-    """Pooled predictions on every held-out frame (AEG-CD-SZ with its audio, as ``holistic
-    evaluate`` feeds the saved model), and what the summary adds (frames without audio)."""
+    """Pooled predictions on every held-out frame (with its audio for a model that takes it, as
+    ``holistic evaluate`` feeds the saved model), and what the summary adds (frames without
+    audio)."""
     data = config.data
     datasets = data.datasets
     if stage.kind == "sequence":
@@ -718,12 +894,72 @@ def evaluate(accelerator, model, federation, space, config, stage, statistics):
     pooled = evaluate_pooled(accelerator, model, federation, space, split=data.eval_split,
                              datasets=datasets, batch_size=data.eval_batch_size,
                              tolerate_damage=data.tolerate_damage)  # fmt: skip
-    if statistics is None:
-        return pooled, {}
-    return pooled, {
-        "eval_frames_without_audio": pooled.frames_without_audio,
-        "audio_statistics": statistics.to_json(),
-    }
+    extra = {}
+    if model.input_spec.audio:
+        extra["eval_frames_without_audio"] = pooled.frames_without_audio
+    if statistics is not None:
+        extra["audio_statistics"] = statistics.to_json()
+    return pooled, extra
+
+
+def trained_datasets(config: RunConfig) -> list[list[str] | None]:
+    """The dataset selections the run trains on: the frame stage's, and the sequence stages'
+    when they name others (None: every dataset)."""
+    data, kinds = config.data, {stage.kind for stage in config.stages}
+    chosen = [data.datasets] if "frame" in kinds else []
+    if "sequence" in kinds and (data.sequence_datasets is not None or not chosen):
+        chosen.append(data.sequence_datasets or data.datasets)
+    return chosen
+
+
+def set_audio_settings(federation, config, frame, sequence) -> None:
+    """Record on the models that read audio images how the run's audio was made (their
+    checkpoints keep it; evaluation refuses audio made otherwise). AVi-CaS / AVi-GaS: the audio
+    DiLaST must have been trained on audio made alike."""
+    chosen = trained_datasets(config)
+    datasets = None if None in chosen else sorted({name for names in chosen for name in names})
+    made = federation.audio_settings(datasets).to_json()
+    if isinstance(frame, torch.nn.ModuleDict):
+        trained = frame["audio"].audio_settings
+        if trained is not None and trained != made:
+            raise ConfigError(
+                f"config key model.audio_frame: that DiLaST was trained on audio made with "
+                f"{trained}, the run's datasets' audio was made with {made}: convert them alike "
+                "(holistic federate ... --audio-setting)"
+            )
+    else:
+        frame.audio_settings = made
+    if sequence is not None:
+        sequence.audio_settings = made
+
+
+def check_frame_models(accelerator, out: Path, config: RunConfig, resumed: bool) -> dict:
+    """AVi-CaS / AVi-GaS: the paths and SHA-256 of the two DiLaST weight files, written to
+    ``stages/frame_models.json`` when the run starts; a resumed run must find them unchanged
+    (its LSTM trained on their latents), or it stops naming the one that changed."""
+    import hashlib
+
+    found = {}
+    for modality in AV_MODALITIES:
+        path = getattr(config.model, f"{modality}_frame")
+        weights = checkpoint_files(path)[0]
+        found[modality] = {"path": str(path),
+                           "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}  # fmt: skip
+    record = out / STAGES / "frame_models.json"
+    if resumed and record.is_file():
+        started = json.loads(record.read_text())
+        changed = [m for m in AV_MODALITIES if started.get(m) != found[m]]
+        if changed:
+            raise ConfigError(
+                f"config key(s) {', '.join(f'model.{m}_frame' for m in changed)}: the DiLaST "
+                f"weights changed since this run started ({record}); resume with the ones it "
+                "started on, or start again (train.resume=false)"
+            )
+    elif accelerator.is_main_process:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(found, indent=1))
+    accelerator.wait_for_everyone()
+    return found
 
 
 def stage_reports(out: Path, plan: list[Span], steps: int) -> dict[str, dict]:

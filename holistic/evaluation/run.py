@@ -130,9 +130,10 @@ def evaluate_model(
     run whole, the recurrent state carried over the whole video), with the predictions of
     overlapping windows averaged per frame. Both report per frame, so a frame model and a
     sequence model are scored on the same rows. An image model that takes audio (the input
-    spec's ``audio``, e.g. AEG-CD-SZ) sees every frame of every video run with the audio of its
-    neighbours (:func:`audio_frame_predictions`); a clip model that takes audio (A/V-MT-VGG-GRU)
-    sees each window's audio with its mask (:func:`clip_predictions`).
+    spec's ``audio``: AEG-CD-SZ with the audio of its neighbours, a DiLaST on audio with its
+    frame's audio image) sees every frame of every video run (:func:`audio_frame_predictions`); a
+    clip model that takes audio (A/V-MT-VGG-GRU, DiLaST-SA on audio, AViGaS-Net) sees each
+    window's audio with its mask (:func:`clip_predictions`).
 
     Args:
         image_size: side of the crops fed to the model; default: the model's input spec.
@@ -321,29 +322,38 @@ def audio_frame_predictions(
     """Add the predictions of an image model that takes audio on every frame of every video run
     of ``split`` to ``predictions``: each frame with the raw audio features of its neighbours
     (the input spec's ``frames``, e.g. t-1, t, t+1; a run's first and last frames repeat at its
-    edges).
+    edges), or, for a model on audio images (``mel_image``: a DiLaST on audio), with its own
+    audio image and ``audio_mask``.
 
     A frame without audio (the loader's ``audio_mask``) counts as the spec's ``fill`` (the
-    training mean the model was saved with) in its own and its neighbours' input, and is
-    counted in ``predictions.frames_without_audio``. Samples that are not video frames have no
-    neighbours and are not evaluated.
+    training mean the model was saved with) in its own and its neighbours' input, or gets zeros
+    and False (the model hears silence), and is counted in ``predictions.frames_without_audio``.
+    Samples that are not video frames (stills) are not evaluated, so the frame model is scored on
+    the rows its sequence models are.
 
     Raises:
-        ValueError: the spec records no ``fill`` (a model saved before training set it).
+        ValueError: the spec records no ``fill`` (a model saved before training set it), or
+            audio images the shards do not store (:func:`_audio_feature`).
     """
     from holistic.data.clips import clip_arrays, video_runs
     from holistic.data.damage import DamageLog, ShardError
     from holistic.data.stages import batch_images
+    from holistic.models.latent._layers import MEL_IMAGE
 
     damage = DamageLog() if damage is None else damage
     (name, settings), *more = unwrapped(model).input_spec.audio.items()
-    if more or "fill" not in settings:
+    images_of_audio = name == MEL_IMAGE
+    if more or not (images_of_audio or "fill" in settings):
         raise ValueError(
             f"the model takes audio {dict(unwrapped(model).input_spec.audio)} but records no "
             "single fill for frames without it; evaluate a model saved by its recipe"
         )
-    fill, frames = np.asarray(settings["fill"], np.float32), int(settings["frames"])
-    check_audio_settings(model, federation, datasets)
+    if images_of_audio:  # each frame's own image, with the mask
+        refs = federation.shards(split, None, datasets)
+        _, shape = _audio_feature(model, federation, refs, datasets, damage)
+    else:
+        fill, frames = np.asarray(settings["fill"], np.float32), int(settings["frames"])
+        check_audio_settings(model, federation, datasets)
     runs = video_runs(
         federation, split=split, datasets=datasets, rank=rank, world_size=world_size, damage=damage
     )
@@ -353,16 +363,22 @@ def audio_frame_predictions(
         except ShardError as error:
             damage.bad_sample(error)
             continue
-        audio, present = _audio_windows(
-            arrays.get(name), arrays.get("audio_mask"), len(run), fill, frames
-        )
+        if images_of_audio:
+            audio, present = _stored_audio(arrays, name, shape, len(run))
+            inputs = (audio, present)
+        else:
+            audio, present = _audio_windows(
+                arrays.get(name), arrays.get("audio_mask"), len(run), fill, frames
+            )
+            inputs = (audio,)
         predictions.frames_without_audio += int((~present).sum())
         images = batch_images(arrays["image"], normalise=True)
         outputs: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(run), batch_size):
             stop = start + batch_size
             out = model(
-                images[start:stop].to(device), torch.from_numpy(audio[start:stop]).to(device)
+                images[start:stop].to(device),
+                *(torch.from_numpy(value[start:stop]).to(device) for value in inputs),
             )
             for key, value in out.items():
                 outputs.setdefault(key, []).append(value.float().cpu().numpy())
@@ -411,10 +427,10 @@ def _audio_feature(
     datasets: Sequence[str] | None,
     damage: DamageLog,
 ) -> tuple[str, tuple[int, ...]]:
-    """The audio feature a clip model takes and its per-frame shape (what a window without
-    audio gets zeros of): as the shards ``refs`` store it, or, when none of them has audio, for
-    ``mel`` as the audio settings make it (the model's, else those of ``datasets``, else the
-    defaults).
+    """The audio feature a model takes and its per-frame shape (what a frame without audio gets
+    zeros of): as the shards ``refs`` store it, or, when none of them has audio, for ``mel`` as
+    the audio settings make it (the model's, else those of ``datasets``, else the defaults) and
+    for ``mel_image`` as the model reads it (``[size, size]``).
 
     Raises:
         ValueError: the model takes several audio features, one the shards do not store, or
@@ -422,6 +438,7 @@ def _audio_feature(
     """
     from holistic.data.audio import AudioSettings, mel_window_columns
     from holistic.data.clips import audio_layout
+    from holistic.models.latent._layers import MEL_IMAGE
 
     audio = unwrapped(model).input_spec.audio
     (name, entry), *more = audio.items()
@@ -435,12 +452,15 @@ def _audio_feature(
     if heard:
         stored = audio_layout(heard, damage)
         if name not in stored:
+            setting = f" mel_image_size={entry['size']}" if name == MEL_IMAGE else ""
             raise ValueError(
                 f"the model takes the audio feature {name!r}, but the shards of "
                 f"{sorted({ref.dataset for ref in heard})} store {sorted(stored)}: convert them "
-                "with the model's audio settings (holistic federate ... --audio-setting)"
+                f"with the model's audio settings (holistic federate ... --audio-setting{setting})"
             )
         return name, tuple(stored[name][0])
+    if name == MEL_IMAGE:  # no frame has audio: zeros of the size the model reads
+        return name, (int(entry["size"]), int(entry["size"]))
     if name != "mel":
         raise ValueError(
             f"no shard of {list(datasets) if datasets else 'the federation'} has audio, so the "
@@ -505,14 +525,23 @@ def _window_outputs(
         extra["landmarks"] = torch.from_numpy(arrays["landmarks"][None]).to(device)
     present = None
     if audio is not None:  # zeros and False where a frame has no audio
-        name, shape = audio
-        present = np.asarray(arrays.get("audio_mask", np.zeros(len(window), bool)), bool)
-        features = arrays.get(name, np.zeros((len(window), *shape), np.float32))
-        extra["audio"] = torch.from_numpy(features.astype(np.float32)[None]).to(device)
+        features, present = _stored_audio(arrays, *audio, len(window))
+        extra["audio"] = torch.from_numpy(features[None]).to(device)
         extra["audio_mask"] = torch.from_numpy(present[None]).to(device)
     images = batch_images(arrays["image"][None], normalise=True).to(device)
     outputs = model(images, **extra)
     return {key: value[0].float().cpu().numpy() for key, value in outputs.items()}, present
+
+
+def _stored_audio(
+    arrays: Mapping[str, np.ndarray], name: str, shape: Sequence[int], length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A run's (or window's) stored feature ``name`` as float32 ``[T, *shape]`` and ``[T]``
+    whether each frame has audio, from :func:`~holistic.data.clips.clip_arrays`: zeros and
+    False where a frame has none (all of them when no frame has any)."""
+    present = np.asarray(arrays.get("audio_mask", np.zeros(length, bool)), bool)
+    features = arrays.get(name, np.zeros((length, *shape), np.float32))
+    return features.astype(np.float32), present
 
 
 def unwrapped(model: torch.nn.Module) -> torch.nn.Module:

@@ -117,9 +117,10 @@ def check_audio_sources(
     datasets: Sequence[str] | None,
     split: str = "train",
     features: Sequence[str] = ("egemaps",),
+    image_size: int | None = None,
 ) -> None:
     """Every dataset the run trains on must have per-frame audio features, for a model that
-    takes them (AEG-CD-SZ, A/V-MT-VGG-GRU).
+    takes them (AEG-CD-SZ, A/V-MT-VGG-GRU, DiLaST on audio, AViGaS-Net).
 
     Args:
         federation: The run's federation.
@@ -127,10 +128,14 @@ def check_audio_sources(
         split: The split they train on.
         features: The audio features the model reads (its ``input_spec.audio`` names), for the
             message (default: AEG-CD-SZ's).
+        image_size: For a model that reads audio images (``mel_image``): their side, which each
+            dataset's audio must have been converted with (``AudioSettings.mel_image_size``;
+            None: not checked).
 
     Raises:
         ConfigError: naming the datasets whose ``split`` has no audio (manifest ``tasks.audio``)
-            and those that have it.
+            and those that have it; or those whose audio has no audio images of ``image_size``,
+            with the conversion setting that stores them.
     """
     entries = federation.manifest["datasets"]
     federation.check_datasets(datasets)
@@ -150,4 +155,20 @@ def check_audio_sources(
             f"tasks.audio); train it on datasets with audio ({having or 'none in data.datasets'}) "
             "via data.datasets, convert the videos with their audio tracks (holistic federate "
             "affwild2 --option audio=DIR, without --no-audio), or use a model without audio"
+        )
+    if image_size is None:
+        return
+    made = {name: federation.audio_settings([name]).mel_image_size for name in chosen}
+    other = {name: size for name, size in made.items() if size != image_size}
+    if other:
+        stored = ", ".join(
+            f"{name}: {f'{size} px' if size else 'none'}" for name, size in sorted(other.items())
+        )
+        raise ConfigError(
+            f"config key model.name: the model reads {image_size}x{image_size} audio images "
+            f"(mel_image), but the audio of {sorted(other)} stores other ones or none ({stored}): "
+            f"rebuild their shards with the audio setting mel_image_size={image_size} (holistic "
+            f"federate ... --audio-setting mel_image_size={image_size}, or holistic synth ... "
+            f"--federate ... --audio-setting mel_image_size={image_size}), or build the model "
+            "for the images they store (model.kwargs.audio_image_size)"
         )

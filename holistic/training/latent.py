@@ -1,8 +1,9 @@
 """Parts of ``recipes/latent_adversarial.py`` that are not the loop: degraded inputs seeded by
-the step, per-sample class-balance weights, the audio context of AEG-CD-SZ (statistics, the
-t-1..t+1 window, the training mean where a frame has no audio, folding the normalisation into
-the saved model), its evaluation with audio, the VA metrics on each dataset's native scale, and a
-view of several optimisers for :func:`~holistic.training.state.resume_state`.
+the step (faces, and DiLaST's audio images in 8 bits), per-sample class-balance weights, the
+audio context of AEG-CD-SZ (statistics, the t-1..t+1 window, the training mean where a frame has
+no audio, folding the normalisation into the saved model), its evaluation with audio, the VA
+metrics on each dataset's native scale, and a view of several optimisers for
+:func:`~holistic.training.state.resume_state`.
 
 See ``docs/latent_adversarial.md``; the decisions are numbered as
 ``reference/latent_models.md`` §8.
@@ -22,6 +23,7 @@ from torch import nn
 
 from holistic.data.degrade import RandomDegradation
 from holistic.losses.affect import VABinWeights
+from holistic.models.latent._layers import MEL_IMAGE
 from holistic.models.latent.composite import AUDIO_FRAMES, AUDIO_NAME
 from holistic.training.checks import check_audio_sources  # re-exported: it lived here
 from holistic.training.config import ConfigError
@@ -29,6 +31,7 @@ from holistic.training.config import ConfigError
 __all__ = [
     "AUDIO_FEATURES",
     "AUDIO_FRAMES",
+    "AUDIO_IMAGES",
     "AudioStatistics",
     "OptimizerGroups",
     "audio_context",
@@ -40,12 +43,15 @@ __all__ = [
     "init_from_checkpoint",
     "native_va_markdown",
     "native_va_metrics",
+    "quantise_images",
     "reset_optimizer",
     "sample_weights",
 ]
 
 #: The per-frame audio features AEG-CD-SZ reads (25 eGeMAPS low-level descriptors).
 AUDIO_FEATURES = AUDIO_NAME
+#: The per-frame audio image DiLaST on audio and AViGaS-Net read (``AudioSettings.mel_image_size``).
+AUDIO_IMAGES = MEL_IMAGE
 
 
 # --- degraded inputs -------------------------------------------------------------------------
@@ -84,6 +90,14 @@ def degrade_batch(
         else:
             out[index] = degrade(images=sample)["images"]
     return torch.from_numpy(out).movedim(-1, -3).to(images.device)
+
+
+def quantise_images(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (any layout) to uint8, rounded: the inverse of
+    :func:`holistic.data.transforms.normalise` to within 1/255. What puts a DiLaST's audio
+    images (``model.modality_images``) through :func:`degrade_batch` as faces go (decision 12);
+    values outside [-1, 1] are clipped."""
+    return images.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 # --- class-balance weights -------------------------------------------------------------------

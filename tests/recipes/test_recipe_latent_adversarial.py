@@ -443,24 +443,29 @@ def test_bad_stage_configs_fail_at_start(recipe, shards, tmp_path):
                           "length: 2, steps: 1}]"))  # fmt: skip
 
 
-def test_models_on_audio_images_are_refused_until_the_recipe_feeds_them(recipe):
+def test_frame_and_sequence_models_must_read_the_same_modality(recipe):
+    """DiLaST on audio trains here (tests/recipes/test_recipe_latent_audiovisual.py); its -SA
+    model must read what its frame model reads, and AVi-CaS / AVi-GaS are no -SA models."""
     from holistic.models import create_model
 
     audio = {"modality": "audio", "audio_image_size": 32}
     config = recipe.RunConfig(model=recipe.ModelConfig(name="test_dilast", kwargs=audio))
-    with pytest.raises(ConfigError, match="model.name: test_dilast reads audio images"):
-        recipe.model_kind(create_model("test_dilast", **audio), config)
-    frame = create_model("test_anclaf")
+    assert recipe.model_kind(create_model("test_dilast", **audio), config) == "anclaf"
     stages = [recipe.StageConfig(), recipe.StageConfig(name="S", kind="sequence", length=2)]
-    for sequence, kwargs, message in (
-        ("test_dilast_sa", audio, "model.sequence: test_dilast_sa reads audio images"),
-        ("test_avigas", {}, "test_avigas is not an ANCLaF-S/-SA sequence model"),
-    ):
-        model = recipe.ModelConfig(name="test_anclaf", sequence=sequence, sequence_kwargs=kwargs)
+    for frame, sequence, kwargs, message in (
+        ("test_anclaf", "test_dilast_sa", audio,
+         "test_dilast_sa reads 32 px audio images, the frame model test_anclaf faces"),
+        ("test_anclaf", "test_avigas", {},
+         r"test_avigas is not an ANCLaF-S/-SA sequence model.*AVi-CaS / AVi-GaS: model.name"),
+    ):  # fmt: skip
+        model = recipe.ModelConfig(name=frame, sequence=sequence, sequence_kwargs=kwargs)
         with pytest.raises(ConfigError, match=message):
-            recipe.build_sequence_model(recipe.RunConfig(model=model, stages=stages), frame)
-    config = recipe.RunConfig(model=recipe.ModelConfig(sequence="test_dilast_sa"), stages=stages)
-    assert recipe.build_sequence_model(config, frame).generator is frame.generator  # on faces
+            recipe.build_sequence_model(recipe.RunConfig(model=model, stages=stages),
+                                        create_model(frame))  # fmt: skip
+    model = recipe.ModelConfig(name="test_dilast", sequence="test_dilast_sa", kwargs=audio)
+    frame = create_model("test_dilast", **audio)
+    sequence = recipe.build_sequence_model(recipe.RunConfig(model=model, stages=stages), frame)
+    assert sequence.modality == "audio" and sequence.generator is frame.generator
 
 
 # --- two processes ---------------------------------------------------------------------------
