@@ -64,13 +64,13 @@ from .combiner import NUM_QUADRANTS, LatentFeatures
 from .composite import (
     _TINY_SEQUENCE,
     ANCLaF,
+    SequenceForwards,
     _anclaf_discriminator,
     _anclaf_parts,
     _generator,
     _Latents,
     _no_weight_sources,
     check_clips,
-    check_streamable,
     sequence_detached,
 )
 from .discriminator import Discriminator
@@ -317,7 +317,7 @@ def _spread(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.reshape(*mask.shape, *(1,) * (like.ndim - mask.ndim))
 
 
-class AViGaSNet(AudioImageInput, nn.Module):
+class AViGaSNet(SequenceForwards, AudioImageInput, nn.Module):
     """AVi-CaS (``fusion="concat"``) and AVi-GaS (``fusion="gate"``): clips of faces and the
     audio image of every frame to VA per frame (module docstring).
 
@@ -492,48 +492,6 @@ class AViGaSNet(AudioImageInput, nn.Module):
         GMU's gates, state); pass ``state`` back in to continue a stream window by window."""
         latents = self.clip_latents(x, audio, audio_mask)
         return self.sequence(*latents, state=state)
-
-    def forward_features(
-        self,
-        x: torch.Tensor,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Clips and their audio to the LSTM outputs ``[B, T, hidden]`` (each clip is one
-        window: the state starts from zeros)."""
-        return self.forward_sequence(x, None, audio, audio_mask).features
-
-    def forward_stream(
-        self,
-        x: torch.Tensor,
-        state: SequenceState | None = None,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> tuple[dict[str, torch.Tensor], SequenceState]:
-        """The next frames of a stream, continuing from ``state`` (None: its start), to
-        ``({"va": [B, T, 2]}, state)``.
-
-        Raises:
-            ValueError: attention without a rolling memory (``memory_size=None``).
-        """
-        check_streamable(self.sequence, "AViGaSNet", self.input_spec.clip_length)
-        out = self.forward_sequence(x, state, audio, audio_mask)
-        return {"va": out.va}, out.state
-
-    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
-        return {"va": self.sequence.forward_va(features)}
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Clips ``[B, T, 3, H, W]`` and their audio images ``[B, T, s, s]`` (mask
-        ``[B, T]``) to ``{"va": [B, T, 2]}``; without audio every frame is a frame without
-        audio. The gates are in :meth:`forward_sequence`'s output."""
-        return self.forward_heads(self.forward_features(x, audio, audio_mask))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -395,7 +395,58 @@ class ANCLaF(_Latents):
         return self.forward_heads(self.forward_features(x, audio, audio_mask))
 
 
-class ANCLaFSequence(_Latents):
+class SequenceForwards:
+    """The forwards of a sequence model built on :meth:`forward_sequence` (ANCLaF-S/-SA,
+    DiLaST-SA, AViGaS-Net): ``forward_sequence(x, state, audio, audio_mask)`` returns the
+    sequence part's output (``.va``, ``.features``, ``.state``, ...) and ``self.sequence`` is
+    its :class:`~holistic.models.latent.sequence.SequencePredictor`."""
+
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Clips in [-1, 1] ``[B, T, 3, H, W]`` (and audio images ``[B, T, s, s]`` with their
+        mask, for a model that hears) to the LSTM outputs ``[B, T, hidden]`` (each clip is one
+        window: the state starts from zeros)."""
+        return self.forward_sequence(x, None, audio, audio_mask).features
+
+    def forward_stream(
+        self,
+        x: torch.Tensor,
+        state: SequenceState | None = None,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], SequenceState]:
+        """The next frames of a stream, continuing from ``state`` (None: its start), to
+        ``({"va": [B, T, 2]}, state)`` (see :meth:`forward_sequence`).
+
+        Raises:
+            ValueError: attention without a rolling memory (``memory_size=None``, the
+                reference's -SA): it attends within each call only, so a stream cut into other
+                windows would give other predictions.
+        """
+        check_streamable(self.sequence, type(self).__name__, self.input_spec.clip_length)
+        out = self.forward_sequence(x, state, audio, audio_mask)
+        return {"va": out.va}, out.state
+
+    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
+        return {"va": self.sequence.forward_va(features)}
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Clips (and, for a model that hears, audio images) to ``{"va": [B, T, 2]}``; a model
+        with gates gives them in :meth:`forward_sequence`'s output."""
+        return self.forward_heads(self.forward_features(x, audio, audio_mask))
+
+
+class ANCLaFSequence(SequenceForwards, _Latents):
     """ANCLaF-S-n and ANCLaF-SA-n: Z and Q per frame, then the sequence combiner.
 
     Args:
@@ -476,48 +527,6 @@ class ANCLaFSequence(_Latents):
         window."""
         z, q = self.clip_latents(x, audio, audio_mask)
         return self.sequence(z, q, state)
-
-    def forward_features(
-        self,
-        x: torch.Tensor,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Clips in [-1, 1] ``[B, T, 3, H, W]`` to the LSTM outputs ``[B, T, hidden]`` (each
-        clip is one window: the state starts from zeros)."""
-        return self.forward_sequence(x, None, audio, audio_mask).features
-
-    def forward_stream(
-        self,
-        x: torch.Tensor,
-        state: SequenceState | None = None,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> tuple[dict[str, torch.Tensor], SequenceState]:
-        """The next frames of a stream, continuing from ``state`` (None: its start), to
-        ``({"va": [B, T, 2]}, state)`` (see :meth:`forward_sequence`).
-
-        Raises:
-            ValueError: attention without a rolling memory (``memory_size=None``, the
-                reference's -SA): it attends within each call only, so a stream cut into other
-                windows would give other predictions.
-        """
-        check_streamable(self.sequence, "ANCLaFSequence", self.input_spec.clip_length)
-        out = self.forward_sequence(x, state, audio, audio_mask)
-        return {"va": out.va}, out.state
-
-    def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``[B, T, hidden]`` to ``{"va": [B, T, 2]}``."""
-        return {"va": self.sequence.forward_va(features)}
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        audio: torch.Tensor | None = None,
-        audio_mask: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Clips (and, for an audio model, audio images) to ``{"va": [B, T, 2]}``."""
-        return self.forward_heads(self.forward_features(x, audio, audio_mask))
 
 
 def check_clips(x: torch.Tensor, who: str) -> None:
