@@ -11,6 +11,9 @@
 #               synthetic temporal world and its control)
 #   make results-latent  the latent section of docs/results.md (discriminator alone vs AEG-CD vs
 #               AEG-CD-SZ, ANCLaF vs S-n vs SA-n; about 75 min planned, not yet run)
+#   make results-audiovisual  the audiovisual section of docs/results.md (video vs audio vs
+#               concatenation vs GMU, MT-VGG-GRU vs A/V-MT-VGG-GRU, every model under a corrupted
+#               modality and AVi-GaS's gate; about 90 min planned, not yet run)
 #
 # TORCH pins the PyTorch pair installed before the project. The default is the pair that lies on
 # the project's CPU machines' local disk; elsewhere pick the build you need, e.g.
@@ -22,7 +25,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent world temporal-worlds av-world lint clean-venv
+.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent results-audiovisual world temporal-worlds av-world lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +93,10 @@ av-world: $(STAMP)
 results-latent: av-world
 	$(BIN)/python recipes/temporal_comparison.py \
 		--config recipes/configs/temporal_comparison/latent.yaml
+
+results-audiovisual: av-world
+	$(BIN)/python recipes/temporal_comparison.py \
+		--config recipes/configs/temporal_comparison/audiovisual.yaml
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,6 +33,7 @@ __all__ = [
     "difference",
     "format_difference",
     "format_mean_sd",
+    "gate_shift_verdict",
     "lookup",
     "mean_sd",
     "ablation_bars",
@@ -308,6 +309,45 @@ def claim_reading(
             verdict = claim_verdict(rows, columns, claim)
         lines.append(f"- *{claim.text}*: {verdict}.")
     return [*lines, ""]
+
+
+def gate_shift_verdict(shifts: Sequence[float], corrupted: str) -> str:
+    """Whether a fusion's face gate moves toward the intact modality where ``corrupted``
+    (``"video"``: the face, ``"audio"``) is corrupted, read on its shifts over seeds (the mean
+    face gate on corrupted frames minus that on intact frames, one per seed; ``gate_shift`` of
+    :func:`holistic.evaluation.gates.gate_summary`). A corrupted face should move the gate
+    toward the audio (a negative shift), corrupted audio toward the face (a positive one).
+
+    Returns:
+        "the face gate moves toward the intact audio, beyond two standard errors (shift -0.042
+        ± 0.011 over 3 seeds)", "the face gate does not move beyond two standard errors (shift
+        ..., toward the intact audio)" (or "..., toward the corrupted face"), or for fewer than
+        two seeds "no spread to screen (shift ... over 1 seed, ...)"; the standard error is the
+        sd over seeds / sqrt(n).
+
+    Raises:
+        ValueError: ``corrupted`` is neither ``"video"`` nor ``"audio"``.
+    """
+    if corrupted not in ("video", "audio"):
+        raise ValueError(
+            f"gate_shift_verdict: corrupted must be 'video' or 'audio', got {corrupted!r}"
+        )
+    mean, sd, n = mean_sd(shifts)
+    if n == 0:
+        return "no gate shift to read"
+    intact, broken = ("audio", "face") if corrupted == "video" else ("face", "audio")
+    expected = -1.0 if corrupted == "video" else 1.0
+    toward = "no direction"  # a shift of exactly 0
+    if mean * expected > 0:
+        toward = f"toward the intact {intact}"
+    elif mean * expected < 0:
+        toward = f"toward the corrupted {broken}"
+    if n < 2:
+        return f"no spread to screen (shift {mean:+.3f} over 1 seed, {toward})"
+    shift = f"shift {mean:+.3f} ± {sd:.3f} over {n} seeds"
+    if abs(mean) > 2 * sd / math.sqrt(n):
+        return f"the face gate moves {toward}, beyond two standard errors ({shift})"
+    return f"the face gate does not move beyond two standard errors ({shift}, {toward})"
 
 
 def _claim_columns(columns: Sequence[Column], claim: Claim) -> list[Column]:

@@ -21,6 +21,7 @@ from holistic.evaluation.ablation import (
     fewest_positives,
     format_difference,
     format_mean_sd,
+    gate_shift_verdict,
     lookup,
     mean_sd,
     optimum_verdict,
@@ -141,6 +142,39 @@ def test_an_error_column_reads_lower_as_better():
 def test_claim_verdict_says_whether_one_row_beats_another(better, than, columns, verdict):
     claim = Claim("it helps", better=better, than=than, columns=columns)
     assert claim_verdict(_claim_rows(), [F1, RMSE], claim) == verdict
+
+
+@pytest.mark.parametrize(
+    "shifts, corrupted, verdict",
+    [  # mean -0.05, sd 0.01, se 0.0058: beyond; mean 0.01, sd 0.03, se 0.017: within
+        ([-0.04, -0.05, -0.06], "video",
+         "the face gate moves toward the intact audio, beyond two standard errors "
+         "(shift -0.050 ± 0.010 over 3 seeds)"),
+        ([-0.04, -0.05, -0.06], "audio",
+         "the face gate moves toward the corrupted audio, beyond two standard errors "
+         "(shift -0.050 ± 0.010 over 3 seeds)"),
+        ([0.01, -0.02, 0.04], "audio",
+         "the face gate does not move beyond two standard errors "
+         "(shift +0.010 ± 0.030 over 3 seeds, toward the intact face)"),
+        ([0.01, -0.02, 0.04], "video",
+         "the face gate does not move beyond two standard errors "
+         "(shift +0.010 ± 0.030 over 3 seeds, toward the corrupted face)"),
+        ([0.0, 0.0], "video",
+         "the face gate does not move beyond two standard errors (shift +0.000 ± 0.000 over 2 seeds, "
+         "no direction)"),
+        ([0.2], "audio", "no spread to screen (shift +0.200 over 1 seed, toward the intact face)"),
+        ([], "audio", "no gate shift to read"),
+    ],
+)  # fmt: skip
+def test_gate_shift_verdict_reads_the_direction_against_two_standard_errors(
+    shifts, corrupted, verdict
+):
+    assert gate_shift_verdict(shifts, corrupted) == verdict
+
+
+def test_gate_shift_verdict_refuses_an_unknown_modality():
+    with pytest.raises(ValueError, match="corrupted must be 'video' or 'audio', got 'face'"):
+        gate_shift_verdict([0.1, 0.2], "face")
 
 
 def test_claim_verdict_names_columns_without_values_on_both_sides():
