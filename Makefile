@@ -10,7 +10,7 @@
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #   make results-latent  the latent section of docs/results.md (discriminator alone vs AEG-CD vs
-#               AEG-CD-SZ, ANCLaF vs S-n vs SA-n; about 75 min planned, not yet run)
+#               AEG-CD-SZ, ANCLaF vs S-n vs SA-n; 83 min of training measured, 3 seeds)
 #   make results-audiovisual  the audiovisual section of docs/results.md (video vs audio vs
 #               concatenation vs GMU, MT-VGG-GRU vs A/V-MT-VGG-GRU, every model under a corrupted
 #               modality and AVi-GaS's gate; about 90 min planned, not yet run)
