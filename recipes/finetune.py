@@ -43,7 +43,7 @@ from holistic.evaluation.tables import zeroshot_markdown
 from holistic.losses import masked_bce, masked_cross_entropy
 from holistic.models.checkpoint import load_model
 from holistic.schema import LabelSpace
-from holistic.training.checks import check_eval_split
+from holistic.training.checks import check_eval_split, check_target_served
 from holistic.training.config import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> dict:
     federation = Federation(location)
     datasets = config.data.datasets or datasets_with(federation, task, config.data.train_split)
     check_eval_split(federation, config.data.eval_split, datasets)
+    check_target_served(
+        federation, task, config.target.vocabulary, datasets, config.data.train_split
+    )
 
     # Model: the trained one, with the target's outputs re-initialised, fed as its spec says
     # (or at data.image_size, which its saved spec then records).

@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from holistic.schema import LabelSpace, resolve_compounds
+from holistic.schema import LabelSpace, resolve_aus, resolve_compounds, resolve_expressions
 from holistic.training.config import ConfigError
 
-__all__ = ["check_audio_sources", "check_compound_targets", "check_eval_split", "check_served"]
+__all__ = [
+    "check_audio_sources",
+    "check_compound_targets",
+    "check_eval_split",
+    "check_served",
+    "check_target_served",
+]
 
 
 def _chosen(federation: Any, datasets: Sequence[str] | None) -> dict[str, Any]:
@@ -42,6 +48,51 @@ def check_served(
             f"config keys model.expressions / model.aus with {chosen}: {error}. Choose "
             "vocabularies these datasets label, or add datasets that label them"
         ) from None
+
+
+_RESOLVERS = {"expr": resolve_expressions, "compound": resolve_compounds, "au": resolve_aus}
+
+
+def check_target_served(
+    federation: Any,
+    task: str,
+    vocabulary: Any,
+    datasets: Sequence[str],
+    split: str = "train",
+    key: str = "target.vocabulary",
+) -> tuple:
+    """A fine-tuning target's classes (or AUs) must be labelled in the ``split`` of the datasets
+    the run trains on; otherwise the new head would train on nothing (loss 0 throughout).
+
+    Returns:
+        The vocabulary, resolved (a preset name becomes its classes or AUs).
+
+    Raises:
+        ConfigError: naming ``key`` (or data.datasets), with what the datasets label.
+    """
+    try:
+        resolved = _RESOLVERS[task](vocabulary)
+    except ValueError as error:
+        raise ConfigError(f"config key {key}: {error}") from None
+    chosen = _chosen(federation, datasets)
+    contents = [entry["splits"].get(split, {}) for entry in chosen.values()]
+    if not any(content.get("tasks", {}).get(task) for content in contents):
+        raise ConfigError(
+            f"config key data.datasets: none of {sorted(chosen) or list(datasets)} has {task} "
+            f"labels in its {split} split; name datasets that label the target"
+        )
+    if task == "au":
+        labelled = {int(au) for content in contents for au in content.get("aus", {})}
+    else:
+        labelled = {
+            name for content in contents for name in content.get("classes", {}).get(task, {})
+        }
+    if labelled and not labelled & set(resolved):
+        raise ConfigError(
+            f"config key {key}: none of {list(resolved)} is labelled in the {split} split of "
+            f"{sorted(chosen)} (they label {sorted(labelled)}); choose a vocabulary they label"
+        )
+    return resolved
 
 
 def check_eval_split(

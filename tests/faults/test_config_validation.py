@@ -197,6 +197,31 @@ def test_a_zeroshot_target_without_compound_labels_is_refused(
     assert not (tmp_path / "zs.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["target.task=compound", "data.datasets=[bp4d]"], r"data.datasets: none of \['bp4d'\] has compound"),
+        (["target.task=au", "target.vocabulary=[5,9,20]", "data.datasets=[bp4d]"],
+         r"target.vocabulary: none of \[5, 9, 20\] is labelled .*they label \[1, 2, 4"),
+        (["target.task=compound", "target.vocabulary=[awed]"], r"target.vocabulary: .*awed"),
+    ],
+)  # fmt: skip
+def test_a_finetuning_target_the_datasets_do_not_label_is_refused(
+    shards,  # noqa: F811
+    tmp_path,
+    overrides,
+    message,
+):
+    """The new head would train on nothing (loss 0 throughout); refused before the checkpoint
+    is read."""
+    args = [f"checkpoint={tmp_path / 'never-loaded'}", f"data.federation={shards}",
+            "data.eval_split=[validation, test]", f"train.output_dir={tmp_path / 'run'}",
+            "train.cpu=true", *overrides]  # fmt: skip
+    with pytest.raises(ConfigError, match=message):
+        recipe("finetune").main(args)
+    assert not (tmp_path / "run" / "state").exists()
+
+
 def test_config_changes_lists_every_changed_leaf_by_its_dotted_key():
     from holistic.training.config import config_changes
 
