@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from holistic.data.adapters._base import DUPLICATE, NO_LABEL, Reject, ScanError, safe_key
 from holistic.data.adapters._parsing import (
+    MalformedLine,
     csv_fields,
     normalise_header,
     option_glob,
@@ -257,7 +258,10 @@ def load_url_map(root: Path, url_map: str, encoding: str | None = None) -> UrlMa
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     rows: dict[str, tuple[str, int]] = {}
     for number, text in read_lines(path, encoding):
-        fields = csv_fields(text, "\t" if "\t" in text else delimiter)
+        try:
+            fields = csv_fields(text, "\t" if "\t" in text else delimiter)
+        except MalformedLine as error:
+            raise ScanError(f"{path} line {number}: {error}; expected rows 'url,path'") from None
         if not rows and normalise_header(fields[:1]) in (["url"], ["imageurl"]):
             continue  # header
         if len(fields) != 2 or not fields[0] or not fields[1]:

@@ -42,6 +42,7 @@ __all__ = [
     "canonical_split",
     "check_dataset_name",
     "compound_from_name",
+    "MalformedLine",
     "csv_fields",
     "encoding_option",
     "expression_from_name",
@@ -178,12 +179,27 @@ def split_fields(text: str, sep: str | None = ",") -> list[str]:
     return [field.strip() for field in (text.split(sep) if sep else text.split())]
 
 
+class MalformedLine(ValueError):
+    """A line the ``csv`` module cannot split (a field over its size limit, a carriage return
+    inside an unquoted field); the message says what is wrong. Callers turn it into a
+    ``malformed_row`` reject for a data row, or a :class:`ScanError` naming file and line for a
+    header."""
+
+
 def csv_fields(text: str, delimiter: str | None) -> list[str]:
     """Split one line the way the ``csv`` module does (quoted fields may hold ``delimiter``),
-    stripping each field; ``delimiter`` None splits on any whitespace (no quoting)."""
+    stripping each field; ``delimiter`` None splits on any whitespace (no quoting).
+
+    Raises:
+        MalformedLine: the csv module cannot split the line.
+    """
     if delimiter is None:
         return text.split()
-    return [field.strip() for field in next(csv.reader([text.rstrip()], delimiter=delimiter))]
+    try:
+        row = next(csv.reader([text.rstrip()], delimiter=delimiter), [])
+    except csv.Error as error:
+        raise MalformedLine(f"the line cannot be split into fields ({error})") from None
+    return [field.strip() for field in row]
 
 
 def normalise_header(fields: list[str]) -> list[str]:

@@ -28,7 +28,6 @@ split is scanned, since the two CSVs share one image folder).
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -51,6 +50,8 @@ from holistic.data.adapters._base import (
 )
 from holistic.data.adapters._files import find_folder, list_images
 from holistic.data.adapters._parsing import (
+    MalformedLine,
+    csv_fields,
     encoding_option,
     normalise_header,
     parse_bool,
@@ -198,9 +199,16 @@ def _is_header(fields: list[str], file: Path) -> bool:
 
 
 def _check_header(file: Path, encoding: str | None) -> None:
-    for _, text in read_lines(file, encoding):
-        _is_header([field.strip() for field in next(csv.reader([text]))], file)
+    for line, text in read_lines(file, encoding):
+        _is_header(_header_fields(file, line, text), file)
         return
+
+
+def _header_fields(file: Path, line: int, text: str) -> list[str]:
+    try:
+        return csv_fields(text, ",")
+    except MalformedLine as error:
+        raise ScanError(f"{file} line {line}: {error}; expected {','.join(HEADER)}") from None
 
 
 def _scan_file(
@@ -217,11 +225,15 @@ def _scan_file(
     seen: dict[str, int] = {}
     first = True
     for line, text in read_lines(file, encoding):
-        fields = [field.strip() for field in next(csv.reader([text]))]
         if first:
             first = False
-            if _is_header(fields, file):
+            if _is_header(_header_fields(file, line, text), file):
                 continue
+        try:
+            fields = csv_fields(text, ",")
+        except MalformedLine as error:
+            yield Reject(DATASET, split, file_rel, line, MALFORMED_ROW, str(error))
+            continue
         yield from _scan_row(
             fields, root, file_rel, line, split, image_dir, existing, labelled, seen, as_other
         )

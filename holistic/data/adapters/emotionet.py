@@ -61,6 +61,7 @@ from ._base import (
 )
 from ._files import UrlImages, find_label_files, load_url_map, url_images
 from ._parsing import (
+    MalformedLine,
     csv_fields,
     encoding_option,
     normalise_header,
@@ -166,10 +167,19 @@ class _Rows:
         self.root, self.split, self.face, self.resolver = root, split, face, resolver
 
     def items(
-        self, file: str, line: int, fields: list[str], layout: _Layout, columns: dict[int, int]
+        self,
+        file: str,
+        line: int,
+        fields: list[str] | MalformedLine,
+        layout: _Layout,
+        columns: dict[int, int],
     ) -> Iterator[Sample | Reject]:
         def reject(reason: str, detail: str, task: str | None = None, key: str | None = None):
             return Reject("emotionet", self.split, file, line, reason, detail, task, key)
+
+        if isinstance(fields, MalformedLine):
+            yield reject(MALFORMED_ROW, str(fields))
+            return
 
         url = fields[0] if fields else ""
         # Resolve first, so that an image whose only row is rejected is not also "no label".
@@ -230,7 +240,10 @@ def _layout(path: Path, encoding: str | None) -> _Layout:
         raise ScanError(f"{path}: the label file is empty")
     number, text = first
     delimiter = "\t" if "\t" in text else ("," if "," in text else None)
-    fields = csv_fields(text, delimiter)
+    try:
+        fields = csv_fields(text, delimiter)
+    except MalformedLine as error:
+        raise ScanError(f"{path} line {number}: {error}") from None
     names = normalise_header([field.strip("'\"") for field in fields])
     if any(_AU_HEADER.match(name) for name in names[1:]):
         columns: dict[int, int] = {}
@@ -262,10 +275,15 @@ def _layout(path: Path, encoding: str | None) -> _Layout:
     return _Layout("challenge", delimiter, len(fields), columns, number, encoding)
 
 
-def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str]]]:
+def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str] | MalformedLine]]:
+    """(line, fields) of every data row; the error instead of the fields for a line the csv
+    module cannot split (it becomes a ``malformed_row`` reject)."""
     for number, text in read_lines(path, layout.encoding):
         if number >= layout.first_data_line:
-            yield number, csv_fields(text, layout.delimiter)
+            try:
+                yield number, csv_fields(text, layout.delimiter)
+            except MalformedLine as error:
+                yield number, error
 
 
 def _labelled_columns(path: Path, layout: _Layout) -> dict[int, int]:
@@ -273,7 +291,7 @@ def _labelled_columns(path: Path, layout: _Layout) -> dict[int, int]:
     pending = dict(layout.columns)
     labelled: dict[int, int] = {}
     for _, fields in _data_rows(path, layout):
-        if len(fields) != layout.n_fields:
+        if isinstance(fields, MalformedLine) or len(fields) != layout.n_fields:
             continue
         for index in [i for i in pending if _is_label(fields[i])]:
             labelled[index] = pending.pop(index)
