@@ -233,8 +233,11 @@ def _import_av(path: Path) -> Any:
 def _read_sound_file(path: Path) -> tuple[np.ndarray, int]:
     """A file through libsndfile, or through PyAV when libsndfile cannot decode it."""
     soundfile = _import("soundfile")  # a dependency of librosa
+    # libsndfile gets an open file, not a name: a name that is not valid UTF-8 (os.fsdecode's
+    # surrogates) cannot be encoded for it, while Python opens it as any other.
     try:
-        soundfile.info(str(path))
+        with path.open("rb") as handle:
+            soundfile.info(handle)
     except (RuntimeError, soundfile.LibsndfileError) as error:
         try:
             av = importlib.import_module("av")
@@ -248,7 +251,8 @@ def _read_sound_file(path: Path) -> tuple[np.ndarray, int]:
             return _read_container(path, av)
         except ValueError as second:
             raise ValueError(f"{second} (libsndfile: {error})") from error
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    with path.open("rb") as handle:
+        data, rate = soundfile.read(handle, dtype="float32", always_2d=True)
     return data.mean(axis=1), int(rate)
 
 

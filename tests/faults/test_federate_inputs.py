@@ -1,5 +1,5 @@
 """Inputs that used to crash the conversion: file names that are not UTF-8 (``cv2.imread`` and
-``cv2.imwrite`` segfault on them), empty image files, degenerate face geometry, unreadable audio.
+``cv2.imwrite`` segfault on them), empty image files, degenerate face geometry, unreadable audio, audio tracks named by any bytes.
 Each becomes a sample or a reject with its file, line and reason; the process never dies."""
 
 import json
@@ -104,3 +104,19 @@ def test_an_unreadable_audio_track_rejects_the_audio_and_keeps_the_frame(tmp_pat
     assert result.entry["splits"]["train"]["rejects"] == {"unreadable_audio": 1}
     reject = _rejects(tmp_path)["v"]
     assert (reject["task"], reject["line"]) == ("audio", 4)
+
+
+def test_an_audio_track_named_by_bytes_that_are_not_utf8_is_read(tmp_path):
+    """libsndfile cannot take such a name; the track is read through an open file instead of
+    becoming an unreadable_audio reject."""
+    soundfile = pytest.importorskip("soundfile")
+    image, track = tmp_path / "frame.png", _non_utf8_name(tmp_path, ".wav")
+    _photo(image)
+    tone = 0.5 * np.sin(np.linspace(0, 400 * np.pi, 16000)).astype(np.float32)
+    with open(track, "wb") as handle:
+        soundfile.write(handle, tone, 16000, format="WAV")
+    sample = _sample("v", image, 4, audio=track, audio_time=0.5, video="clip", frame=1)
+    result = _federate(tmp_path, [sample])
+    split = result.entry["splits"]["train"]
+    assert (split["samples"], split["rejects"]) == (1, {})
+    assert split["tasks"].get("audio") == 1
