@@ -1,6 +1,6 @@
 """Inputs that used to crash the conversion: file names that are not UTF-8 (``cv2.imread`` and
-``cv2.imwrite`` segfault on them), empty image files, degenerate face geometry, unreadable audio, audio tracks named by any bytes.
-Each becomes a sample or a reject with its file, line and reason; the process never dies."""
+``cv2.imwrite`` segfault on them; libsndfile cannot take them), empty image files, degenerate
+face geometry, unreadable audio. Each becomes a sample or a reject with its file, line and reason; the process never dies."""
 
 import json
 import os
