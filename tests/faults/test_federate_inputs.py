@@ -1,6 +1,7 @@
 """Inputs that used to crash the conversion: file names that are not UTF-8 (``cv2.imread`` and
 ``cv2.imwrite`` segfault on them; libsndfile cannot take them), empty image files, degenerate
-face geometry, unreadable audio. Each becomes a sample or a reject with its file, line and reason; the process never dies."""
+face geometry, unreadable audio. Each becomes a sample or a reject with its file, line and
+reason; the process never dies."""
 
 import json
 import os
