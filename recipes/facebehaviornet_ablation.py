@@ -58,7 +58,13 @@ from holistic.models.checkpoint import load_model
 from holistic.schema import resolve_compounds
 from holistic.training.checks import check_compound_targets
 from holistic.training.config import ConfigError, Range, Seed, load_config
-from holistic.training.experiments import run_recipe
+from holistic.training.experiments import (
+    federation_digest,
+    read_record,
+    run_recipe,
+    run_setting,
+    write_record,
+)
 
 RECIPE = Path(__file__).resolve().parent / "facebehaviornet.py"
 #: The folder under output_dir that holds the label-budget subsets.
@@ -124,6 +130,10 @@ class AblationConfig:
     figures: str = "docs/images/results"
     command: str = "make results"  # how results.md is regenerated (written into it)
     only: str | None = None  # train only this budget's runs (by name) and write no page
+    # A record per finished run (its setting, commit and numbers; no weights), kept in the
+    # repository: a record with the same setting stands for its run, so the sweep can be
+    # finished a part at a time. None: no records.
+    records: str | None = None
 
 
 def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
@@ -204,16 +214,53 @@ def label_budget(config: AblationConfig, source: Federation, budget: Budget, see
     return str(out)
 
 
-def train(
-    config: AblationConfig, budget: Budget, variant: Variant, seed: int, federation: str
-) -> Path:
-    """Run (or reuse, or resume) one training run on ``federation``; return its output folder."""
+def train_argv(config: AblationConfig, budget: Budget, variant: Variant, seed: int) -> list[str]:
+    """The command line of one training run (on the budget's federation)."""
     out = run_folder(config, budget, variant, seed)
-    argv = [
+    federation = config.federation
+    if budget.fractions:
+        federation = str(Path(config.output_dir) / SUBSETS / budget.name / f"seed{seed}" / "shards")
+    return [
         "--config", config.base_config, f"data.federation={federation}",
         *config.overrides, *variant.overrides, f"train.seed={seed}", f"train.output_dir={out}",
     ]  # fmt: skip
-    return run_recipe(RECIPE, argv, out)
+
+
+def record_path(config: AblationConfig, budget: Budget, variant: Variant, seed: int) -> Path:
+    """``records/<budget>/<variant>/seed<k>.json``."""
+    return Path(config.records) / budget.name / variant.name / f"seed{seed}.json"
+
+
+def run_variant(
+    config: AblationConfig,
+    source: Federation,
+    budget: Budget,
+    variant: Variant,
+    seed: int,
+    argv: list[str],
+) -> tuple[dict, dict | None]:
+    """Train (or reuse, or resume) one run and score it zero-shot.
+
+    Returns:
+        The run's metrics document (only its trained tasks, with the seed and zero-shot scores)
+        and the description of the label-budget subset it trained on (None: every label).
+    """
+    federation = label_budget(config, source, budget, seed)
+    subset = None
+    if federation != config.federation:
+        subset = json.loads((Path(federation) / "subset.json").read_text())
+    run = run_recipe(RECIPE, argv, run_folder(config, budget, variant, seed))
+    document = json.loads((run / "metrics.json").read_text())
+    document["seed"] = seed
+    if variant.tasks is not None:  # untrained heads are not results
+        document["metrics"] = {
+            dataset: {task: m for task, m in per_task.items() if task in variant.tasks}
+            for dataset, per_task in document["metrics"].items()
+        }
+    if variant.zeroshot and config.zeroshot:  # on the whole federation: not training data
+        document["zeroshot"] = score_zeroshot(config, run)
+        (run / "zeroshot.json").write_text(json.dumps(to_jsonable(document["zeroshot"])))
+    return document, subset
 
 
 def score_zeroshot(config: AblationConfig, run: Path) -> dict[str, dict]:
@@ -247,27 +294,26 @@ def main(argv: list[str] | None = None) -> dict:
         for budget in budgets
     }
     kept: dict[str, list[dict]] = {budget.label: [] for budget in budgets}
+    world = federation_digest(config.federation)  # records of runs on other data do not count
+    commits: set[str | None] = set()  # of the code that trained the recorded runs
     start = time.perf_counter()
     for i, (budget, seed, variant) in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {budget.name} {variant.name} seed {seed}", flush=True)
-        federation = label_budget(config, source, budget, seed)
-        subset = Path(federation) / "subset.json"
-        if (
-            federation != config.federation
-            and len(kept[budget.label]) < config.seeds.index(seed) + 1
-        ):
-            kept[budget.label].append(json.loads(subset.read_text()))  # once per subset
-        run = train(config, budget, variant, seed, federation)
-        document = json.loads((run / "metrics.json").read_text())
-        document["seed"] = seed
-        if variant.tasks is not None:  # untrained heads are not results
-            document["metrics"] = {
-                dataset: {task: m for task, m in per_task.items() if task in variant.tasks}
-                for dataset, per_task in document["metrics"].items()
-            }
-        if variant.zeroshot and config.zeroshot:  # on the whole federation: not training data
-            document["zeroshot"] = score_zeroshot(config, run)
-            (run / "zeroshot.json").write_text(json.dumps(to_jsonable(document["zeroshot"])))
+        argv = train_argv(config, budget, variant, seed)
+        setting = {**run_setting(argv), "federation_sha256": world}
+        path = record_path(config, budget, variant, seed) if config.records else None
+        record = read_record(path, setting) if path is not None else None
+        if record is not None:
+            print(f"  reused its record {path}", flush=True)
+            document, subset = record["results"]["document"], record["results"]["subset"]
+        else:
+            document, subset = run_variant(config, source, budget, variant, seed, argv)
+            if path is not None:
+                numbers = to_jsonable({"document": document, "subset": subset})
+                record = write_record(path, setting, numbers)
+        commits.add(record["commit"] if record is not None else None)
+        if subset is not None and len(kept[budget.label]) < config.seeds.index(seed) + 1:
+            kept[budget.label].append(subset)  # once per subset
         results[budget.label][variant.label].append(document)
     print(f"all runs ready in {time.perf_counter() - start:.0f} s", flush=True)
     if config.only is not None:  # one budget's runs: the page needs them all
@@ -275,7 +321,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     results_path = Path(config.results)
     figures = Path(config.figures)
-    text = results_markdown(config, config_path, results, kept, figures, results_path.parent)
+    text = results_markdown(
+        config, config_path, results, kept, figures, results_path.parent, commits
+    )
     results_path.parent.mkdir(parents=True, exist_ok=True)
     old = results_path.read_text() if results_path.is_file() else "# Results\n"
     if config.section is not None:  # this section only; the rest of the page stays as it is
@@ -285,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
             text = replace_section(text, name, body)
     results_path.write_text(text)
     summary = Path(config.output_dir) / "results.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)  # absent when every run was recorded
     summary.write_text(json.dumps(to_jsonable(results), indent=1, allow_nan=False))
     print(f"written {results_path} (and {summary})")
     return results
@@ -306,9 +355,11 @@ def results_markdown(
     kept: dict[str, list[dict]],
     figures: Path,
     page_dir: Path,
+    commits: set[str | None] = frozenset(),
 ) -> str:
     """The page (or its section): setup, then with several budgets the summary over budgets and
-    one section per budget, else the one budget's tables as the ablation had them."""
+    one section per budget, else the one budget's tables as the ablation had them. ``commits``:
+    of the code that trained the recorded runs (None: not recorded or outside git)."""
     top = 1 if config.section is None else 2  # a section sits one level below the page's title
     several = len(config.budgets) > 1
     subsets = any(budget.fractions for budget in config.budgets)
@@ -345,6 +396,7 @@ def results_markdown(
         *[f"  - **{v.label}**: `{' '.join(v.overrides) or '(none)'}`" for v in config.variants],
         f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
         f"({torch.get_num_threads()} torch threads).",
+        *_records_line(config, commits),
         "- Cells are mean ± sample standard deviation over the seeds. Validation splits.",
         "",
     ]
@@ -503,6 +555,17 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Colu
     ]  # fmt: skip
     header = [*(["Budget"] if several else []), "Model", "Seed"]
     return markdown_table([*header, *(column.header for column in columns)], rows)
+
+
+def _records_line(config: AblationConfig, commits: set[str | None]) -> list[str]:
+    if config.records is None:
+        return []
+    known = sorted(commit[:12] + commit[40:] for commit in commits if commit)  # "+changes" kept
+    return [
+        f"- Every run's setting and numbers are recorded in `{config.records}/` (a record with "
+        "the same setting stands for its run, so the sweep can be finished a part at a time; "
+        f"delete a record to train its run again); trained at commit(s) {', '.join(known)}."
+    ]
 
 
 def _heading(level: int, text: str) -> str:

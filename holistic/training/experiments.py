@@ -7,6 +7,13 @@ holding ``experiment.json``: the command line, the sha256 of the config file it 
 base config trains its runs again. The recipe's own checks agree with the stamp: it resumes an
 interrupted run only with the config it was trained with, and a finished run it is started on
 again exits at once without touching its results.
+
+Run folders hold weights and are not kept in the repository, so an experiment longer than one
+sitting (a sweep of many hours) also keeps a **record** per finished run: a small JSON file with
+the run's setting (command line, config digest and the digest of the federation's shards), the
+commit of the code that trained it and the numbers the summary reads. A record whose setting is
+the same stands for its run, so the sweep can be finished a part at a time on several machines
+and the summary rebuilt from the records alone. Deleting a record trains its run again.
 """
 
 from __future__ import annotations
@@ -16,10 +23,21 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["STAMP", "run_recipe"]
+from holistic.data.atomic import write_atomic
+
+__all__ = [
+    "STAMP",
+    "federation_digest",
+    "read_record",
+    "run_recipe",
+    "run_setting",
+    "write_record",
+]
 
 #: The stamp file in each run folder.
 STAMP = "experiment.json"
@@ -36,8 +54,8 @@ def run_recipe(script: str | Path, argv: Sequence[str], out: str | Path) -> Path
     Raises:
         subprocess.CalledProcessError: the recipe failed (its stamp stays unfinished).
     """
-    out, argv = Path(out), [str(arg) for arg in argv]
-    setting = {"argv": argv, "config_sha256": _config_digest(argv)}
+    out = Path(out)
+    setting = run_setting(argv)
     stamp = out / STAMP
     if stamp.is_file():
         previous = json.loads(stamp.read_text())
@@ -48,9 +66,78 @@ def run_recipe(script: str | Path, argv: Sequence[str], out: str | Path) -> Path
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({**setting, "finished": False}))
-    subprocess.run([sys.executable, str(script), *argv], check=True)
+    subprocess.run([sys.executable, str(script), *setting["argv"]], check=True)
     stamp.write_text(json.dumps({**setting, "finished": True}))
     return out
+
+
+def run_setting(argv: Sequence[str]) -> dict[str, Any]:
+    """What identifies a run: its command line and the sha256 of the config file it names."""
+    argv = [str(arg) for arg in argv]
+    return {"argv": argv, "config_sha256": _config_digest(argv)}
+
+
+def federation_digest(location: str | Path) -> str:
+    """The sha256 of what a federation's manifest says of its data: per dataset its adapter,
+    options, settings and face size, and per split the digests of its shards (not where the
+    sources lie, so the same shards written elsewhere give the same digest)."""
+    manifest = json.loads((Path(location) / "manifest.json").read_text())
+    content = {
+        name: {
+            "adapter": entry.get("adapter"),
+            "options": entry.get("options"),
+            "settings": entry.get("settings"),
+            "image_size": entry.get("image_size"),
+            "splits": {
+                split: [shard.get("sha256") for shard in part.get("shards", [])]
+                for split, part in sorted(entry.get("splits", {}).items())
+            },
+        }
+        for name, entry in sorted(manifest["datasets"].items())
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def read_record(path: str | Path, setting: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of a finished run at ``path`` (``setting``, ``commit``, ``written``,
+    ``results``), or None when there is none or it was written for another setting (it is then
+    left as it is, to be replaced)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("setting") == setting else None
+
+
+def write_record(
+    path: str | Path, setting: dict[str, Any], results: dict[str, Any]
+) -> dict[str, Any]:
+    """Record a finished run's ``results`` (JSON-able) for ``setting`` at ``path``, with the
+    commit of the code that trained it (None outside a git checkout), atomically; returns the
+    record."""
+    record = {
+        "setting": setting,
+        "commit": _commit(),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "results": results,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+    return record
+
+
+def _commit() -> str | None:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head, dirty = (
+            subprocess.run(["git", "-C", str(root), *command], check=True, capture_output=True,
+                           text=True).stdout.strip()
+            for command in (["rev-parse", "HEAD"], ["status", "--porcelain", "-uno"])
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def _config_digest(argv: Sequence[str]) -> str | None:

@@ -88,6 +88,7 @@ def test_shipped_config_loads_and_names_its_command():
     config, _ = _recipe("facebehaviornet_ablation").parse_args(["--config", str(path)])
     assert config.seeds == [0, 1, 2] and config.baseline in {v.name for v in config.variants}
     assert config.command == "make results" and config.section is None  # the whole page
+    assert config.records == "docs/results/ablation"  # committed: the sweep spans sittings
     # The sweep: 1 %, 10 % and 100 % of the AU and EXPR labels; the base config (not the demo's,
     # which may change) with its stopping rule.
     assert [b.fraction for b in config.budgets] == [0.01, 0.1, 1.0]
@@ -169,6 +170,42 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
         and only["25 %"]["FBN"][0]["metrics"] == again["25 %"]["FBN"][0]["metrics"]
     )
     assert (tmp_path / "docs" / "results.md").stat().st_mtime_ns == page_written
+
+
+def test_records_stand_for_their_runs_until_the_setting_changes(shards, tmp_path, monkeypatch):
+    """Run folders do not outlive a machine; the records (kept in the repository) let a sweep be
+    finished a part at a time and its page rebuilt from them alone."""
+    recipe = _recipe("facebehaviornet_ablation")
+    records = tmp_path / "records"
+    config = _config(tmp_path, shards, seeds=[0], budgets=BUDGETS, records=str(records))
+    results = recipe.main(["--config", str(config)])
+    written = sorted(p.relative_to(records).as_posix() for p in records.rglob("*.json"))
+    assert written == [f"{b}/{v}/seed0.json" for b in ("all", "quarter")
+                       for v in ("fbn", "single_au")]  # fmt: skip
+    record = json.loads((records / "quarter" / "fbn" / "seed0.json").read_text())
+    assert record["results"]["document"]["metrics"] == results["25 %"]["FBN"][0]["metrics"]
+    assert record["results"]["subset"]["fractions"] == {"au": 0.25, "expr": 0.25}
+    assert len(record["setting"]["federation_sha256"]) == 64 and record["commit"] != ""
+    page = (tmp_path / "docs" / "results.md").read_text()
+
+    # The run folders gone (another machine): the page is rebuilt from the records, no training.
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    trained = []
+    monkeypatch.setattr(recipe, "run_recipe", lambda *args: trained.append(args))
+    again = recipe.main(["--config", str(config)])
+    assert trained == [] and again == results
+    assert (tmp_path / "docs" / "results.md").read_text() == page
+    assert f"recorded in `{records}/`" in page
+
+    # Another setting (steps): its records do not count, every run trains again.
+    monkeypatch.undo()
+    changed = _config(tmp_path, shards, steps=3, seeds=[0], budgets=BUDGETS, records=str(records))
+    rerun = recipe.main(["--config", str(changed), "only=all"])
+    assert rerun["100 %"]["FBN"][0]["steps"] == 3
+    record = json.loads((records / "all" / "fbn" / "seed0.json").read_text())
+    assert "train.steps=3" in record["setting"]["argv"]
 
 
 def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_old(
