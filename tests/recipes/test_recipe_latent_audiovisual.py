@@ -422,20 +422,41 @@ def test_avigas_resumes_exactly_inside_and_across_stages_and_refuses_changed_dil
     )
 
 
+def _launch_two(args):
+    """``latent_adversarial.py args`` under accelerate launch with 2 CPU processes (gloo)."""
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()), str(ROOT / "recipes" / "latent_adversarial.py"),
+        *args, "train.cpu=true",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_audio_dilast_on_two_cpu_processes(shards, tmp_path):
+    """The audio DiLaST's frame stage (D, G and P under DDP, frames without audio counted in no
+    term) and its SA-2 stage, each rank on its own shards, pooled evaluation of both stages."""
+    out = tmp_path / "ddp"
+    _launch_two(_args(shards, out, "dilast_audio.yaml", *AUDIO))
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["stage"] == "SA-2" and summary["eval_frames_without_audio"] == 0
+    assert summary["metrics"]["affwild2"]["va"]["n"] == _frames(shards)
+    frame = json.loads((out / "stages" / "frame" / "metrics.json").read_text())
+    assert frame["metrics"]["affwild2"]["va"]["n"] == _frames(shards)
+    history = json.loads((out / "history.json").read_text())
+    assert [s for s, _ in history["loss/adv_g"]] == [2, 4]  # n_critic 2, as on one process
+    assert all(np.isfinite(v) for rows in history.values() for _, v in rows)
+    assert load_model(out / "stages" / "frame" / "model").modality == "audio"
+
+
 def test_avicas_on_two_cpu_processes(shards, video_run, audio_run, tmp_path):
     """accelerate launch with 2 CPU processes (gloo): AVi-CaS's sequence part under DDP through
     two curriculum stages, pooled evaluation."""
     out = tmp_path / "ddp"
     fused = _fused("avicas", video_run / "model", audio_run[0] / "stages" / "frame" / "model")
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(free_port()), str(ROOT / "recipes" / "latent_adversarial.py"),
-        *_args(shards, out, "avicas.yaml", "train.cpu=true", "train.eval_stages=false", *fused),
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    _launch_two(_args(shards, out, "avicas.yaml", "train.eval_stages=false", *fused))
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["stage"] == "SA-4" and summary["eval_frames_without_audio"] == 0
     assert summary["metrics"]["affwild2"]["va"]["n"] == _frames(shards)
