@@ -6,7 +6,8 @@
 #   make results  the ablation of docs/results.md per label budget (does coupling help, and when
 #               labels are scarce?): 57 runs, about 9 hours on 2 CPU cores; make results-1 / -10
 #               / -100 train one budget's runs, make results-1 SEED=0 one budget's runs of one
-#               seed (about an hour each); make results reuses every finished run
+#               seed (about an hour each); make results reuses every finished run, and every
+#               run recorded in docs/results/ablation (commit the records: they outlive runs/)
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #   make results-latent  the latent section of docs/results.md (discriminator alone vs AEG-CD vs
