@@ -32,6 +32,12 @@ def shards(tmp_path_factory):
     return tiny_shards(out, 4, ["affwild2"], 32, shard_size=6)
 
 
+def _outputs(tmp_path):
+    """Where a comparison in ``tmp_path`` writes: its runs, the results page, the figures."""
+    return {"output_dir": str(tmp_path / "runs"), "results": str(tmp_path / "docs/results.md"),
+            "figures": str(tmp_path / "docs/images")}  # fmt: skip
+
+
 def _config(tmp_path, shards):
     clip = ["--config", str(ROOT / "recipes/configs/cnn_rnn/synthetic.yaml"),
             "data.federation={federation}", "data.datasets=[affwild2]", "data.clip_length=4",
@@ -59,9 +65,7 @@ def _config(tmp_path, shards):
         ],
         "columns": [{"dataset": "affwild2", "task": "va", "metric": "ccc_v", "header": "CCC-V"},
                     {"dataset": "affwild2", "task": "va", "metric": "ccc_a", "header": "CCC-A"}],
-        "output_dir": str(tmp_path / "runs"),
-        "results": str(tmp_path / "docs" / "results.md"),
-        "figures": str(tmp_path / "docs" / "images"),
+        **_outputs(tmp_path),
     }  # fmt: skip
     path = tmp_path / "temporal.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -144,9 +148,7 @@ def test_entries_can_read_the_stages_of_one_curriculum_run(tmp_path):
                      "header": "RMSE-V", "higher_is_better": False}],
         "claims": [{"text": "the sequence helps", "better": "s2", "than": "frame"},
                    {"text": "n = 2 is best", "best_of": ["s2", "curriculum"], "expected": "s2"}],
-        "output_dir": str(tmp_path / "runs"),
-        "results": str(tmp_path / "docs" / "results.md"),
-        "figures": str(tmp_path / "docs" / "images"),
+        **_outputs(tmp_path),
         "section": "latent",
         "title": "Latent adversarial models",
         "intro": "Do the latent features help? Settings: {settings}.",
@@ -226,12 +228,6 @@ def _latent(config, *extra):
             "data.datasets=[affwild2]", "data.batch_size=6", "data.clip_batch_size=2",
             "data.image_size=32", "data.num_workers=0", "train.eval_stages=true",
             *extra, "train.seed={seed}", "train.output_dir={out}"]  # fmt: skip
-
-
-def _outputs(tmp_path):
-    """Where a comparison in ``tmp_path`` writes: its runs, the results page, the figures."""
-    return {"output_dir": str(tmp_path / "runs"), "results": str(tmp_path / "docs/results.md"),
-            "figures": str(tmp_path / "docs/images")}  # fmt: skip
 
 
 def _av_config(tmp_path, shards, **changes):
