@@ -185,6 +185,11 @@ def run_folder(config: AblationConfig, budget: Budget, variant: Variant, seed: i
     return root / variant.name / f"seed{seed}"
 
 
+def subset_folder(config: AblationConfig, budget: Budget, seed: int) -> Path:
+    """``output_dir/budgets/<budget>/seed<k>/shards``: where a budget's subset of a seed lies."""
+    return Path(config.output_dir) / SUBSETS / budget.name / f"seed{seed}" / "shards"
+
+
 def label_budget(config: AblationConfig, source: Federation, budget: Budget, seed: int) -> str:
     """The federation ``budget``'s runs of ``seed`` train on: the source for a budget without
     fractions, else its subset ``output_dir/budgets/<budget>/seed<k>/shards``, written with
@@ -193,7 +198,7 @@ def label_budget(config: AblationConfig, source: Federation, budget: Budget, see
     their command line names only the folder, so it would not tell them apart."""
     if not budget.fractions:
         return config.federation
-    out = Path(config.output_dir) / SUBSETS / budget.name / f"seed{seed}" / "shards"
+    out = subset_folder(config, budget, seed)
     wanted = {
         "source": source.location,
         "split": "train",
@@ -217,9 +222,7 @@ def label_budget(config: AblationConfig, source: Federation, budget: Budget, see
 def train_argv(config: AblationConfig, budget: Budget, variant: Variant, seed: int) -> list[str]:
     """The command line of one training run (on the budget's federation)."""
     out = run_folder(config, budget, variant, seed)
-    federation = config.federation
-    if budget.fractions:
-        federation = str(Path(config.output_dir) / SUBSETS / budget.name / f"seed{seed}" / "shards")
+    federation = str(subset_folder(config, budget, seed)) if budget.fractions else config.federation
     return [
         "--config", config.base_config, f"data.federation={federation}",
         *config.overrides, *variant.overrides, f"train.seed={seed}", f"train.output_dir={out}",
@@ -294,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
         for budget in budgets
     }
     kept: dict[str, list[dict]] = {budget.label: [] for budget in budgets}
-    world = federation_digest(config.federation)  # records of runs on other data do not count
+    world = federation_digest(source.manifest)  # records of runs on other data do not count
     commits: set[str | None] = set()  # of the code that trained the recorded runs
     start = time.perf_counter()
     for i, (budget, seed, variant) in enumerate(runs, 1):

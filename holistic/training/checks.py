@@ -60,12 +60,9 @@ def check_target_served(
     datasets: Sequence[str],
     split: str = "train",
     key: str = "target.vocabulary",
-) -> tuple:
+) -> None:
     """A fine-tuning target's classes (or AUs) must be labelled in the ``split`` of the datasets
     the run trains on; otherwise the new head would train on nothing (loss 0 throughout).
-
-    Returns:
-        The vocabulary, resolved (a preset name becomes its classes or AUs).
 
     Raises:
         ConfigError: naming ``key`` (or data.datasets), with what the datasets label.
@@ -92,7 +89,6 @@ def check_target_served(
             f"config key {key}: none of {list(resolved)} is labelled in the {split} split of "
             f"{sorted(chosen)} (they label {sorted(labelled)}); choose a vocabulary they label"
         )
-    return resolved
 
 
 def check_eval_split(

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,11 @@ def run_setting(argv: Sequence[str]) -> dict[str, Any]:
     return {"argv": argv, "config_sha256": _config_digest(argv)}
 
 
-def federation_digest(location: str | Path) -> str:
-    """The sha256 of what a federation's manifest says of its data: per dataset its adapter,
-    options, settings and face size, and per split the digests of its shards (not where the
-    sources lie, so the same shards written elsewhere give the same digest)."""
-    manifest = json.loads((Path(location) / "manifest.json").read_text())
+def federation_digest(manifest: Mapping[str, Any]) -> str:
+    """The sha256 of what a federation's manifest (``Federation.manifest``) says of its data:
+    per dataset its adapter, options, settings and face size, and per split the digests of its
+    shards (not where the sources lie, so the same shards written elsewhere give the same
+    digest)."""
     content = {
         name: {
             "adapter": entry.get("adapter"),

@@ -38,11 +38,11 @@ from holistic.schema import BASIC_EXPRESSIONS, COMPOUNDS, EXPRESSIONS
 
 __all__ = [
     "EXPRESSION_ALIASES",
+    "MalformedLine",
     "SPLIT_NAMES",
     "canonical_split",
     "check_dataset_name",
     "compound_from_name",
-    "MalformedLine",
     "csv_fields",
     "encoding_option",
     "expression_from_name",
