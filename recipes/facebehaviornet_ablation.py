@@ -40,11 +40,15 @@ from holistic.data.manifest import MANIFEST_FILE
 from holistic.data.subsets import BUDGET_TASKS, write_label_budget
 from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
+    Claim,
     Column,
     ablation_bars,
+    budget_claim_reading,
     budget_lines,
     budget_reading,
     budget_table,
+    check_claims,
+    claim_reading,
     lookup,
     positives_note,
     reading,
@@ -123,6 +127,9 @@ class AblationConfig:
     # Column headers (of columns and the zero-shot "<dataset> UAR|F1|Diag.") summarised over
     # budgets; empty: every column.
     headline: list[str] = field(default_factory=list)
+    # The paper's claims, each a variant (better) that should beat another (than) on some
+    # columns (headers, zero-shot ones included; empty: every column), read per budget.
+    claims: list[Claim] = field(default_factory=list)
     output_dir: str = "runs/ablation"
     results: str = "docs/results.md"
     section: str | None = None  # write only this marked section of the page; None: the page
@@ -169,6 +176,16 @@ def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
     unknown = [header for header in config.headline if header not in headers]
     if unknown:
         raise ConfigError(f"config key headline: {unknown} are not column headers ({headers})")
+    try:
+        check_claims(config.claims, names, headers, what="variants")
+    except ValueError as error:
+        raise ConfigError(f"config key {error}") from None
+    for index, claim in enumerate(config.claims):
+        if claim.best_of:
+            raise ConfigError(
+                f"config key claims[{index}] ({claim.text!r}): an ablation claim compares two "
+                "variants: give better and than"
+            )
     return config, args.config
 
 
@@ -453,6 +470,8 @@ def budget_summary(
         "",
         *budget_reading(results, columns, baseline, fractions),
     ]
+    if config.claims:
+        lines += budget_claim_reading(results, every, _claims(config), fractions)
     return lines
 
 
@@ -495,6 +514,9 @@ def budget_section(
         "",
         *reading(results, config.columns, baseline),
     ]
+    if config.claims and budget is None:  # over several budgets the summary reads them
+        every = [*config.columns, *zeroshot_columns(config)]
+        lines += claim_reading(results, every, _claims(config))
     if config.zeroshot:
         columns = zeroshot_columns(config)
         zs_plot = ablation_bars(zeroshot_rows, columns, figures / "zeroshot.png",
@@ -520,6 +542,12 @@ def budget_section(
             *reading(zeroshot_rows, columns, baseline),
         ]
     return lines
+
+
+def _claims(config: AblationConfig) -> list[Claim]:
+    """The config's claims on the tables' rows: variant names replaced by their labels."""
+    labels = {variant.name: variant.label for variant in config.variants}
+    return [claim.relabelled(labels) for claim in config.claims]
 
 
 def _budget_text(budget: Budget, subsets: list[dict]) -> str:

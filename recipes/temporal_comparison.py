@@ -31,7 +31,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from holistic.evaluation.ablation import (
     Claim,
     Column,
     ablation_bars,
+    check_claims,
     claim_reading,
     column_values,
     gate_shift_verdict,
@@ -171,19 +172,10 @@ def parse_args(argv: list[str] | None) -> tuple[ComparisonConfig, Path | None]:
                     f"earlier entry that trains ({earlier or 'none'})"
                 )
     headers = [column.header for column in config.columns]
-    for index, claim in enumerate(config.claims):
-        unknown = [n for n in (claim.best_of or [claim.better, claim.than]) if n not in names]
-        if unknown:
-            raise ConfigError(
-                f"config key claims[{index}] ({claim.text!r}): no entries {unknown}; "
-                f"entries: {names}"
-            )
-        unknown = [header for header in claim.columns if header not in headers]
-        if unknown:
-            raise ConfigError(
-                f"config key claims[{index}] ({claim.text!r}): no columns {unknown}; "
-                f"columns: {headers}"
-            )
+    try:
+        check_claims(config.claims, names, headers)
+    except ValueError as error:
+        raise ConfigError(f"config key {error}") from None
     corruptions = [corruption.name for corruption in config.corruptions]
     if len(set(corruptions)) != len(corruptions):
         raise ConfigError(f"config key corruptions: unique names, got {corruptions}")
@@ -390,7 +382,7 @@ def results_markdown(
         ]
         if config.claims:
             lines += claim_reading(
-                rows, config.columns, [_labelled(c, labels) for c in config.claims]
+                rows, config.columns, [c.relabelled(labels) for c in config.claims]
             )
         if corrupted:
             lines += corruption_markdown(config, setting, corrupted[setting.label], page_dir)
@@ -417,7 +409,7 @@ def corruption_markdown(
     import pandas as pd
 
     labels = {e.name: e.label for e in config.entries}
-    claims = [_labelled(c, labels) for c in config.claims]
+    claims = [c.relabelled(labels) for c in config.claims]
     datasets = ", ".join(config.corruption_datasets or ["every dataset"])
     lines = [
         "#### Under a corrupted modality",
@@ -487,17 +479,6 @@ def corruption_markdown(
                 "",
             ]
     return lines
-
-
-def _labelled(claim: Claim, labels: dict[str, str]) -> Claim:
-    """The claim with its entry names replaced by the entries' row labels."""
-    return replace(
-        claim,
-        better=labels.get(claim.better, ""),
-        than=labels.get(claim.than, ""),
-        best_of=[labels[name] for name in claim.best_of],
-        expected=labels.get(claim.expected, ""),
-    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,9 @@ __all__ = [
     "budget_lines",
     "budget_reading",
     "budget_table",
+    "budget_claim_reading",
     "budget_verdict",
+    "check_claims",
     "claim_reading",
     "claim_verdict",
     "compare",
@@ -94,6 +96,43 @@ class Claim:
             raise ValueError(
                 f"claim {self.text!r}: give either better and than, or best_of (two or more) "
                 "with expected among them"
+            )
+
+    @property
+    def rows(self) -> list[str]:
+        """The rows (entry or variant names, or labels) the claim reads."""
+        return self.best_of or [self.better, self.than]
+
+    def relabelled(self, labels: Mapping[str, str]) -> Claim:
+        """The claim with its entry (variant) names replaced by their row labels."""
+        return replace(
+            self,
+            better=labels.get(self.better, ""),
+            than=labels.get(self.than, ""),
+            best_of=[labels[name] for name in self.best_of],
+            expected=labels.get(self.expected, ""),
+        )
+
+
+def check_claims(
+    claims: Sequence[Claim], names: Sequence[str], headers: Sequence[str], what: str = "entries"
+) -> None:
+    """Refuse, naming it, the first claim that reads a row not in ``names`` (the ``what``: entry
+    or variant names) or a column not in ``headers``.
+
+    Raises:
+        ValueError: ``claims[i] ('text'): no <what> [...]; <what>: [...]`` or ``no columns``.
+    """
+    for index, claim in enumerate(claims):
+        unknown = [name for name in claim.rows if name not in names]
+        if unknown:
+            raise ValueError(
+                f"claims[{index}] ({claim.text!r}): no {what} {unknown}; {what}: {list(names)}"
+            )
+        unknown = [header for header in claim.columns if header not in headers]
+        if unknown:
+            raise ValueError(
+                f"claims[{index}] ({claim.text!r}): no columns {unknown}; columns: {list(headers)}"
             )
 
 
@@ -299,8 +338,7 @@ def claim_reading(
     :func:`optimum_verdict`), or that its rows are missing."""
     lines = [f"The papers' claims, read on these numbers ({_directions(columns)}):", ""]
     for claim in claims:
-        named = claim.best_of or [claim.better, claim.than]
-        missing = [label for label in named if label not in rows]
+        missing = [label for label in claim.rows if label not in rows]
         if missing:
             verdict = f"not checked: no rows {missing}"
         elif claim.best_of:
@@ -525,14 +563,7 @@ def budget_verdict(
     holds = [budget for budget in defined if sides[budget] == "better"]
     if not defined:
         return "no difference to screen at any budget (fewer than two seeds with values)"
-    if len(holds) == len(defined):
-        text = "holds at every budget"
-    elif not holds:
-        text = "does not hold at any budget"
-    elif holds == defined[: len(holds)]:
-        text = f"holds only at budgets ≤ {holds[-1]}"
-    else:
-        text = f"mixed (holds at {', '.join(holds)})"
+    text = _budget_span(defined, holds)
     notes = []
     worse = [budget for budget in defined if sides[budget] == "worse"]
     if worse:
@@ -566,6 +597,61 @@ def budget_reading(
         ]
         if parts:
             lines.append(f"- {label}: " + "; ".join(parts) + ".")
+    return [*lines, ""]
+
+
+def _budget_span(defined: Sequence[str], holds: Sequence[str]) -> str:
+    """Where something holds over the budgets ``defined`` (smallest first) given those where it
+    ``holds``: "holds at every budget", "does not hold at any budget", "holds only at budgets
+    ≤ X" (the smallest ones up to X and no larger one) or "mixed (holds at ...)"; with one
+    budget, "holds at X" or "does not hold at X"."""
+    if len(defined) == 1:
+        return f"{'holds' if holds else 'does not hold'} at {defined[0]}"
+    if len(holds) == len(defined):
+        return "holds at every budget"
+    if not holds:
+        return "does not hold at any budget"
+    if list(holds) == list(defined[: len(holds)]):
+        return f"holds only at budgets ≤ {holds[-1]}"
+    return f"mixed (holds at {', '.join(holds)})"
+
+
+def budget_claim_reading(
+    budgets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    columns: Sequence[Column],
+    claims: Sequence[Claim],
+    fractions: Mapping[str, float],
+) -> list[str]:
+    """Markdown lines, one per claim (``better`` beats ``than``; row labels): where over the
+    budgets it holds (:func:`_budget_span`, in bold), then its :func:`claim_verdict` at each
+    budget that has both rows. A claim *holds* at a budget where it is better beyond two
+    standard errors in at least one of its columns and worse in none; a budget where no column
+    can be screened (fewer than two seeds) is named but left out of the span."""
+    order = sorted(budgets, key=lambda budget: fractions[budget])
+    lines = [
+        "The paper's claims, read at each label budget; a claim *holds* at a budget where it is "
+        "better beyond two standard errors in at least one of its columns and worse in none "
+        f"({_directions(columns)}):",
+        "",
+    ]
+    for claim in claims:
+        if claim.best_of:
+            raise ValueError(f"claim {claim.text!r}: over budgets, give better and than")
+        present = [b for b in order if all(label in budgets[b] for label in claim.rows)]
+        if not present:
+            lines.append(f"- *{claim.text}*: not checked: no budget has rows {claim.rows}.")
+            continue
+        chosen = _claim_columns(columns, claim)
+        sides = {b: _sides(budgets[b], chosen, claim.better, claim.than) for b in present}
+        defined = [b for b in present if any(sides[b].values())]
+        holds = [b for b in defined if sides[b]["better"] and not sides[b]["worse"]]
+        span = (
+            f"**{_budget_span(defined, holds)}**"
+            if defined
+            else "no difference to screen at any budget"
+        )
+        per_budget = "; ".join(f"{b}: {claim_verdict(budgets[b], columns, claim)}" for b in present)
+        lines.append(f"- *{claim.text}*: {span}. {per_budget}.")
     return [*lines, ""]
 
 

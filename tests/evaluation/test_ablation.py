@@ -9,10 +9,12 @@ from holistic.evaluation.ablation import (
     Claim,
     Column,
     ablation_bars,
+    budget_claim_reading,
     budget_lines,
     budget_reading,
     budget_table,
     budget_verdict,
+    check_claims,
     claim_reading,
     claim_verdict,
     column_values,
@@ -250,6 +252,53 @@ def _budgets(per_budget):
 )  # fmt: skip
 def test_budget_verdict_says_where_a_variant_beats_the_baseline(per_budget, verdict):
     assert budget_verdict(_budgets(per_budget), F1, "coupled", "none", FRACTIONS) == verdict
+
+
+def test_budget_claim_reading_says_where_each_claim_holds_over_the_budgets():
+    # A second column whose "coupled" values are always within noise: a claim on both columns
+    # holds where F1 is better (and nothing is worse), like the F1-only claim.
+    budgets = _budgets({"1 %": HIGHER, "10 %": HIGHER, "100 %": LOWER})
+    budgets["100 %"]["single"] = [_run(0.1), _run(0.2)]  # only at the largest budget
+    claims = [
+        Claim("Coupling helps", better="coupled", than="none"),
+        Claim("Coupling helps zero-shot", better="coupled", than="none", columns=["RAF UAR"]),
+        Claim("Multi-task beats single-task", better="none", than="single"),
+        Claim("A missing variant helps", better="absent", than="none"),
+    ]
+    lines = budget_claim_reading(budgets, [F1, ZS], claims, FRACTIONS)
+    assert lines[0].startswith("The paper's claims, read at each label budget; a claim *holds*")
+    assert (
+        "- *Coupling helps*: **holds only at budgets ≤ 10 %**. 1 %: holds in every column "
+        "(1 column(s) without values on both sides); 10 %: holds in every column (1 column(s) "
+        "without values on both sides); 100 %: does not hold: worse in BP4D AU F1 (1 column(s) "
+        "without values on both sides)."
+    ) in lines
+    assert (
+        "- *Coupling helps zero-shot*: no difference to screen at any budget. 1 %: no "
+        "difference to screen (fewer than two seeds with values on either side)" in lines[3]
+    )
+    # Only one budget has both rows: the span names it.
+    assert lines[4].startswith("- *Multi-task beats single-task*: **holds at 100 %**. 100 %: ")
+    assert lines[5] == "- *A missing variant helps*: not checked: no budget has rows " \
+        "['absent', 'none']."  # fmt: skip
+    with pytest.raises(ValueError, match="over budgets, give better and than"):
+        budget_claim_reading(budgets, [F1], [Claim("n", best_of=["a", "b"], expected="a")],
+                             FRACTIONS)  # fmt: skip
+
+
+def test_claims_are_checked_against_rows_and_columns_and_relabelled():
+    claims = [Claim("fine", better="a", than="b", columns=["F1"])]
+    check_claims(claims, ["a", "b"], ["F1"])  # nothing to refuse
+    with pytest.raises(ValueError, match=r"claims\[0\] \('fine'\): no variants \['b'\]; "
+                                         r"variants: \['a'\]"):  # fmt: skip
+        check_claims(claims, ["a"], ["F1"], what="variants")
+    with pytest.raises(ValueError, match=r"no columns \['F1'\]; columns: \['UAR'\]"):
+        check_claims(claims, ["a", "b"], ["UAR"])
+    optimum = Claim("n = 8", best_of=["s4", "s8"], expected="s8")
+    assert optimum.rows == ["s4", "s8"] and claims[0].rows == ["a", "b"]
+    relabelled = optimum.relabelled({"s4": "S-4", "s8": "S-8"})
+    assert (relabelled.best_of, relabelled.expected) == (["S-4", "S-8"], "S-8")
+    assert claims[0].relabelled({"a": "A", "b": "B"}).rows == ["A", "B"]
 
 
 def test_budget_reading_has_a_sentence_per_variant_and_column_with_values():

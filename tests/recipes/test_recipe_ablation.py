@@ -54,7 +54,9 @@ def _config(tmp_path, shards, steps=2, **extra):
 
 def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     recipe = _recipe("facebehaviornet_ablation")
-    config = _config(tmp_path, shards)
+    claims = [{"text": "Multi-task helps AU", "better": "fbn", "than": "single_au",
+               "columns": ["EN AU F1"]}]  # fmt: skip
+    config = _config(tmp_path, shards, claims=claims)
     budgets = recipe.main(["--config", str(config)])
     assert list(budgets) == ["all labels"]  # the default budget: the whole federation
     results = budgets["all labels"]
@@ -67,6 +69,8 @@ def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     assert "](images/ablation.png)" in page and (tmp_path / "docs/images/zeroshot.png").is_file()
     assert "| single-task AU | – |" in page  # no VA result for a single-task AU network
     assert "Read against **FBN**" in page and "- single-task AU: " in page
+    claim = next(line for line in page.splitlines() if line.startswith("- *Multi-task helps AU*"))
+    assert claim.split(": ", 1)[1].startswith(("holds", "does not hold", "not shown", "mixed"))
     assert "Fewest positives of one AU in the evaluated split, per AU column: EN AU F1: " in page
     assert "Coupling per label budget" not in page and "| Budget |" not in page  # one budget
     assert not (tmp_path / "runs" / "budgets").exists()  # the whole federation: no subset
@@ -96,6 +100,14 @@ def test_shipped_config_loads_and_names_its_command():
     assert config.base_config.endswith("facebehaviornet/ablation_base.yaml")
     base = load_config(_recipe("facebehaviornet").RunConfig, ROOT / config.base_config)
     assert base.train.eval_every > 0 and base.train.patience > 0
+    # The paper's claims: each coupled variant against the uncoupled one, on the tasks and on
+    # the zero-shot compounds, and the uncoupled one against each single-task network.
+    pairs = {(claim.better, claim.than) for claim in config.claims}
+    coupled = {v.name for v in config.variants if v.name.startswith("fbn_")}
+    single = {v.name for v in config.variants if v.name.startswith("single_")}
+    assert {(name, "fbn") for name in coupled} | {("fbn", name) for name in single} == pairs
+    zeroshot = [c for c in config.claims if all("compound" in h for h in c.columns)]
+    assert {claim.better for claim in zeroshot} == coupled
     makefile = (ROOT / "Makefile").read_text()
     assert "results-1 results-10 results-100: results-%" in makefile
 
@@ -108,7 +120,10 @@ BUDGETS = [
 
 def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, tmp_path):
     recipe = _recipe("facebehaviornet_ablation")
-    config = _config(tmp_path, shards, seeds=[0], budgets=BUDGETS, headline=["EN AU F1"])
+    claims = [{"text": "Multi-task helps AU", "better": "fbn", "than": "single_au",
+               "columns": ["EN AU F1"]}]  # fmt: skip
+    config = _config(tmp_path, shards, seeds=[0], budgets=BUDGETS, headline=["EN AU F1"],
+                     claims=claims)  # fmt: skip
     results = recipe.main(["--config", str(config)])
     assert list(results) == ["25 %", "100 %"]
     assert all(list(rows) == ["single-task AU", "FBN"] for rows in results.values())
@@ -143,6 +158,8 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
     assert "**AW2 CCC-V**" not in summary  # only the headline column
     assert "](images/budgets.png)" in summary and (tmp_path / "docs/images/budgets.png").is_file()
     assert "- single-task AU: EN AU F1 no difference to screen at any budget" in summary  # 1 seed
+    assert "- *Multi-task helps AU*: no difference to screen at any budget. 25 %: " in summary
+    assert "*Multi-task helps AU*" not in page[page.index(order[1]) :]  # read once, over budgets
     for name, label in (("quarter", "25 %"), ("all", "100 %")):
         section = page[page.index(f"## Label budget: {label}") :]
         assert section.index("### Table VI") < section.index("#### Differences to FBN")
@@ -242,6 +259,15 @@ def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_
         (["budgets=[{name: budgets, label: A}]"], "subsets' folder"),
         (["headline=[AW2 CCC-X]"], "not column headers"),
         (["budgets=[{name: a, label: A}]", "only=b"], "only: 'b' is not a budget"),
+        (
+            ["claims=[{text: x, better: fbn, than: nope}]"],
+            r"claims\[0\] \('x'\): no variants \['nope'\]",
+        ),
+        (
+            ["claims=[{text: x, better: fbn, than: single_au, columns: [nope]}]"],
+            r"no columns \['nope'\]",
+        ),
+        (["claims=[{text: x, best_of: [fbn, single_au], expected: fbn}]"], "compares two variants"),
         (
             ["budgets=[{name: a, label: A}]", "variants=[{name: fbn, label: F, budgets: [b]}]"],
             "are not budgets",
