@@ -1,9 +1,10 @@
-"""Label lines the ``csv`` module cannot split (a field over its 128 KiB limit) used to stop AffectNet and EmotioNet conversions with a raw
-``csv.Error``. A data row becomes a ``malformed_row`` reject with its file and line, every other
-row is still read; a header line is a ScanError naming file and line."""
+"""Label lines the ``csv`` module cannot split (a field over its 128 KiB limit) used to stop
+AffectNet and EmotioNet conversions with a raw ``csv.Error``, and a generic CSV table's with a
+ScanError for the whole file. A data row becomes a ``malformed_row`` reject with its file and
+line, every other row is still read; a header line is a ScanError naming file and line."""
 
 import pytest
-from conftest import split_items
+from conftest import split_items, write_image, write_lines
 
 from holistic.data.adapters import ADAPTERS, ScanError
 from holistic.synth.world import write_world
@@ -59,3 +60,25 @@ def test_a_header_the_csv_module_cannot_split_names_file_and_line(world, tmp_pat
     _insert(root / file, 1, f"{LONG},{LONG}\t{LONG}")
     with pytest.raises(ScanError, match=r"line 1: the line cannot be split into fields"):
         split_items(ADAPTERS[source](root, splits=["train"]))
+
+
+def _table(root, lines):
+    write_lines(root / "labels.csv", lines)
+    for name in "abc":
+        write_image(root / "faces" / f"{name}.jpg")
+    return root
+
+
+def test_a_csv_table_row_the_csv_module_cannot_split_is_a_malformed_row_reject(tmp_path):
+    rows = ["image,expression", "faces/a.jpg,happy", f'faces/b.jpg,"{LONG}"', "faces/c.jpg,sad"]
+    samples, rejects = split_items(ADAPTERS["csv"](_table(tmp_path, rows)))
+    assert [sample.image.name for sample in samples] == ["a.jpg", "c.jpg"]  # the rest is read
+    [reject] = rejects
+    assert (reject.reason, reject.file, reject.line) == ("malformed_row", "labels.csv", 3)
+    assert "cannot be split into fields" in reject.detail and "field larger" in reject.detail
+
+
+def test_a_csv_table_header_the_csv_module_cannot_split_names_file_and_line(tmp_path):
+    root = _table(tmp_path, [f'image,"{LONG}"', "faces/a.jpg,happy"])
+    with pytest.raises(ScanError, match=r"labels.csv line 1: the line cannot be split into"):
+        split_items(ADAPTERS["csv"](root))

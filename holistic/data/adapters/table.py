@@ -62,6 +62,7 @@ from ._base import (
 )
 from ._parsing import (
     EXPRESSION_ALIASES,
+    MalformedLine,
     check_dataset_name,
     compound_from_name,
     encoding_option,
@@ -263,12 +264,15 @@ class _Rows:
         self.seen: dict[tuple[str, Path], int] = {}  # (split, image) -> line of its sample
         self.keys: dict[str, set[str]] = {}  # split -> keys in use
 
-    def items(self, line: int, fields: list[str]) -> Iterator[Sample | Reject]:
+    def items(self, line: int, fields: list[str] | MalformedLine) -> Iterator[Sample | Reject]:
         columns, options = self.columns, self.options
 
         def reject(split: str, reason: str, detail: str, task=None, key=None) -> Reject:
             return Reject(options.dataset, split, self.file, line, reason, detail, task, key)
 
+        if isinstance(fields, MalformedLine):
+            yield reject("", MALFORMED_ROW, str(fields))
+            return
         if len(fields) != columns.n_fields:
             detail = f"expected {columns.n_fields} fields like the header, found {len(fields)}"
             yield reject("", MALFORMED_ROW, detail)
@@ -494,31 +498,47 @@ class _Table:
     def delimiter(self) -> str:
         return "\t" if self.path.suffix.lower() in (".tsv", ".tab") else ","
 
-    def _records(self) -> Iterator[tuple[int, list[str]]]:
-        """(last line, stripped fields) of every non-blank record, the header included.
+    def _records(self) -> Iterator[tuple[int, list[str] | MalformedLine]]:
+        """(last line, stripped fields) of every non-blank record, the header included; a
+        record the csv module cannot split (a field over its size limit) is a
+        :class:`MalformedLine` in place of its fields, and reading goes on at the next line.
 
         Raises:
-            ScanError: a line that does not decode, or that the csv module cannot split.
+            ScanError: a line that does not decode.
         """
         reader = csv.reader(text_lines(self.path, self.encoding), delimiter=self.delimiter)
-        try:
-            for row in reader:
-                fields = [f.strip() for f in row]
-                if any(fields):
-                    yield reader.line_num, fields
-        except csv.Error as error:
-            raise ScanError(f"{self.path} line {reader.line_num}: {error}") from None
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield (
+                    reader.line_num,
+                    MalformedLine(f"the line cannot be split into fields ({error})"),
+                )
+                continue
+            fields = [f.strip() for f in row]
+            if any(fields):
+                yield reader.line_num, fields
 
     def header(self) -> tuple[int, list[str]]:
-        """(line, fields) of the header row, quotes around names removed."""
+        """(line, fields) of the header row, quotes around names removed.
+
+        Raises:
+            ScanError: the table is empty, or its header cannot be split (naming the line).
+        """
         for line, fields in self._records():
+            if isinstance(fields, MalformedLine):
+                raise ScanError(f"{self.path} line {line}: {fields}")
             return line, [f.strip("'\"") for f in fields]
         raise ScanError(
             f"{self.path}: the table is empty; expected a header row (image, labels...)"
         )
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(line, stripped fields) of every non-blank row after the header."""
+    def rows(self) -> Iterator[tuple[int, list[str] | MalformedLine]]:
+        """(line, stripped fields) of every non-blank row after the header; a row the csv
+        module cannot split is a :class:`MalformedLine` (a ``malformed_row`` reject)."""
         records = self._records()
         next(records, None)
         yield from records
@@ -591,7 +611,7 @@ def _available_splits(table: _Table, columns: _Columns, default: str) -> set[str
         return {default}
     available = set()
     for _, fields in table.rows():
-        if len(fields) == columns.n_fields:
+        if not isinstance(fields, MalformedLine) and len(fields) == columns.n_fields:
             available.add(split_name(fields[columns.split]) if fields[columns.split] else default)
     available.discard("")
     return available
