@@ -414,8 +414,7 @@ def results_markdown(
     lines += [
         "- Variants (overrides of each):",
         *[f"  - **{v.label}**: `{' '.join(v.overrides) or '(none)'}`" for v in config.variants],
-        f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
-        f"({torch.get_num_threads()} torch threads).",
+        _time_line(config, seconds),
         *_records_line(config, commits),
         "- Cells are mean ± sample standard deviation over the seeds. Validation splits.",
         "",
@@ -586,6 +585,21 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Colu
     ]  # fmt: skip
     header = [*(["Budget"] if several else []), "Model", "Seed"]
     return markdown_table([*header, *(column.header for column in columns)], rows)
+
+
+def _time_line(config: AblationConfig, seconds: float) -> str:
+    """The training time: the runs' wall clocks summed; with records, the runs may have been
+    trained on other days and side by side, so say that the sum overstates the machine time."""
+    if config.records is None:
+        return (
+            f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
+            f"({torch.get_num_threads()} torch threads)."
+        )
+    return (
+        f"- Training time: {seconds / 60:.0f} min, the runs' wall-clock times summed (from their "
+        "records; a run trained beside another on the same cores counts in full, so this "
+        "overstates the machine time)."
+    )
 
 
 def _records_line(config: AblationConfig, commits: set[str | None]) -> list[str]:

@@ -73,6 +73,7 @@ def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     assert claim.split(": ", 1)[1].startswith(("holds", "does not hold", "not shown", "mixed"))
     assert "Fewest positives of one AU in the evaluated split, per AU column: EN AU F1: " in page
     assert "Coupling per label budget" not in page and "| Budget |" not in page  # one budget
+    assert "- Total training time: " in page  # no records: the runs were trained just now
     assert not (tmp_path / "runs" / "budgets").exists()  # the whole federation: no subset
     # Same command again: every run is reused (its model is not rewritten).
     model = tmp_path / "runs" / "fbn" / "seed0" / "model" / "model.safetensors"
@@ -215,6 +216,7 @@ def test_records_stand_for_their_runs_until_the_setting_changes(shards, tmp_path
     assert trained == [] and again == results
     assert (tmp_path / "docs" / "results.md").read_text() == page
     assert f"recorded in `{records}/`" in page
+    assert "- Training time: " in page and "the runs' wall-clock times summed" in page
 
     # Another setting (steps): its records do not count, every run trains again.
     monkeypatch.undo()
