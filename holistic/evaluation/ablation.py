@@ -270,7 +270,11 @@ def claim_verdict(
     columns named. Columns without a difference to screen (fewer than two seeds with values on
     either side) are left out and said so."""
     chosen = _claim_columns(columns, claim)
-    sides = _sides(rows, chosen, claim.better, claim.than)
+    return _sides_verdict(_sides(rows, chosen, claim.better, claim.than), len(chosen))
+
+
+def _sides_verdict(sides: Mapping[str, Sequence[str]], chosen: int) -> str:
+    """:func:`claim_verdict`'s sentence from the claim's :func:`_sides` on ``chosen`` columns."""
     better, worse = sides["better"], sides["worse"]
     screened = sum(map(len, sides.values()))
     if screened == 0:
@@ -288,7 +292,7 @@ def claim_verdict(
             f"holds in {len(better)} of {screened} columns ({', '.join(better)}), the others "
             "within two standard errors"
         )
-    unscreened = len(chosen) - screened
+    unscreened = chosen - screened
     return text + (f" ({unscreened} column(s) without values on both sides)" if unscreened else "")
 
 
@@ -623,7 +627,7 @@ def budget_claim_reading(
     fractions: Mapping[str, float],
 ) -> list[str]:
     """Markdown lines, one per claim (``better`` beats ``than``; row labels): where over the
-    budgets it holds (:func:`_budget_span`, in bold), then its :func:`claim_verdict` at each
+    budgets it holds (:func:`_budget_span`, in bold), then its :func:`claim_verdict` sentence at each
     budget that has both rows. A claim *holds* at a budget where it is better beyond two
     standard errors in at least one of its columns and worse in none; a budget where no column
     can be screened (fewer than two seeds) is named but left out of the span."""
@@ -650,7 +654,7 @@ def budget_claim_reading(
             if defined
             else "no difference to screen at any budget"
         )
-        per_budget = "; ".join(f"{b}: {claim_verdict(budgets[b], columns, claim)}" for b in present)
+        per_budget = "; ".join(f"{b}: {_sides_verdict(sides[b], len(chosen))}" for b in present)
         lines.append(f"- *{claim.text}*: {span}. {per_budget}.")
     return [*lines, ""]
 
