@@ -4,10 +4,12 @@
 #   make demo   the synthetic world -> shards -> FaceBehaviorNet -> evaluation -> zero-shot compounds
 #               -> few-shot fine-tuning to compound classes -> holistic predict on a video
 #   make results  the ablation of docs/results.md per label budget (does coupling help, and when
-#               labels are scarce?): 57 runs, about 9 hours on 2 CPU cores; make results-1 / -10
+#               labels are scarce?): 57 runs, 15 to 20 hours on 2 CPU cores; make results-1 / -10
 #               / -100 train one budget's runs, make results-1 SEED=0 one budget's runs of one
-#               seed (about an hour each); make results reuses every finished run, and every
-#               run recorded in docs/results/ablation (commit the records: they outlive runs/)
+#               seed (1.5 to 2 hours each); make results reuses every finished run, and every
+#               run recorded in docs/results/ablation (commit the records: they outlive runs/);
+#               make results-progress trains nothing and prints which runs are recorded and
+#               their means so far
 #   make results-temporal  the temporal section of docs/results.md (frame vs sequence models on the
 #               synthetic temporal world and its control)
 #   make results-latent  the latent section of docs/results.md (discriminator alone vs AEG-CD vs
@@ -26,7 +28,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo results results-1 results-10 results-100 results-temporal results-latent results-audiovisual world temporal-worlds av-world lint clean-venv
+.PHONY: test demo results results-1 results-10 results-100 results-progress results-temporal results-latent results-audiovisual world temporal-worlds av-world lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +73,9 @@ results: world
 
 results-1 results-10 results-100: results-%: world
 	$(ABLATION) only=labels$(if $(filter 1,$*),01,$*) $(if $(SEED),seeds=[$(SEED)])
+
+results-progress: world
+	$(ABLATION) progress=true
 
 TEMPORAL ?= data
 

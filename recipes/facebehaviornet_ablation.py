@@ -141,6 +141,9 @@ class AblationConfig:
     # repository: a record with the same setting stands for its run, so the sweep can be
     # finished a part at a time. None: no records.
     records: str | None = None
+    # Train nothing: print which runs the records hold and their means so far (make
+    # results-progress); a long sweep's interim look, never written to the page.
+    progress: bool = False
 
 
 def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
@@ -164,6 +167,8 @@ def parse_args(argv: list[str] | None) -> tuple[AblationConfig, Path | None]:
         )
     if SUBSETS in budgets:
         raise ConfigError(f"config key budgets: {SUBSETS!r} is the subsets' folder, rename it")
+    if config.progress and config.records is None:
+        raise ConfigError("config key progress: it reads the run records: set records too")
     if config.only is not None and config.only not in budgets:
         raise ConfigError(f"config key only: {config.only!r} is not a budget ({budgets})")
     for variant in config.variants:
@@ -251,6 +256,55 @@ def record_path(config: AblationConfig, budget: Budget, variant: Variant, seed: 
     return Path(config.records) / budget.name / variant.name / f"seed{seed}.json"
 
 
+def run_record(
+    config: AblationConfig, budget: Budget, variant: Variant, seed: int, setting: dict
+) -> tuple[Path | None, dict | None]:
+    """Where the run's record lies (None: no records) and the record, when it holds this
+    setting (None: the run has to be trained)."""
+    if config.records is None:
+        return None, None
+    path = record_path(config, budget, variant, seed)
+    return path, read_record(path, setting)
+
+
+def sweep_progress(
+    config: AblationConfig, runs: list[tuple[Budget, int, Variant]], world: str
+) -> dict[str, dict[str, list[dict]]]:
+    """Print, per budget, how many of its runs are recorded with this setting, which are not,
+    and the means over the recorded seeds so far; returns the recorded documents as ``main``
+    does. Trains nothing and writes nothing."""
+    results: dict[str, dict[str, list[dict]]] = {}
+    missing: dict[str, dict[str, list[int]]] = {}  # budget -> variant -> seeds
+    for budget, seed, variant in runs:
+        argv = train_argv(config, budget, variant, seed)
+        setting = {**run_setting(argv), "federation_sha256": world}
+        _, record = run_record(config, budget, variant, seed, setting)
+        rows = results.setdefault(budget.label, {})
+        if record is None:
+            missing.setdefault(budget.label, {}).setdefault(variant.name, []).append(seed)
+            continue
+        rows.setdefault(variant.label, []).append(record["results"]["document"])
+    columns = [*config.columns, *zeroshot_columns(config)]
+    lines = [
+        f"Recorded runs in {config.records}/ (this setting and world), means over their seeds:"
+    ]
+    for label, rows in results.items():
+        absent = missing.get(label, {})
+        done = sum(len(documents) for documents in rows.values())
+        todo = sum(len(seeds) for seeds in absent.values())
+        line = f"{label}: {done} of {done + todo} runs recorded"
+        if absent:
+            line += "; to train (seeds): " + ", ".join(
+                f"{name} ({', '.join(map(str, seeds))})" for name, seeds in absent.items()
+            )
+        lines += ["", line]
+        if rows:
+            counted = {f"{v} ({len(d)})": d for v, d in rows.items()}
+            lines += ["", summary_table(counted, columns, first_header="Model (seeds)")]
+    print("\n".join(lines), flush=True)
+    return results
+
+
 def run_variant(
     config: AblationConfig,
     source: Federation,
@@ -316,13 +370,14 @@ def main(argv: list[str] | None = None) -> dict:
     kept: dict[str, list[dict]] = {budget.label: [] for budget in budgets}
     world = federation_digest(source.manifest)  # records of runs on other data do not count
     commits: set[str | None] = set()  # of the code that trained the recorded runs
+    if config.progress:
+        return sweep_progress(config, runs, world)
     start = time.perf_counter()
     for i, (budget, seed, variant) in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {budget.name} {variant.name} seed {seed}", flush=True)
         argv = train_argv(config, budget, variant, seed)
         setting = {**run_setting(argv), "federation_sha256": world}
-        path = record_path(config, budget, variant, seed) if config.records else None
-        record = read_record(path, setting) if path is not None else None
+        path, record = run_record(config, budget, variant, seed, setting)
         if record is not None:
             print(f"  reused its record {path}", flush=True)
             document, subset = record["results"]["document"], record["results"]["subset"]
@@ -501,6 +556,7 @@ def budget_section(
         "",
         summary_table(results, config.columns),
         "",
+        *stopping_line(results),
         *positives_note(results, config.columns),
         f"![Ablation]({_relative(table_plot, page_dir)})",
         "",
@@ -574,17 +630,44 @@ def _budget_text(budget: Budget, subsets: list[dict]) -> str:
 
 
 def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Column]) -> str:
-    """Every run's numbers; a Budget column first when there are several budgets."""
+    """Every run's numbers and the steps it trained ("800, plateau"; "2400, limit": it reached
+    its step budget first); a Budget column first when there are several budgets."""
     several = len(results) > 1
     rows = [
         [*([budget] if several else []), label, document["seed"],
+         f"{document['steps']}, {'plateau' if document.get('stopped') else 'limit'}",
          *(lookup(document, column) for column in columns)]
         for budget, per_variant in results.items()
         for label, documents in per_variant.items()
         for document in documents
     ]  # fmt: skip
-    header = [*(["Budget"] if several else []), "Model", "Seed"]
+    header = [*(["Budget"] if several else []), "Model", "Seed", "Steps"]
     return markdown_table([*header, *(column.header for column in columns)], rows)
+
+
+def stopping_line(results: dict[str, list[dict]]) -> list[str]:
+    """How one budget's runs ended: how many stopped at a validation plateau, and which reached
+    the step limit first (their scores may still have been rising: read them as lower bounds of
+    what the variant can do with more steps)."""
+    runs = [(label, d) for label, documents in results.items() for d in documents]
+    limited = [(label, d) for label, d in runs if not d.get("stopped")]
+    if not runs:
+        return []
+    text = f"{len(runs) - len(limited)} of {len(runs)} runs stopped at a validation plateau"
+    if limited:
+        by_variant: dict[str, list[str]] = {}
+        for label, document in limited:
+            by_variant.setdefault(label, []).append(str(document["seed"]))
+        named = "; ".join(
+            f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+            for label, seeds in by_variant.items()
+        )
+        steps = sorted({d["steps"] for _, d in limited})
+        text += (
+            f"; the others reached the step limit ({', '.join(map(str, steps))}) first, so their "
+            f"numbers may still have been rising: {named}"
+        )
+    return [text + ".", ""]
 
 
 def _time_line(config: AblationConfig, seconds: float) -> str:

@@ -12,6 +12,7 @@ from conftest import tiny_shards
 from test_recipe_facebehaviornet import ROOT, _recipe
 
 from holistic.data.federation import Federation
+from holistic.evaluation.ablation import format_mean_sd
 from holistic.training.config import ConfigError, load_config
 
 
@@ -167,7 +168,12 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
         assert section.index("#### Differences to FBN") < section.index("### Zero-shot")
         assert f"](images/{name}/ablation.png)" in section
         assert (tmp_path / "docs" / "images" / name / "zeroshot.png").is_file()
-    assert "| Budget | Model | Seed | AW2 CCC-V | EN AU F1 |" in page
+    assert "| Budget | Model | Seed | Steps | AW2 CCC-V | EN AU F1 |" in page
+    assert "| 25 % | FBN | 0 | 2, limit |" in page  # 2 steps: no evaluation to plateau at
+    assert (
+        "0 of 2 runs stopped at a validation plateau; the others reached the step limit (2) "
+        "first, so their numbers may still have been rising: single-task AU (seed 0); FBN (seed 0)."
+    ) in page
 
     # Again: the subset is not written again and no run is retrained.
     model = tmp_path / "runs" / "quarter" / "fbn" / "seed0" / "model" / "model.safetensors"
@@ -190,7 +196,9 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
     assert (tmp_path / "docs" / "results.md").stat().st_mtime_ns == page_written
 
 
-def test_records_stand_for_their_runs_until_the_setting_changes(shards, tmp_path, monkeypatch):
+def test_records_stand_for_their_runs_until_the_setting_changes(
+    shards, tmp_path, monkeypatch, capsys
+):
     """Run folders do not outlive a machine; the records (kept in the repository) let a sweep be
     finished a part at a time and its page rebuilt from them alone."""
     recipe = _recipe("facebehaviornet_ablation")
@@ -217,6 +225,21 @@ def test_records_stand_for_their_runs_until_the_setting_changes(shards, tmp_path
     assert (tmp_path / "docs" / "results.md").read_text() == page
     assert f"recorded in `{records}/`" in page
     assert "- Training time: " in page and "the runs' wall-clock times summed" in page
+
+    # Halfway through a sweep (one record gone): progress counts and names what is left and
+    # averages what is recorded, training nothing and leaving the page as it is.
+    (records / "quarter" / "single_au" / "seed0.json").unlink()
+    capsys.readouterr()
+    interim = recipe.main(["--config", str(config), "progress=true"])
+    printed = capsys.readouterr().out
+    assert trained == []
+    assert "25 %: 1 of 2 runs recorded; to train (seeds): single_au (0)" in printed
+    assert "100 %: 2 of 2 runs recorded\n" in printed
+    assert interim["25 %"] == {"FBN": results["25 %"]["FBN"]}
+    ccc = results["25 %"]["FBN"][0]["metrics"]["affwild2"]["va"]["ccc_v"]
+    assert f"| FBN (1) | {format_mean_sd([ccc])} |" in printed
+    assert printed.count("| single-task AU (1) |") == 1  # at 100 % only
+    assert (tmp_path / "docs" / "results.md").read_text() == page
 
     # Another setting (steps): its records do not count, every run trains again.
     monkeypatch.undo()
@@ -270,6 +293,7 @@ def test_a_changed_budget_rewrites_its_subset_and_drops_the_runs_trained_on_the_
             r"no columns \['nope'\]",
         ),
         (["claims=[{text: x, best_of: [fbn, single_au], expected: fbn}]"], "compares two variants"),
+        (["progress=true"], "progress: it reads the run records: set records"),
         (
             ["budgets=[{name: a, label: A}]", "variants=[{name: fbn, label: F, budgets: [b]}]"],
             "are not budgets",
@@ -280,3 +304,25 @@ def test_bad_budgets_stop_at_start(shards, tmp_path, overrides, message):
     recipe = _recipe("facebehaviornet_ablation")
     with pytest.raises(ConfigError, match=message):
         recipe.parse_args(["--config", str(_config(tmp_path, shards)), *overrides])
+
+
+def test_the_page_says_which_runs_stopped_at_a_plateau_and_which_at_the_limit():
+    recipe = _recipe("facebehaviornet_ablation")
+    plateau = "stopped at step 800: the validation score peaked at step 200"
+    results = {
+        "single-task AU": [{"seed": 0, "steps": 800, "stopped": plateau},
+                           {"seed": 1, "steps": 1000, "stopped": plateau}],
+        "FBN": [{"seed": 0, "steps": 2400}, {"seed": 1, "steps": 2400},
+                {"seed": 2, "steps": 1400, "stopped": plateau}],
+    }  # fmt: skip
+    assert recipe.stopping_line(results) == [
+        "3 of 5 runs stopped at a validation plateau; the others reached the step limit (2400) "
+        "first, so their numbers may still have been rising: FBN (seeds 0, 1).",
+        "",
+    ]
+    every = {"single-task AU": results["single-task AU"]}
+    assert recipe.stopping_line(every) == ["2 of 2 runs stopped at a validation plateau.", ""]
+    assert recipe.stopping_line({"FBN": []}) == []
+    table = recipe.per_seed_table({"25 %": results}, [])
+    assert "| single-task AU | 1 | 1000, plateau |" in table  # one budget: no Budget column
+    assert "| FBN | 1 | 2400, limit |" in table
