@@ -40,6 +40,7 @@ from holistic.data.manifest import MANIFEST_FILE
 from holistic.data.subsets import BUDGET_TASKS, write_label_budget
 from holistic.evaluation import to_jsonable
 from holistic.evaluation.ablation import (
+    CHANCE,
     Claim,
     Column,
     ablation_bars,
@@ -47,6 +48,7 @@ from holistic.evaluation.ablation import (
     budget_lines,
     budget_reading,
     budget_table,
+    chance_row,
     check_claims,
     claim_reading,
     lookup,
@@ -549,13 +551,17 @@ def budget_section(
         for t in config.zeroshot
         for header in ("UAR", "Diag.")
     }
+    trivial = chance_row(results)
+    levels = {c.header: lookup(doc, c) for doc in trivial.get(CHANCE, []) for c in config.columns}
     table_plot = ablation_bars(results, config.columns, figures / "ablation.png",
-                               title=f"{title}{of_budget} (mean ± sd over seeds)")  # fmt: skip
+                               title=f"{title}{of_budget} (mean ± sd over seeds)",
+                               reference=levels)  # fmt: skip
     lines = [
         _heading(level, title),
         "",
-        summary_table(results, config.columns),
+        summary_table({**results, **trivial}, config.columns),
         "",
+        *_chance_note(trivial),
         *stopping_line(results),
         *positives_note(results, config.columns),
         f"![Ablation]({_relative(table_plot, page_dir)})",
@@ -597,6 +603,17 @@ def budget_section(
             *reading(zeroshot_rows, columns, baseline),
         ]
     return lines
+
+
+def _chance_note(trivial: dict[str, list[dict]]) -> list[str]:
+    if not trivial:
+        return []
+    return [
+        f"*{CHANCE}*: the same samples scored with valence-arousal constant at 0, each "
+        "dataset's most frequent expression and every AU present (the dashes in the plot); an "
+        "F1 below it is no better than calling every AU present.",
+        "",
+    ]
 
 
 def _claims(config: AblationConfig) -> list[Claim]:

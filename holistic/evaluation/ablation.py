@@ -428,6 +428,23 @@ def summary_table(
     return markdown_table(header, body)
 
 
+#: The row label of the trivial predictors' scores in a table.
+CHANCE = "chance (trivial predictors)"
+
+
+def chance_row(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[dict]]:
+    """``{CHANCE: [document]}``: the scores of trivial predictors on the evaluated samples
+    (valence-arousal constant at 0, each dataset's most frequent class, every AU present; the
+    ``"trivial"`` metrics of a run's document), from the first run that has them, so a table
+    shows the level its models have to beat; ``{}`` when no run has them. Every run of a table
+    is evaluated on the same samples, so one run's suffice."""
+    for documents in rows.values():
+        for document in documents:
+            if document.get("trivial"):
+                return {CHANCE: [{"metrics": document["trivial"], "seed": document.get("seed")}]}
+    return {}
+
+
 def ablation_bars(
     rows: Mapping[str, Sequence[Mapping[str, Any]]],
     columns: Sequence[Column],

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from holistic.evaluation.ablation import (
+    CHANCE,
     Claim,
     Column,
     ablation_bars,
@@ -14,6 +15,7 @@ from holistic.evaluation.ablation import (
     budget_reading,
     budget_table,
     budget_verdict,
+    chance_row,
     check_claims,
     claim_reading,
     claim_verdict,
@@ -347,3 +349,16 @@ def test_fewest_au_positives_over_runs_and_the_note():
     assert note[0].startswith("Fewest positives of one AU in the evaluated split, per AU "
                               "column: BP4D AU F1: 2 (AU9, AU15). ") and note[1] == ""  # fmt: skip
     assert positives_note({"a": [_run(0.3)]}, [F1]) == []
+
+
+def test_chance_row_is_one_runs_trivial_scores_under_its_own_label():
+    trivial = {"emotionet": {"au": {"mean_f1": 0.44}}}
+    rows = {
+        "single-task AU": [{"seed": 0, "metrics": {}}],  # recorded before chance levels: none
+        "FBN": [{"seed": 1, "metrics": {}, "trivial": trivial}, {"seed": 2, "trivial": {}}],
+    }
+    row = chance_row(rows)
+    assert row == {CHANCE: [{"metrics": trivial, "seed": 1}]}
+    column = Column("emotionet", "au", "mean_f1", "EN AU F1")
+    assert "| chance (trivial predictors) | 0.440 |" in summary_table(row, [column])
+    assert chance_row({"FBN": [{"seed": 0, "metrics": {}}]}) == {}

@@ -167,6 +167,9 @@ def test_label_budgets_write_each_subset_once_and_a_section_per_budget(shards, t
         assert section.index("### Table VI") < section.index("#### Differences to FBN")
         assert section.index("#### Differences to FBN") < section.index("### Zero-shot")
         assert f"](images/{name}/ablation.png)" in section
+        table = section[: section.index("#### Differences to FBN")]
+        assert table.count("| chance (trivial predictors) | 0.000 |") == 1  # VA constant: CCC 0
+        assert "no better than calling every AU present" in table
         assert (tmp_path / "docs" / "images" / name / "zeroshot.png").is_file()
     assert "| Budget | Model | Seed | Steps | AW2 CCC-V | EN AU F1 |" in page
     assert "| 25 % | FBN | 0 | 2, limit |" in page  # 2 steps: no evaluation to plateau at
