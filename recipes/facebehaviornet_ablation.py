@@ -56,6 +56,7 @@ from holistic.evaluation.ablation import (
     reading,
     replace_section,
     sections,
+    stopping_line,
     summary_table,
 )
 from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
@@ -658,31 +659,6 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Colu
     ]  # fmt: skip
     header = [*(["Budget"] if several else []), "Model", "Seed", "Steps"]
     return markdown_table([*header, *(column.header for column in columns)], rows)
-
-
-def stopping_line(results: dict[str, list[dict]]) -> list[str]:
-    """How one budget's runs ended: how many stopped at a validation plateau, and which reached
-    the step limit first (their scores may still have been rising: read them as lower bounds of
-    what the variant can do with more steps)."""
-    runs = [(label, d) for label, documents in results.items() for d in documents]
-    limited = [(label, d) for label, d in runs if not d.get("stopped")]
-    if not runs:
-        return []
-    text = f"{len(runs) - len(limited)} of {len(runs)} runs stopped at a validation plateau"
-    if limited:
-        by_variant: dict[str, list[str]] = {}
-        for label, document in limited:
-            by_variant.setdefault(label, []).append(str(document["seed"]))
-        named = "; ".join(
-            f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
-            for label, seeds in by_variant.items()
-        )
-        steps = sorted({d["steps"] for _, d in limited})
-        text += (
-            f"; the others reached the step limit ({', '.join(map(str, steps))}) first, so their "
-            f"numbers may still have been rising: {named}"
-        )
-    return [text + ".", ""]
 
 
 def _time_line(config: AblationConfig, seconds: float) -> str:

@@ -445,6 +445,31 @@ def chance_row(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, lis
     return {}
 
 
+def stopping_line(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """How one budget's runs ended: how many stopped at a validation plateau, and which reached
+    the step limit first (their scores may still have been rising: read them as lower bounds of
+    what the variant can do with more steps)."""
+    runs = [(label, d) for label, documents in results.items() for d in documents]
+    limited = [(label, d) for label, d in runs if not d.get("stopped")]
+    if not runs:
+        return []
+    text = f"{len(runs) - len(limited)} of {len(runs)} runs stopped at a validation plateau"
+    if limited:
+        by_variant: dict[str, list[str]] = {}
+        for label, document in limited:
+            by_variant.setdefault(label, []).append(str(document["seed"]))
+        named = "; ".join(
+            f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+            for label, seeds in by_variant.items()
+        )
+        steps = sorted({d["steps"] for _, d in limited})
+        text += (
+            f"; the others reached the step limit ({', '.join(map(str, steps))}) first, so their "
+            f"numbers may still have been rising: {named}"
+        )
+    return [text + ".", ""]
+
+
 def ablation_bars(
     rows: Mapping[str, Sequence[Mapping[str, Any]]],
     columns: Sequence[Column],

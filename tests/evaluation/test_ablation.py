@@ -31,6 +31,7 @@ from holistic.evaluation.ablation import (
     optimum_verdict,
     positives_note,
     reading,
+    stopping_line,
     summary_table,
 )
 
@@ -362,3 +363,21 @@ def test_chance_row_is_one_runs_trivial_scores_under_its_own_label():
     column = Column("emotionet", "au", "mean_f1", "EN AU F1")
     assert "| chance (trivial predictors) | 0.440 |" in summary_table(row, [column])
     assert chance_row({"FBN": [{"seed": 0, "metrics": {}}]}) == {}
+
+
+def test_stopping_line_counts_plateaus_and_names_the_runs_that_hit_the_step_limit():
+    plateau = "stopped at step 800: the validation score peaked at step 200"
+    results = {
+        "single-task AU": [{"seed": 0, "steps": 800, "stopped": plateau},
+                           {"seed": 1, "steps": 1000, "stopped": plateau}],
+        "FBN": [{"seed": 0, "steps": 2400}, {"seed": 1, "steps": 2400},
+                {"seed": 2, "steps": 1400, "stopped": plateau}],
+    }  # fmt: skip
+    assert stopping_line(results) == [
+        "3 of 5 runs stopped at a validation plateau; the others reached the step limit (2400) "
+        "first, so their numbers may still have been rising: FBN (seeds 0, 1).",
+        "",
+    ]
+    every = {"single-task AU": results["single-task AU"]}
+    assert stopping_line(every) == ["2 of 2 runs stopped at a validation plateau.", ""]
+    assert stopping_line({"FBN": []}) == []
