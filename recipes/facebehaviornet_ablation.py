@@ -292,7 +292,8 @@ def sweep_progress(
         f"Recorded runs in {config.records}/ (this setting and world), means over their seeds:"
     ]
     for label, rows in results.items():
-        absent = missing.get(label, {})
+        found = missing.get(label, {})
+        absent = {v.name: found[v.name] for v in config.variants if v.name in found}
         done = sum(len(documents) for documents in rows.values())
         todo = sum(len(seeds) for seeds in absent.values())
         line = f"{label}: {done} of {done + todo} runs recorded"
