@@ -55,8 +55,11 @@ def plateaued(scores: Sequence[float], patience: int, min_delta: float = 0.0) ->
 
 def plateau_reason(validation: Sequence[tuple[int, float]], patience: int,
                    min_delta: float) -> str:  # fmt: skip
-    """A sentence for the report: where the score peaked and when training stopped."""
-    best_step, best = max(validation, key=lambda item: item[1] if math.isfinite(item[1]) else -1e9)
+    """A sentence for the report: the best score before the last ``patience`` evaluations
+    (the one they failed to beat by more than ``min_delta``; a later score may be higher by
+    less, so the overall maximum is not it) and when training stopped."""
+    before = validation[:-patience] if 0 < patience < len(validation) else validation
+    best_step, best = max(before, key=lambda item: item[1] if math.isfinite(item[1]) else -1e9)
     return (
         f"stopped at step {validation[-1][0]}: the validation score (mean of each task's "
         f"headline metric) peaked at {best:.4f} at step {best_step} and did not rise by more "

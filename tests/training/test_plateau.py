@@ -51,3 +51,15 @@ def test_recording_stops_with_a_reason_and_curves_for_the_report():
     assert progress.history["val/score"] == progress.validation
     assert progress.stopped == plateau_reason(progress.validation, 2, 0.001)
     assert "peaked at 0.3500 at step 200" in progress.stopped and "step 400" in progress.stopped
+
+
+def test_the_reason_names_the_best_score_the_last_evaluations_failed_to_beat():
+    """A score in the last evaluations can be the highest yet and still not a gain (by less
+    than min_delta): the reason names the best before them, the one it was compared with (a
+    recorded run said "peaked at 0.3451 at step 1800 and did not rise ... after it", stopped at
+    1800)."""
+    validation = [(1000, 0.3317), (1200, 0.3433), (1400, 0.3405), (1600, 0.3388), (1800, 0.3451)]
+    assert plateaued([s for _, s in validation], 3, 0.002)
+    reason = plateau_reason(validation, 3, 0.002)
+    assert reason.startswith("stopped at step 1800:")
+    assert "peaked at 0.3433 at step 1200 and did not rise by more than 0.002 in the 3" in reason
