@@ -56,14 +56,17 @@ def _check_members(members: Sequence[nn.Module], needs: str) -> None:
         raise ValueError("an ensemble needs at least one member")
     for index, member in enumerate(members):
         name = getattr(member, "build_args", {}).get("name", type(member).__name__)
-        if needs == "features" and not (
-            hasattr(member, "forward_features") and hasattr(member, "num_features")
-        ):
-            raise ValueError(f"member {index} ({name}) has no forward_features/num_features")
-        if needs == "va" and "va" not in getattr(member, "tasks", {}):
-            raise ValueError(f"member {index} ({name}) predicts no valence-arousal")
         if not getattr(member, "input_spec", None) or not member.input_spec.is_clip:
             raise ValueError(f"member {index} ({name}) is not a clip model")
+        if needs == "features" and not (
+            hasattr(member, "forward_features_stream") and hasattr(member, "num_features")
+        ):
+            raise ValueError(
+                f"member {index} ({name}) has no forward_features_stream/num_features "
+                "(model-level fusion reads a CNN-RNN's per-frame GRU features)"
+            )
+        if needs == "va" and "va" not in getattr(member, "tasks", {}):
+            raise ValueError(f"member {index} ({name}) predicts no valence-arousal")
     specs = [member.input_spec for member in members]
     if any(spec != specs[0] for spec in specs[1:]):
         listed = "; ".join(f"member {i}: {spec}" for i, spec in enumerate(specs))
@@ -71,6 +74,15 @@ def _check_members(members: Sequence[nn.Module], needs: str) -> None:
             f"the members of an ensemble share one input, so their input specs must agree; "
             f"got {listed}"
         )
+
+
+def _stream_parts(state: Sequence[Any] | None, parts: int, what: str) -> list[Any]:
+    """An ensemble's stream state split into its parts (None: every part starts its stream)."""
+    if state is None:
+        return [None] * parts
+    if len(state) != parts:
+        raise ValueError(f"expected a state of {parts} part(s) ({what}), got {len(state)}")
+    return list(state)
 
 
 class ModelFusion(nn.Module):
@@ -146,12 +158,46 @@ class ModelFusion(nn.Module):
     ) -> torch.Tensor:
         """Clips ``[B, T, 3, H, W]`` (and landmarks ``[B, T, 68, 2]`` when the members take them)
         to the fused per-frame features ``[B, T, hidden_size]``."""
-        features = torch.cat(
-            [member.forward_features(x, landmarks) for member in self.members], dim=2
-        )
-        if self.head_type == "gru":
-            return self.fusion(features)[0]
-        return self.fusion(features)
+        return self.forward_features_stream(x, None, landmarks)[0]
+
+    def forward_features_stream(
+        self,
+        x: torch.Tensor,
+        state: Sequence[Any] | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[Any]]:
+        """:meth:`forward_features` on the next frames of a stream, continuing where ``state``
+        left off (None: the stream's start), to ``(features, state)``. The state holds each
+        member's GRU states, in order, then (GRU head) the fusion GRU's hidden state.
+
+        Raises:
+            ValueError: as the members' ``forward_features``, or a state of another shape.
+        """
+        recurrent = self.head_type == "gru"
+        what = "one per member" + (", then the fusion GRU's" if recurrent else "")
+        parts = _stream_parts(state, len(self.members) + recurrent, what)
+        features, states = [], []
+        for member, part in zip(self.members, parts[: len(self.members)], strict=True):
+            member_features, member_state = member.forward_features_stream(x, part, landmarks)
+            features.append(member_features)
+            states.append(member_state)
+        fused = torch.cat(features, dim=2)
+        if not recurrent:
+            return self.fusion(fused), states
+        fused, hidden = self.fusion(fused, parts[-1])
+        return fused, [*states, hidden]
+
+    def forward_stream(
+        self,
+        x: torch.Tensor,
+        state: Sequence[Any] | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], list[Any]]:
+        """The next frames of a stream (``holistic predict`` on a face track): clips (and
+        landmarks) continuing where ``state`` left off (None: the stream's start), to
+        ``(outputs, state)``; window by window equals one call on the whole video."""
+        features, state = self.forward_features_stream(x, state, landmarks)
+        return self.forward_heads(features), state
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features ``[B, T, hidden_size]`` to ``{"va": [B, T, 2]}`` in [-1, 1] (tanh)."""
@@ -214,6 +260,33 @@ class DecisionFusion(nn.Module):
         """Clips to the members' VA predictions side by side, ``[B, T, 2 N]``
         (``valence_0, arousal_0, valence_1, ...``)."""
         return torch.cat([member(x, landmarks)["va"] for member in self.members], dim=2)
+
+    def forward_stream(
+        self,
+        x: torch.Tensor,
+        state: Sequence[Any] | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], list[Any]]:
+        """The next frames of a stream (``holistic predict`` on a face track): each member's
+        ``forward_stream``, its state carried in ``state`` (one part per member; None: the
+        stream's start), fused by Eq. 3, to ``(outputs, state)``.
+
+        Raises:
+            ValueError: a member without a stream form, or a state of another shape.
+        """
+        parts = _stream_parts(state, len(self.members), "one per member")
+        predictions, states = [], []
+        for index, (member, part) in enumerate(zip(self.members, parts, strict=True)):
+            if not hasattr(member, "forward_stream"):
+                name = getattr(member, "build_args", {}).get("name", type(member).__name__)
+                raise ValueError(
+                    f"member {index} ({name}) has no stream form (forward_stream), so the "
+                    "ensemble cannot run on a stream; evaluate it on whole clips instead"
+                )
+            outputs, member_state = member.forward_stream(x, part, landmarks)
+            predictions.append(outputs["va"])
+            states.append(member_state)
+        return self.forward_heads(torch.cat(predictions, dim=2)), states
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """The members' predictions ``[B, T, 2 N]`` to Eq. 3's ``{"va": [B, T, 2]}``."""

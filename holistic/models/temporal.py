@@ -206,16 +206,21 @@ class CNNRNN(nn.Module):
         Raises:
             ValueError: on a badly shaped clip, or missing or badly shaped landmarks.
         """
-        return self._recurrent(x, landmarks, None)[0]
+        return self.forward_features_stream(x, None, landmarks)[0]
 
-    def _recurrent(
+    def forward_features_stream(
         self,
         x: torch.Tensor,
-        landmarks: torch.Tensor | None,
-        state: Sequence[torch.Tensor] | None,
+        state: Sequence[torch.Tensor] | None = None,
+        landmarks: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Features ``[B, T, F]`` and each GRU's hidden state after the clip, the GRUs started
-        from ``state`` (None: zeros)."""
+        """:meth:`forward_features` on the next frames of a stream: clips (and landmarks)
+        continuing where ``state`` left off (None: the stream's start, GRUs from zeros), to the
+        features ``[B, T, F]`` and each GRU's hidden state after them (what ensembles stream).
+
+        Raises:
+            ValueError: as :meth:`forward_features`, or a state of another number of GRUs.
+        """
         batch, frames = _check_clip(x, landmarks, self.input_spec.landmarks)
         if state is not None and len(state) != len(self.rnns):
             raise ValueError(f"expected a state of {len(self.rnns)} GRU(s), got {len(state)}")
@@ -239,7 +244,7 @@ class CNNRNN(nn.Module):
         where ``state`` left off (None: the stream's start), to ``(outputs, state)``. Feeding a
         video window by window with the state passed on gives what one call on the whole video
         gives."""
-        features, hidden = self._recurrent(x, landmarks, state)
+        features, hidden = self.forward_features_stream(x, state, landmarks)
         return self.forward_heads(features), hidden
 
     def forward_heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -227,10 +227,12 @@ def test_au_occurrences_use_the_checkpoint_thresholds(checkpoint, tmp_path):
         Predictor(checkpoint, aligned=True, au_thresholds={99: 0.5})
 
 
-@pytest.mark.parametrize("name", ["test_cnn1rnn", "test_affwildnet"])
+@pytest.mark.parametrize("name", ["test_cnn1rnn", "test_affwildnet", "test_modelfusion",
+                                  "test_decisionfusion"])  # fmt: skip
 def test_clip_models_run_on_each_face_track_as_a_stream(name, tmp_path):
     """The state is carried from batch to batch: cutting the track into batches of 5 faces
-    gives what one call on the whole track gives (AffWildNet with landmarks: dlib's 68)."""
+    gives what one call on the whole track gives (AffWildNet with landmarks: dlib's 68; the
+    ensembles carry their members' states)."""
     torch.manual_seed(0)
     landmarks = {"landmarks": True} if name == "test_affwildnet" else {}
     model = create_model(name, image_size=32, **landmarks).eval()

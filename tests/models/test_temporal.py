@@ -623,6 +623,11 @@ def test_model_fusion_refuses_an_unknown_head():
         create_model("test_modelfusion", head="lstm")
 
 
+def test_model_fusion_refuses_a_clip_member_without_per_frame_features():
+    with pytest.raises(ValueError, match=r"member 1 \(ConstantVA\) has no forward_features_stream"):
+        ModelFusion([create_model("test_cnn1rnn"), ConstantVA(0.2, -0.4)])
+
+
 def _trained_members(tmp_path):
     paths = []
     for seed, name in enumerate(["test_cnn1rnn", "test_cnn3rnn"]):
