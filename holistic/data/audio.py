@@ -35,6 +35,7 @@ __all__ = [
     "AudioSettings",
     "CONTAINER_SUFFIXES",
     "EGEMAPS_HOP_S",
+    "context_windows",
     "egemaps_feature_names",
     "egemaps_frames",
     "frame_audio_features",
@@ -44,6 +45,7 @@ __all__ = [
     "mel_images",
     "mel_window_columns",
     "mel_windows",
+    "recording_features",
     "resample",
 ]
 
@@ -141,6 +143,14 @@ def frame_audio_features(
         FileNotFoundError, ValueError: as :func:`load_audio`.
     """
     recording, own_rate = load_audio(path, None)
+    return recording_features(recording, own_rate, times, settings)
+
+
+def recording_features(
+    recording: np.ndarray, own_rate: int, times: Any, settings: AudioSettings = AUDIO_SETTINGS
+) -> dict[str, np.ndarray]:
+    """:func:`frame_audio_features` of a recording already read (:func:`load_audio` with
+    ``sample_rate=None``: mono at its own rate)."""
     signal, rate = resample(recording, own_rate, settings.sample_rate)
     mel = mel_windows(
         signal,
@@ -157,6 +167,35 @@ def frame_audio_features(
         images = mel_image_frames(recording, own_rate, times, settings.mel_image_size)
         features["mel_image"] = images.astype("float16")
     return features
+
+
+def context_windows(
+    features: np.ndarray | None,
+    present: np.ndarray | None,
+    length: int,
+    fill: np.ndarray,
+    frames: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, frames F]``: the raw audio context of every frame of a run of ``length`` frames
+    (frames t - frames // 2 ... t + frames // 2, the run's first and last frames repeated at its
+    edges), what AEG-CD-SZ takes; and ``[T]`` whether each frame has audio. A frame without it
+    counts as ``fill`` (the training mean the model was saved with) in its own and its
+    neighbours' context.
+
+    Args:
+        features: ``[T, F]``, anything where a frame has none, or None when no frame has audio.
+        present: ``[T]`` bool, which frames have audio (None with ``features``).
+        fill: ``[F]``.
+        frames: an odd context length (the frame in the middle).
+    """
+    if features is None or present is None:
+        return np.tile(fill, (length, frames)).astype(np.float32), np.zeros(length, bool)
+    present = np.asarray(present, bool)
+    filled = np.where(present[:, None], features, fill[None, :])
+    side = frames // 2
+    padded = np.concatenate([filled[:1].repeat(side, 0), filled, filled[-1:].repeat(side, 0)])
+    windows = np.stack([padded[t : t + frames].reshape(-1) for t in range(len(filled))])
+    return windows.astype(np.float32), present
 
 
 def _import(name: str) -> Any:

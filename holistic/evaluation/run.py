@@ -335,6 +335,7 @@ def audio_frame_predictions(
         ValueError: the spec records no ``fill`` (a model saved before training set it), or
             audio images the shards do not store (:func:`_audio_feature`).
     """
+    from holistic.data.audio import context_windows
     from holistic.data.clips import clip_arrays, video_runs
     from holistic.data.damage import DamageLog, ShardError
     from holistic.data.stages import batch_images
@@ -367,7 +368,7 @@ def audio_frame_predictions(
             audio, present = _stored_audio(arrays, name, shape, len(run))
             inputs = (audio, present)
         else:
-            audio, present = _audio_windows(
+            audio, present = context_windows(
                 arrays.get(name), arrays.get("audio_mask"), len(run), fill, frames
             )
             inputs = (audio,)
@@ -474,32 +475,6 @@ def _audio_feature(
     )
     columns = mel_window_columns(settings.sample_rate, settings.mel_window_s, settings.mel_hop_s)
     return name, (settings.mel_bands, columns)
-
-
-def _audio_windows(
-    features: np.ndarray | None,
-    present: np.ndarray | None,
-    length: int,
-    fill: np.ndarray,
-    frames: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``[T, frames F]`` raw audio context of every frame of a run of ``length`` frames and
-    ``[T]`` whether the frame has audio; a frame without it counts as ``fill`` in its own and its neighbours' context.
-
-    Args:
-        features: ``[T, F]``, zero-filled where a frame has none (:func:`clip_arrays
-            <holistic.data.clips.clip_arrays>`), or None when no frame of the run has audio.
-        present: ``[T]`` bool, the run's ``audio_mask`` (None with ``features``).
-        frames: an odd context length (the frame in the middle).
-    """
-    if features is None or present is None:
-        return np.tile(fill, (length, frames)).astype(np.float32), np.zeros(length, bool)
-    present = np.asarray(present, bool)
-    filled = np.where(present[:, None], features, fill[None, :])
-    side = frames // 2
-    padded = np.concatenate([filled[:1].repeat(side, 0), filled, filled[-1:].repeat(side, 0)])
-    windows = np.stack([padded[t : t + frames].reshape(-1) for t in range(len(filled))])
-    return windows.astype(np.float32), present
 
 
 def _window_outputs(

@@ -38,6 +38,13 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--landmarks", action="store_true", help="add the 5 alignment points of each face"
     )
     predict.add_argument(
+        "--audio",
+        type=Path,
+        metavar="DIR",
+        help="models that take audio: a folder of the videos' extracted tracks (<video "
+        "stem>.wav, .flac or .ogg); default: each video's own audio stream",
+    )
+    predict.add_argument(
         "--annotate",
         type=Path,
         metavar="DIR",
@@ -78,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             aligned=args.aligned,
             every=args.every,
             landmarks=args.landmarks,
+            audio=args.audio,
         )
         writer = TableWriter(args.out, predictor.columns)
         results = predictor.results(args.inputs, progress=not args.no_progress)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from holistic.inference.audio import FrameAudio
 from holistic.inference.columns import (
     BOX_COLUMNS,
     au_column,
@@ -53,6 +54,10 @@ class PredictionSummary:
     faces: int = 0
     frames_without_face: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (input, error)
+    # A model that takes audio: faced frames it heard silence on, and the videos whose audio
+    # could not be read (input, why).
+    frames_without_audio: int | None = None
+    silent: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary in a few lines of text."""
@@ -61,6 +66,12 @@ class PredictionSummary:
             f"{self.frames_without_face} frame(s) without a face, {len(self.failures)} failure(s)"
         ]
         lines += [f"  {name}: {error}" for name, error in self.failures]
+        if self.frames_without_audio:
+            lines.append(
+                f"{self.frames_without_audio} frame(s) with a face but no audio (the model heard "
+                "its input for silence there: stills and videos without audio)"
+            )
+            lines += [f"  {name}: no audio: {why}" for name, why in self.silent]
         return lines
 
 
@@ -92,6 +103,7 @@ class _Pending:
     row: dict[str, Any]
     face: Face | None = None
     track: tuple[str, int] | None = None  # (input, face id) of a video face: its stream
+    audio: tuple[np.ndarray, bool] | None = None  # its frame's audio input, heard or not
 
 
 class Predictor:
@@ -114,16 +126,22 @@ class Predictor:
             measures what it gives).
         au_thresholds: per-AU occurrence thresholds ``{au: t}``; default: the checkpoint's
             (chosen on validation data by the recipe), else 0.5.
+        audio: for a model that takes audio, a folder of the videos' extracted tracks
+            (``<video stem>.wav``, ``.flac`` or ``.ogg``); a video without one there, or None:
+            the video's own audio stream (:mod:`holistic.inference.audio`).
 
     Clip models (AffWildNet, CNN-1RNN, CNN-3RNN, MT-VGG-GRU, ANCLaF-S) run on each video face
     track as a stream: the faces of a track go through ``model.forward_stream`` in order, the
     recurrent state carried from batch to batch (as ``holistic evaluate --window 0`` runs a
     whole video); a still image is a one-frame clip. Models that take 68 landmarks get them
-    from dlib's 68-point model.
+    from dlib's 68-point model. Models that take audio (AEG-CD-SZ, A/V-MT-VGG-GRU, AVi-CaS,
+    AVi-GaS) hear each video's audio at every frame's time, its features made as the model's
+    were; stills and videos without audio give them silence, counted in :attr:`summary`.
 
     Raises:
-        ValueError: a model this predictor cannot serve (one that takes audio, a clip model
-            without a stream form, landmarks with ``aligned``), naming what it needs.
+        ValueError: a model this predictor cannot serve (a clip model without a stream form,
+            landmarks with ``aligned``, audio without the fill it needs, ``audio`` for a model
+            that takes none), naming what it needs.
     """
 
     def __init__(
@@ -139,6 +157,7 @@ class Predictor:
         max_gap: float = 1.0,
         au_thresholds: Mapping[int, float] | None = None,
         prefetch: int = 0,
+        audio: str | Path | None = None,
     ) -> None:
         from holistic.data.transforms import build_eval_transform
         from holistic.models import load_model
@@ -158,7 +177,8 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.spec, self.tasks = model.input_spec, dict(model.tasks)
         self.batch_size, self.aligned, self.every = int(batch_size), bool(aligned), int(every)
-        _check_servable(self.model, self.aligned, self.device)
+        self.audio = _frame_audio(self.spec, audio)
+        _check_servable(self.model, self.aligned, self.device, self.audio)
         self.landmarks, self.max_gap = bool(landmarks), float(max_gap)
         self.thresholds = _au_thresholds(self.tasks.get("au", ()), au_thresholds, self.checkpoint)
         self.columns = table_columns(self.tasks, landmarks=self.landmarks)
@@ -203,6 +223,8 @@ class Predictor:
         pictures of ``holistic predict`` are drawn from. A frame is held only until its batch is
         done (at most ``batch_size`` faces or frames), so memory does not grow with a video."""
         self.summary, self._tracked, self._states = PredictionSummary(), None, {}
+        if self.audio is not None:
+            self.audio = _frame_audio(self.spec, self.audio.tracks)
         frames = self._frames(source)
         if progress:
             from tqdm.auto import tqdm
@@ -220,6 +242,9 @@ class Predictor:
                 yield from self._run(pending)
                 pending, faces = [], 0
         yield from self._run(pending)
+        if self.audio is not None:
+            self.summary.frames_without_audio = self.audio.frames_without_audio
+            self.summary.silent = list(self.audio.missing.items())
 
     # -- frames and faces --------------------------------------------------------------------
 
@@ -261,6 +286,7 @@ class Predictor:
             self.summary.frames_without_face += 1
             return [_Pending({**row, "error": NO_FACE})]
         ids = self._face_ids(frame, [face.box for face in found])
+        heard = self.audio.at(frame) if self.audio is not None else None
         items = []
         for face_id, face in zip(ids, found, strict=True):
             values = {"face_id": face_id, "score": face.score, "error": ""}
@@ -269,7 +295,7 @@ class Predictor:
                 points = face.points.reshape(-1) if face.points is not None else [math.nan] * 10
                 values.update(zip(landmark_columns(), map(float, points), strict=True))
             track = (frame.input, face_id) if frame.video else None
-            items.append(_Pending({**row, **values}, face, track))
+            items.append(_Pending({**row, **values}, face, track, heard))
         self.summary.faces += len(items)
         return items
 
@@ -354,8 +380,19 @@ class Predictor:
         from holistic.data.stages import batch_images
 
         images = batch_images(np.stack([item.face.crop for item in faced]), normalise=True)
-        raw = self.model(images.to(self.device))
+        heard = self._heard(faced)  # as evaluation feeds frames: audio (and mask) positional
+        raw = self.model(images.to(self.device), *heard.values())
         return {task: value.float().cpu().numpy() for task, value in raw.items()}
+
+    def _heard(self, faced: Sequence[_Pending]) -> dict[str, torch.Tensor]:
+        """The audio inputs of the faces' frames, ``{"audio": [N, ...], "audio_mask": [N]}``
+        (no mask for raw-feature context; nothing for a model without audio)."""
+        if self.audio is None:
+            return {}
+        heard = {"audio": torch.from_numpy(np.stack([item.audio[0] for item in faced]))}
+        if self.audio.masked:
+            heard["audio_mask"] = torch.tensor([item.audio[1] for item in faced])
+        return {key: value.to(self.device) for key, value in heard.items()}
 
     def _clip_outputs(self, faced: list[_Pending]) -> dict[str, np.ndarray]:
         """A clip model's outputs on the faces: each track's faces, in order, as the next
@@ -371,7 +408,9 @@ class Predictor:
         outputs: dict[str, np.ndarray] = {}
         for key, rows in groups.items():
             clip = np.stack([faced[i].face.crop for i in rows])[None]
-            inputs = {}
+            inputs = {
+                key: value[None] for key, value in self._heard([faced[i] for i in rows]).items()
+            }
             if self.spec.landmarks:
                 points = np.stack([faced[i].face.landmarks for i in rows])[None]
                 inputs["landmarks"] = torch.from_numpy(points).to(self.device)
@@ -446,14 +485,25 @@ def _in_background(items: Iterator[Any], size: int) -> Iterator[Any]:
             thread.join(timeout=0.05)
 
 
-def _check_servable(model: torch.nn.Module, aligned: bool, device: torch.device) -> None:
+def _frame_audio(spec: Any, tracks: str | Path | None) -> FrameAudio | None:
+    """What the model hears (:class:`~holistic.inference.audio.FrameAudio`), or None for a
+    model without audio.
+
+    Raises:
+        ValueError: ``tracks`` for a model that takes no audio, or as ``FrameAudio``.
+    """
+    if not spec.audio:
+        if tracks is not None:
+            raise ValueError(f"--audio {tracks}: this model takes no audio; leave it out")
+        return None
+    return FrameAudio(spec.audio, is_clip=spec.is_clip, tracks=tracks)
+
+
+def _check_servable(
+    model: torch.nn.Module, aligned: bool, device: torch.device, audio: FrameAudio | None
+) -> None:
     """Refuse, naming what is missing, a model :class:`Predictor` cannot feed."""
     spec = model.input_spec
-    if spec.audio:
-        raise ValueError(
-            f"this model takes audio ({sorted(spec.audio)}); holistic predict reads images "
-            "only. Evaluate it on a federation with audio features (holistic evaluate)"
-        )
     if spec.landmarks and aligned:
         raise ValueError(
             "this model takes 68 landmarks per frame, which --aligned inputs do not have; let "
@@ -468,6 +518,10 @@ def _check_servable(model: torch.nn.Module, aligned: bool, device: torch.device)
         )
     side = spec.image_size
     probe = {"landmarks": torch.zeros(1, 1, 68, 2, device=device)} if spec.landmarks else {}
+    if audio is not None:  # one silent frame
+        silence = audio.at(Frame("probe"))[0]
+        probe["audio"] = torch.from_numpy(silence[None, None]).to(device)
+        probe["audio_mask"] = torch.zeros(1, 1, dtype=torch.bool, device=device)
     with torch.no_grad():
         model.forward_stream(torch.zeros(1, 1, 3, side, side, device=device), None, **probe)
 

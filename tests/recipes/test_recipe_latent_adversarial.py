@@ -263,15 +263,15 @@ def test_clips_without_audio_get_the_training_mean_and_a_mask(recipe):
 
 
 def test_evaluation_fills_frames_without_audio_with_the_training_mean():
-    from holistic.evaluation.run import _audio_windows
+    from holistic.data.audio import context_windows
 
     fill = np.full(2, 7.0, np.float32)
     features = np.array([[1, 1], [0, 0], [3, 3]], np.float32)  # frame 1 has no audio
-    audio, present = _audio_windows(features, np.array([True, False, True]), 3, fill, 3)
+    audio, present = context_windows(features, np.array([True, False, True]), 3, fill, 3)
     assert present.tolist() == [True, False, True]
     # Each frame's context t-1, t, t+1 (the run's edges repeat), the mean in frame 1's place.
     assert audio.tolist() == [[1, 1, 1, 1, 7, 7], [1, 1, 7, 7, 3, 3], [7, 7, 3, 3, 3, 3]]
-    audio, present = _audio_windows(None, None, 2, fill, 3)  # a run without audio
+    audio, present = context_windows(None, None, 2, fill, 3)  # a run without audio
     assert not present.any() and (audio == 7).all() and audio.shape == (2, 6)
 
 
