@@ -253,7 +253,7 @@ def test_clip_models_run_on_each_face_track_as_a_stream(name, tmp_path):
     ("name", "kwargs", "aligned", "message"),
     [
         ("test_anclaf_sa", {}, False, "attends within each window only"),
-        ("test_aegcd", {"z_mode": "add", "audio_features": 75}, False, "takes audio"),
+        ("test_aegcd", {"z_mode": "add", "audio_features": 75}, False, "records no fill"),
         ("test_affwildnet", {"landmarks": True}, True, "drop --aligned"),
     ],
 )
