@@ -51,6 +51,7 @@ from holistic.training.config import (
     Seed,
     load_config,
 )
+from holistic.training.latent import native_va_markdown, native_va_metrics
 from holistic.training.optim import OptimizerName, build_optimizer
 from holistic.training.runs import STATE, check_output_dir, end_run, save_outputs, start_run
 from holistic.training.state import (
@@ -84,6 +85,9 @@ class DataConfig:
         0  # frames per window; 0: the clip length; None: whole runs
     )
     eval_stride: PositiveInt | None = None  # None: the window (no overlap)
+    # VA also reported on each dataset's native scale (RMSE, COR, CCC, ICC; AFEW-VA's integers
+    # in [-10, 10]), as latent_adversarial.py reports it; datasets not named: x1.
+    native_scale: dict[str, PositiveFloat] = field(default_factory=lambda: {"afewva": 10.0})
 
 
 @dataclass
@@ -269,6 +273,11 @@ def main(argv: list[str] | None = None) -> dict:
         summary["eval_window"] = window
         if takes_audio:
             summary["eval_frames_without_audio"] = pooled.frames_without_audio
+        native = native_va_metrics(pooled, config.data.native_scale)
+        summary["native_scale"] = native
+        sections = {
+            "VA on each dataset's native scale": native_va_markdown({config.model.name: native})
+        }
         metrics = write_evaluation(
             out,
             pooled,
@@ -276,6 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
             history=progress.history,
             summary=summary,
             title=config.model.name,
+            extra_sections=sections if native else None,
             damaged_in_training=progress.damage.rows(),
         )
     end_run(accelerator, out, progress)

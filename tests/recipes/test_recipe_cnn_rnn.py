@@ -44,9 +44,15 @@ def _frames(shards, split="validation"):
 def test_each_family_trains_evaluates_and_reloads(shards, tmp_path, name):
     out = tmp_path / name
     loss = ["loss.expr=1", "loss.au=1"] if "mtvgggru" in name else []
-    metrics = _recipe("cnn_rnn").main(_args(shards, out, 12, f"model.name={name}", *loss))
+    scale = "data.native_scale={affwild2: 2.0}"  # VA on a native scale too, as x2
+    metrics = _recipe("cnn_rnn").main(_args(shards, out, 12, f"model.name={name}", scale, *loss))
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["steps"] == 12 and summary["eval_window"] == 4
+    native = summary["native_scale"]["affwild2"]
+    assert native["scale"] == 2 and native["n"] == metrics["affwild2"]["va"]["n"]
+    assert native["rmse_a"] == pytest.approx(2 * metrics["affwild2"]["va"]["rmse_a"])
+    assert native["ccc_v"] == pytest.approx(metrics["affwild2"]["va"]["ccc_v"])  # scale-free
+    assert "VA on each dataset's native scale" in (out / "report.md").read_text()
     # Every labelled validation frame was evaluated once (the tiny world's video is one run
     # per faceless gap; frames without a face are not in the shards).
     assert metrics["affwild2"]["va"]["n"] == _frames(shards)
