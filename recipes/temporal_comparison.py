@@ -57,7 +57,6 @@ from holistic.evaluation.evaluate import ALL
 from holistic.evaluation.gates import (
     corrupted_predictions,
     corruption_metrics,
-    gate_analysis,
     gate_summary,
     gate_timeline,
 )
@@ -298,7 +297,8 @@ def corrupted_run(
     model, federation = load_model(folder), Federation(setting.federation)
     space = label_space_of(model)
     where = {"split": CORRUPTION_SPLIT, "datasets": config.corruption_datasets}
-    result = corrupted_predictions(model, federation, space, spec, **where)
+    gated = getattr(model, "fusion", None) == "gate"  # AVi-GaS: its face gate, frame by frame
+    result = corrupted_predictions(model, federation, space, spec, gates=gated, **where)
     groups = {"all": result.predictions, "intact": result.subset(False),
               "corrupted": result.subset(True)}  # fmt: skip
     metrics = corruption_metrics(result, space)
@@ -308,11 +308,10 @@ def corrupted_run(
         for group, predictions in groups.items()
     }  # fmt: skip
     gates = None
-    if getattr(model, "fusion", None) == "gate":  # AVi-GaS: its face gate, frame by frame
-        table = gate_analysis(model, federation, space, spec, **where)
-        summary = gate_summary(table).gates.loc[ALL]
+    if gated:  # the same pass's gates
+        summary = gate_summary(result.gates).gates.loc[ALL]
         gates = {"metrics": {ALL: {"gate": summary.to_dict()}}, "seed": seed}
-        write_atomic(cache.with_suffix(".gates.csv"), table.to_csv(index=False))
+        write_atomic(cache.with_suffix(".gates.csv"), result.gates.to_csv(index=False))
     scored = to_jsonable({"key": key, "frames": frames, "gates": gates})
     write_atomic(cache, json.dumps(scored, indent=1, allow_nan=False))
     return scored

@@ -28,7 +28,7 @@ corruption, the video and the frame numbers only, so every model sees the same o
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -80,10 +80,13 @@ class CorruptedPredictions(NamedTuple):
     Attributes:
         predictions: every evaluated frame, as clip evaluation stores it.
         corrupted: ``[N]`` bool, in the rows' order: True on the frames of corrupted segments.
+        gates: with ``gates=True``, :func:`gate_analysis`'s table of the same rows (None
+            otherwise).
     """
 
     predictions: Predictions
     corrupted: np.ndarray
+    gates: pd.DataFrame | None = None
 
     def subset(self, corrupted: bool) -> Predictions:
         """The corrupted (True) or intact (False) frames' predictions (empty when none)."""
@@ -172,11 +175,8 @@ def gate_analysis(
         ValueError: a model without gates (not AVi-GaS), or a selection of datasets and splits
             the federation lacks.
     """
-    import pandas as pd
-
     _check_gated(model)
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in GATE_COLUMNS}
-    for run in _runs(
+    return corrupted_predictions(
         model,
         federation,
         label_space,
@@ -188,28 +188,7 @@ def gate_analysis(
         stride=stride,
         device=device,
         gates=True,
-    ):
-        n = len(run.records)
-        labels = label_space.project_arrays(run.records)
-        true = np.where(labels["va_mask"][:, None], labels["va"], np.nan)
-        values = {
-            "dataset": np.full(n, run.dataset, object),
-            "video": np.full(n, run.video, object),
-            "frame": np.array([record["frame"] for record in run.records], np.int64),
-            "corrupted": run.corrupted,
-            "audio_present": run.heard,
-            "gate_video": run.gates[:, 0],
-            "gate_audio": run.gates[:, 1],
-            "valence_pred": run.outputs["va"][:, 0],
-            "arousal_pred": run.outputs["va"][:, 1],
-            "valence": true[:, 0],
-            "arousal": true[:, 1],
-        }
-        for name, value in values.items():
-            columns[name].append(value)
-    if not columns["frame"]:
-        return pd.DataFrame({name: [] for name in GATE_COLUMNS})
-    return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()})
+    ).gates
 
 
 @torch.no_grad()
@@ -226,6 +205,7 @@ def corrupted_predictions(
     stride: int | None = None,
     batch_size: int = 128,
     device: torch.device | str = "cpu",
+    gates: bool = False,
 ) -> CorruptedPredictions:
     """Any model's predictions on every frame of every video run of ``split`` with one modality
     corrupted, each row marked corrupted or intact (score with :func:`corruption_metrics`).
@@ -238,15 +218,21 @@ def corrupted_predictions(
     corruption and an audio-only one by a video corruption, but their rows are marked alike, so
     every model is scored on the same corrupted frames. Stills are not evaluated (they have no
     frame numbers to corrupt). ``predictions.frames_without_audio`` counts the frames a model
-    that takes audio was fed none (removed, or never there).
+    that takes audio was fed none (removed, or never there). With ``gates`` (AVi-GaS only) the
+    same pass also gives :func:`gate_analysis`'s table, so a gated model is run once.
 
     Raises:
         ValueError: an image model that takes the audio of neighbouring frames (AEG-CD-SZ), a
-            model that takes several audio features or one the shards lack, or a selection of
-            datasets and splits the federation lacks.
+            model that takes several audio features or one the shards lack, ``gates`` for a
+            model without them, or a selection of datasets and splits the federation lacks.
     """
+    import pandas as pd
+
+    if gates:
+        _check_gated(model)
     predictions = Predictions()
     corrupted: list[np.ndarray] = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in GATE_COLUMNS}
     for run in _runs(
         model,
         federation,
@@ -259,7 +245,7 @@ def corrupted_predictions(
         stride=stride,
         batch_size=batch_size,
         device=device,
-        gates=False,
+        gates=gates,
     ):
         n = len(run.records)
         labels = label_space.project_arrays(run.records)
@@ -267,8 +253,35 @@ def corrupted_predictions(
         corrupted.append(run.corrupted)
         if run.heard is not None:
             predictions.frames_without_audio += int((~run.heard).sum())
+        if gates:
+            for name, value in _gate_rows(run, labels).items():
+                columns[name].append(value)
     rows = np.concatenate(corrupted) if corrupted else np.zeros(0, bool)
-    return CorruptedPredictions(predictions, rows)
+    table = None
+    if gates:
+        table = pd.DataFrame(
+            {name: np.concatenate(parts) if parts else [] for name, parts in columns.items()}
+        )
+    return CorruptedPredictions(predictions, rows, table)
+
+
+def _gate_rows(run: _Run, labels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One run's rows of the gate table (:data:`GATE_COLUMNS`), ``labels`` its projected ones."""
+    n = len(run.records)
+    true = np.where(labels["va_mask"][:, None], labels["va"], np.nan)
+    return {
+        "dataset": np.full(n, run.dataset, object),
+        "video": np.full(n, run.video, object),
+        "frame": np.array([record["frame"] for record in run.records], np.int64),
+        "corrupted": run.corrupted,
+        "audio_present": run.heard,
+        "gate_video": run.gates[:, 0],
+        "gate_audio": run.gates[:, 1],
+        "valence_pred": run.outputs["va"][:, 0],
+        "arousal_pred": run.outputs["va"][:, 1],
+        "valence": true[:, 0],
+        "arousal": true[:, 1],
+    }
 
 
 def corruption_metrics(

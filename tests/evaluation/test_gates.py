@@ -146,6 +146,25 @@ def test_models_without_gates_are_refused(federation):
     for model in (build("test_avicas"), build("test_dilast_sa")):
         with pytest.raises(ValueError, match="AVi-GaS model"):
             gate_analysis(model, federation, SPACE)
+        with pytest.raises(ValueError, match="AVi-GaS model"):
+            corrupted_predictions(model, federation, SPACE, gates=True)
+
+
+def test_one_pass_gives_the_predictions_and_the_gates(federation, monkeypatch):
+    model = build("test_avigas")
+    noise = ModalityCorruption("audio", "noise", strength=0.8, segment=2, unit="frames")
+    calls = []  # the model's passes over a window (its forward runs forward_sequence too)
+    sequence = model.forward_sequence
+    monkeypatch.setattr(model, "forward_sequence", lambda *a: calls.append(1) or sequence(*a))
+    plain = corrupted_predictions(model, federation, SPACE, noise)
+    table = gate_analysis(model, federation, SPACE, noise)
+    apart = len(calls)
+    together = corrupted_predictions(model, federation, SPACE, noise, gates=True)
+    assert apart == 2 * (len(calls) - apart) > 0  # the same windows, run once instead of twice
+    assert np.array_equal(together.corrupted, plain.corrupted)
+    assert np.allclose(together.predictions["va_pred"], plain.predictions["va_pred"])
+    pd.testing.assert_frame_equal(together.gates, table)
+    assert plain.gates is None
 
 
 def _table():

@@ -385,8 +385,7 @@ def test_a_second_call_reads_the_corruptions_from_their_cache(av_comparison, mon
     def refuse(*args, **kwargs):
         raise AssertionError("scored again")
 
-    monkeypatch.setattr(recipe, "corrupted_predictions", refuse)
-    monkeypatch.setattr(recipe, "gate_analysis", refuse)
+    monkeypatch.setattr(recipe, "corrupted_predictions", refuse)  # AVi-GaS's gates included
     recipe.main(["--config", str(path)])
     assert (tmp / "docs/results.md").read_text() == page
     # Another corruption (a stronger noise) under the same name is scored again.
