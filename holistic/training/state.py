@@ -110,7 +110,10 @@ class Progress:
 def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> None:
     """Checkpoint the run atomically (collective: every process calls it).
 
-    Nothing is written when ``state_dir`` already holds this step. Otherwise accelerate's state,
+    Nothing is written when ``state_dir`` already holds this step (the loop's last checkpoint,
+    or a rerun that trained nothing); a stopped clock then takes the seconds it holds, so the
+    report's training time is the checkpoint's (the tail of that save, or the rerun's loading,
+    is not training). Otherwise accelerate's state,
     the history, the run's ``config.yaml`` (next to ``state_dir``) and then the progress go into
     ``state_dir.tmp-<step>``, which replaces ``state_dir`` once it is complete and synced; until
     then the previous checkpoint stays. The processes' damaged shards are merged first, so
@@ -120,6 +123,11 @@ def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> N
 
     progress.damage.update(merge_damage(*gather_object([progress.damage.rows()])))
     if progress.saved_step == progress.step:
+        saved = Path(state_dir) / PROGRESS
+        if progress._started is None and saved.is_file():
+            held = json.loads(saved.read_text())
+            if held.get("step") == progress.step:
+                progress.seconds_before = float(held.get("seconds", progress.seconds_before))
         return
     state_dir = Path(state_dir)
     partial = _sibling(state_dir, f"tmp-{progress.step}")
