@@ -14,8 +14,9 @@ the clip windows for clip models):
   DiLaST on audio): zeros and ``audio_mask`` False where a frame has none.
 
 A still image, a frame iterator without a file, or a video whose audio cannot be read has no
-audio (a video whose audio ends early hears the silence after its end, as its shards would): its frames get the model's input for silence and are counted (:attr:`FrameAudio.missing`
-says why, per input).
+audio (a video whose audio ends early hears the silence after its end, as its shards would):
+its frames get the model's input for silence and are counted (:attr:`FrameAudio.missing` says
+why, per input).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class FrameAudio:
             audio stream.
 
     Attributes:
+        silence: the input of a frame without audio.
         frames_without_audio: frames fed silence so far.
         missing: ``{input: why}`` for each video whose audio could not be read.
 
@@ -80,12 +82,12 @@ class FrameAudio:
         if self.name == MEL_IMAGE:
             size = int(entry["size"])
             settings = dataclasses.replace(settings, mel_image_size=size)
-            self._silence = np.zeros((size, size), np.float32)
+            self.silence = np.zeros((size, size), np.float32)
         elif self.masked:
             columns = mel_window_columns(
                 settings.sample_rate, settings.mel_window_s, settings.mel_hop_s
             )
-            self._silence = np.zeros((settings.mel_bands, columns), np.float32)
+            self.silence = np.zeros((settings.mel_bands, columns), np.float32)
         else:
             if "fill" not in entry:
                 raise ValueError(
@@ -94,8 +96,12 @@ class FrameAudio:
                 )
             self.fill = np.asarray(entry["fill"], np.float32)
             self.frames = int(entry["frames"])
-            self._silence = np.tile(self.fill, self.frames)
+            self.silence = np.tile(self.fill, self.frames)
         self.settings = settings
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the counts and the video held (a new prediction run)."""
         self.frames_without_audio = 0
         self.missing: dict[str, str] = {}
         self._input: str | None = None
@@ -109,7 +115,7 @@ class FrameAudio:
         features = self._features if frame.input == self._input else None
         if features is None or not 0 <= frame.index < len(features):
             self.frames_without_audio += 1
-            return self._silence, False
+            return self.silence, False
         return features[frame.index].astype(np.float32), True
 
     def track(self, video: str) -> Path:
@@ -125,7 +131,7 @@ class FrameAudio:
     def _video_features(self, frame: Frame) -> np.ndarray | None:
         """The model input of every frame of the video ``frame`` comes from, or None (why in
         :attr:`missing`)."""
-        from holistic.data.audio import frame_times, load_audio, recording_features
+        from holistic.data.audio import context_windows, frame_times, load_audio, recording_features
         from holistic.inference.sources import video_info
 
         path = self.track(frame.input)
@@ -140,7 +146,5 @@ class FrameAudio:
         made = recording_features(recording, rate, frame_times(length, frame.fps), self.settings)
         if self.masked:  # as stored (mel and mel_image in float16), float32 frame by frame
             return made[self.name]
-        from holistic.data.audio import context_windows
-
         features = made[self.name].astype(np.float32)
         return context_windows(features, np.ones(length, bool), length, self.fill, self.frames)[0]

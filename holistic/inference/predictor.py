@@ -130,8 +130,8 @@ class Predictor:
             (``<video stem>.wav``, ``.flac`` or ``.ogg``); a video without one there, or None:
             the video's own audio stream (:mod:`holistic.inference.audio`).
 
-    Clip models (AffWildNet, CNN-1RNN, CNN-3RNN, MT-VGG-GRU, ANCLaF-S) run on each video face
-    track as a stream: the faces of a track go through ``model.forward_stream`` in order, the
+    Clip models (AffWildNet, CNN-1RNN, CNN-3RNN, MT-VGG-GRU, ANCLaF-S, the fusion ensembles,
+    the audio-visual models) run on each video face track as a stream: the faces of a track go through ``model.forward_stream`` in order, the
     recurrent state carried from batch to batch (as ``holistic evaluate --window 0`` runs a
     whole video); a still image is a one-frame clip. Models that take 68 landmarks get them
     from dlib's 68-point model. Models that take audio (AEG-CD-SZ, A/V-MT-VGG-GRU, AVi-CaS,
@@ -224,7 +224,7 @@ class Predictor:
         done (at most ``batch_size`` faces or frames), so memory does not grow with a video."""
         self.summary, self._tracked, self._states = PredictionSummary(), None, {}
         if self.audio is not None:
-            self.audio = _frame_audio(self.spec, self.audio.tracks)
+            self.audio.reset()
         frames = self._frames(source)
         if progress:
             from tqdm.auto import tqdm
@@ -519,8 +519,7 @@ def _check_servable(
     side = spec.image_size
     probe = {"landmarks": torch.zeros(1, 1, 68, 2, device=device)} if spec.landmarks else {}
     if audio is not None:  # one silent frame
-        silence = audio.at(Frame("probe"))[0]
-        probe["audio"] = torch.from_numpy(silence[None, None]).to(device)
+        probe["audio"] = torch.from_numpy(audio.silence[None, None]).to(device)
         probe["audio_mask"] = torch.zeros(1, 1, dtype=torch.bool, device=device)
     with torch.no_grad():
         model.forward_stream(torch.zeros(1, 1, 3, side, side, device=device), None, **probe)
