@@ -260,14 +260,17 @@ def record_path(config: AblationConfig, budget: Budget, variant: Variant, seed: 
 
 
 def run_record(
-    config: AblationConfig, budget: Budget, variant: Variant, seed: int, setting: dict
-) -> tuple[Path | None, dict | None]:
-    """Where the run's record lies (None: no records) and the record, when it holds this
+    config: AblationConfig, budget: Budget, variant: Variant, seed: int, world: str
+) -> tuple[list[str], dict, Path | None, dict | None]:
+    """One run's training command line, its setting (that command line and the world it
+    trains on), where its record lies (None: no records) and the record, when it holds this
     setting (None: the run has to be trained)."""
+    argv = train_argv(config, budget, variant, seed)
+    setting = {**run_setting(argv), "federation_sha256": world}
     if config.records is None:
-        return None, None
+        return argv, setting, None, None
     path = record_path(config, budget, variant, seed)
-    return path, read_record(path, setting)
+    return argv, setting, path, read_record(path, setting)
 
 
 def sweep_progress(
@@ -279,9 +282,7 @@ def sweep_progress(
     results: dict[str, dict[str, list[dict]]] = {}
     missing: dict[str, dict[str, list[int]]] = {}  # budget -> variant -> seeds
     for budget, seed, variant in runs:
-        argv = train_argv(config, budget, variant, seed)
-        setting = {**run_setting(argv), "federation_sha256": world}
-        _, record = run_record(config, budget, variant, seed, setting)
+        *_, record = run_record(config, budget, variant, seed, world)
         rows = results.setdefault(budget.label, {})
         if record is None:
             missing.setdefault(budget.label, {}).setdefault(variant.name, []).append(seed)
@@ -379,9 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     for i, (budget, seed, variant) in enumerate(runs, 1):
         print(f"[{i}/{len(runs)}] {budget.name} {variant.name} seed {seed}", flush=True)
-        argv = train_argv(config, budget, variant, seed)
-        setting = {**run_setting(argv), "federation_sha256": world}
-        path, record = run_record(config, budget, variant, seed, setting)
+        argv, setting, path, record = run_record(config, budget, variant, seed, world)
         if record is not None:
             print(f"  reused its record {path}", flush=True)
             document, subset = record["results"]["document"], record["results"]["subset"]
