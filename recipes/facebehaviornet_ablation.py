@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -58,6 +57,7 @@ from holistic.evaluation.ablation import (
     sections,
     stopping_line,
     summary_table,
+    training_time_line,
 )
 from holistic.evaluation.run import CompoundTarget, zeroshot_compounds
 from holistic.evaluation.tables import markdown_table
@@ -665,10 +665,7 @@ def _time_line(config: AblationConfig, seconds: float) -> str:
     """The training time: the runs' wall clocks summed; with records, the runs may have been
     trained on other days and side by side, so say that the sum overstates the machine time."""
     if config.records is None:
-        return (
-            f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
-            f"({torch.get_num_threads()} torch threads)."
-        )
+        return training_time_line(seconds, torch.get_num_threads())
     return (
         f"- Training time: {seconds / 60:.0f} min, the runs' wall-clock times summed (from their "
         "records; a run trained beside another on the same cores counts in full, so this "

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import re
 import sys
 import time
@@ -52,6 +51,7 @@ from holistic.evaluation.ablation import (
     reading,
     replace_section,
     summary_table,
+    training_time_line,
 )
 from holistic.evaluation.evaluate import ALL
 from holistic.evaluation.gates import (
@@ -356,8 +356,7 @@ def results_markdown(
             else f"  - **{e.label}**: `{e.metrics}` of the **{labels[e.reuse]}** run"
             for e in config.entries
         ],
-        f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
-        f"({torch.get_num_threads()} torch threads).",
+        training_time_line(seconds, torch.get_num_threads()),
         "",
     ]
     for setting in config.settings:

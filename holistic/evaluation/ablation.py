@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "replace_section",
     "sections",
     "summary_table",
+    "training_time_line",
 ]
 
 
@@ -443,6 +445,15 @@ def chance_row(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, lis
             if document.get("trivial"):
                 return {CHANCE: [{"metrics": document["trivial"], "seed": document.get("seed")}]}
     return {}
+
+
+def training_time_line(seconds: float, threads: int) -> str:
+    """``- Total training time: <minutes> min on <machine> (<threads> torch thread(s)).``"""
+    plural = "" if threads == 1 else "s"
+    return (
+        f"- Total training time: {seconds / 60:.0f} min on {platform.machine()} "
+        f"({threads} torch thread{plural})."
+    )
 
 
 def stopping_line(results: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:

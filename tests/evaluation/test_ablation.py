@@ -2,6 +2,7 @@
 budgets, the table, the verdict sentences and the line plot; the AU positives note."""
 
 import math
+import platform
 
 import pytest
 
@@ -33,6 +34,7 @@ from holistic.evaluation.ablation import (
     reading,
     stopping_line,
     summary_table,
+    training_time_line,
 )
 
 F1 = Column("bp4d", "au", "mean_f1", "BP4D AU F1")
@@ -363,6 +365,17 @@ def test_chance_row_is_one_runs_trivial_scores_under_its_own_label():
     column = Column("emotionet", "au", "mean_f1", "EN AU F1")
     assert "| chance (trivial predictors) | 0.440 |" in summary_table(row, [column])
     assert chance_row({"FBN": [{"seed": 0, "metrics": {}}]}) == {}
+
+
+def test_training_time_line_names_the_machine_and_counts_threads_in_the_right_number():
+    machine = platform.machine()
+    assert (
+        training_time_line(5400, 1)
+        == f"- Total training time: 90 min on {machine} (1 torch thread)."
+    )
+    assert (
+        training_time_line(89, 2) == f"- Total training time: 1 min on {machine} (2 torch threads)."
+    )
 
 
 def test_stopping_line_counts_plateaus_and_names_the_runs_that_hit_the_step_limit():

@@ -3,7 +3,6 @@ members before their fusion, the same frames scored for all, and the temporal se
 results page written without touching the rest of it."""
 
 import json
-import platform
 
 import numpy as np
 import pytest
@@ -15,7 +14,12 @@ from test_recipe_facebehaviornet import ROOT, _recipe
 from holistic.data.audio import AudioSettings
 from holistic.data.corruption import ModalityCorruption
 from holistic.data.federation import Federation
-from holistic.evaluation.ablation import gate_shift_verdict, replace_section, sections
+from holistic.evaluation.ablation import (
+    gate_shift_verdict,
+    replace_section,
+    sections,
+    training_time_line,
+)
 from holistic.evaluation.gates import (
     corrupted_predictions,
     corruption_metrics,
@@ -440,7 +444,7 @@ Does a sequence model beat a frame model where labels depend on time, and does t
 - Models (recipe and arguments of each):
   - **Base**: `none.py seed={{seed}}`
   - **Other**: `none.py seed={{seed}}`
-- Total training time: 6 min on {platform.machine()} ({torch.get_num_threads()} torch threads).
+{training_time_line(360, torch.get_num_threads())}
 
 ### Setting A
 
