@@ -99,6 +99,11 @@ class Progress:
         running = 0.0 if self._started is None else time.perf_counter() - self._started
         return self.seconds_before + running
 
+    @property
+    def clock_running(self) -> bool:
+        """Whether training time is being counted (False after :meth:`stop_clock`)."""
+        return self._started is not None
+
     def stop_clock(self) -> None:
         """Stop counting training time (the loop is over; evaluation does not count)."""
         self.seconds_before, self._started = self.train_seconds(), None
@@ -124,7 +129,7 @@ def save_state(accelerator: Any, state_dir: str | Path, progress: Progress) -> N
     progress.damage.update(merge_damage(*gather_object([progress.damage.rows()])))
     if progress.saved_step == progress.step:
         saved = Path(state_dir) / PROGRESS
-        if progress._started is None and saved.is_file():
+        if not progress.clock_running and saved.is_file():
             held = json.loads(saved.read_text())
             if held.get("step") == progress.step:
                 progress.seconds_before = float(held.get("seconds", progress.seconds_before))

@@ -22,7 +22,9 @@ def test_the_report_s_training_time_is_the_last_checkpoint_s(tmp_path):
     held = json.loads((state / PROGRESS).read_text())["seconds"]
     files = _files(state)
     progress.seconds_before += 0.5  # the rest of that save and the loop's end took time
+    assert progress.clock_running
     progress.stop_clock()
+    assert not progress.clock_running
     assert progress.train_seconds() > held + 0.4
     save_state(accelerator, state, progress)  # after the loop: the same step
     assert _files(state) == files  # nothing written
