@@ -457,7 +457,8 @@ def results_markdown(
         "",
         _heading(top + 1, "Setup"),
         "",
-        f"- Base recipe config: `{config.base_config}`, with `{' '.join(config.overrides)}`.",
+        f"- Base recipe config: `{config.base_config}`"
+        + (f", with `{' '.join(config.overrides)}`." if config.overrides else "."),
         f"- Seeds: {', '.join(map(str, config.seeds))} (a seed changes the initialisation, the "
         "data order and the augmentation"
         + (", and which labels a budget keeps" if subsets else "")

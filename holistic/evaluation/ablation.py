@@ -578,9 +578,13 @@ def budget_table(
 ) -> str:
     """A Markdown table of one column over label budgets: one row per variant, one cell per
     budget (in the order given) with the mean ± sd and, but for the baseline's row, the
-    difference to the baseline in brackets (**bold** beyond two standard errors)."""
+    difference to the baseline in brackets (**bold** beyond two standard errors). A variant
+    with no value of the column at any budget (a single-task network of another task) has no
+    row."""
     body = []
     for label in _variants(budgets):
+        if not any(column_values(rows.get(label, []), column) for rows in budgets.values()):
+            continue
         cells = [label]
         for rows in budgets.values():
             values = column_values(rows.get(label, []), column)

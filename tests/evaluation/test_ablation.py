@@ -319,12 +319,13 @@ def test_budget_reading_has_a_sentence_per_variant_and_column_with_values():
 
 def test_budget_table_has_a_column_per_budget_and_differences_in_brackets():
     budgets = _budgets({"1 %": HIGHER, "100 %": WITHIN})
-    budgets["1 %"]["single"] = [_run(uar=0.1)]
+    budgets["1 %"]["single"] = [_run(uar=0.1)]  # no value in this column, at no budget: no row
+    budgets["100 %"]["late"] = [_run(0.5), _run(0.5)]  # a value at one budget: a row
     table = budget_table(budgets, F1, baseline="none").splitlines()
     assert table[0] == "| Model | 1 % | 100 % |"
     assert table[2] == "| none | 0.320 ± 0.020 | 0.320 ± 0.020 |"
     assert table[3] == "| coupled | 0.380 ± 0.020 (**+0.060**) | 0.350 ± 0.050 (+0.030) |"
-    assert table[4] == "| single | – | – |"  # no value in this column, at no budget
+    assert table[4:] == ["| late | – | 0.500 ± 0.000 (**+0.180**) |"]
 
 
 def test_budget_lines_write_a_png_and_refuse_budgets_without_a_fraction(tmp_path):
