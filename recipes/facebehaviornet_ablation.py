@@ -457,8 +457,7 @@ def results_markdown(
         "",
         _heading(top + 1, "Setup"),
         "",
-        f"- Base recipe config: `{config.base_config}`"
-        + (f", with `{' '.join(config.overrides)}`." if config.overrides else "."),
+        base_config_line(config),
         f"- Seeds: {', '.join(map(str, config.seeds))} (a seed changes the initialisation, the "
         "data order and the augmentation"
         + (", and which labels a budget keeps" if subsets else "")
@@ -660,6 +659,13 @@ def per_seed_table(results: dict[str, dict[str, list[dict]]], columns: list[Colu
     ]  # fmt: skip
     header = [*(["Budget"] if several else []), "Model", "Seed", "Steps"]
     return markdown_table([*header, *(column.header for column in columns)], rows)
+
+
+def base_config_line(config: AblationConfig) -> str:
+    """The setup's first line: the recipe config every run starts from, and the overrides
+    every run shares (named only when there are some)."""
+    shared = f", with `{' '.join(config.overrides)}`" if config.overrides else ""
+    return f"- Base recipe config: `{config.base_config}`{shared}."
 
 
 def _time_line(config: AblationConfig, seconds: float) -> str:

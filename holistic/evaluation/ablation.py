@@ -583,11 +583,13 @@ def budget_table(
     row."""
     body = []
     for label in _variants(budgets):
-        if not any(column_values(rows.get(label, []), column) for rows in budgets.values()):
+        per_budget = [
+            (column_values(rows.get(label, []), column), rows) for rows in budgets.values()
+        ]
+        if not any(values for values, _ in per_budget):
             continue
         cells = [label]
-        for rows in budgets.values():
-            values = column_values(rows.get(label, []), column)
+        for values, rows in per_budget:
             cell = format_mean_sd(values)
             if label != baseline and values:
                 delta = format_difference(values, column_values(rows.get(baseline, []), column))

@@ -75,6 +75,7 @@ def test_runs_reuses_and_writes_the_results_page(shards, tmp_path):
     assert "Fewest positives of one AU in the evaluated split, per AU column: EN AU F1: " in page
     assert "Coupling per label budget" not in page and "| Budget |" not in page  # one budget
     assert "- Total training time: " in page  # no records: the runs were trained just now
+    assert "/demo.yaml`, with `train.steps=2 data.batch_size=12 " in page  # shared overrides
     assert not (tmp_path / "runs" / "budgets").exists()  # the whole federation: no subset
     # Same command again: every run is reused (its model is not rewritten).
     model = tmp_path / "runs" / "fbn" / "seed0" / "model" / "model.safetensors"
@@ -100,6 +101,8 @@ def test_shipped_config_loads_and_names_its_command():
     assert [b.fraction for b in config.budgets] == [0.01, 0.1, 1.0]
     assert all(set(b.fractions) <= {"au", "expr"} for b in config.budgets)
     assert config.base_config.endswith("facebehaviornet/ablation_base.yaml")
+    recipe = _recipe("facebehaviornet_ablation")  # no shared overrides: none named
+    assert recipe.base_config_line(config) == f"- Base recipe config: `{config.base_config}`."
     base = load_config(_recipe("facebehaviornet").RunConfig, ROOT / config.base_config)
     assert base.train.eval_every > 0 and base.train.patience > 0
     # The paper's claims: each coupled variant against the uncoupled one, on the tasks and on
